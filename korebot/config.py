@@ -1,0 +1,251 @@
+"""Configuration from environment variables and an optional TOML file.
+
+Everything can be set with config vars alone (Heroku-like platforms); the file
+named by ``KOREBOT_CONFIG`` adds per-bot hosts, credentials, languages and
+channel rules. Secrets are only ever read from the environment.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from korebot.kore import Credentials, InvalidInput, validation
+from korebot.registry import Bot, BotRegistry
+
+DEFAULT_KORE_HOST = "https://bots.kore.ai"
+T = TypeVar("T")
+_ALIAS = re.compile(r"[a-z0-9][a-z0-9_.-]{0,39}", re.IGNORECASE)
+
+
+class ConfigError(Exception):
+    """The configuration is unusable; the message lists every problem at once."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__(
+            "Configuration problems:\n" + "\n".join(f"  - {problem}" for problem in problems)
+        )
+
+
+class Settings(BaseSettings):
+    """Environment variables (names are the field names in upper case)."""
+
+    model_config = SettingsConfigDict(extra="ignore", case_sensitive=False)
+
+    kore_host: str = DEFAULT_KORE_HOST
+    kore_client_id: str | None = None
+    kore_client_secret: SecretStr | None = None
+    korebot_bots: str = ""
+    korebot_config: Path | None = None
+
+    slack_bot_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    slack_app_token: SecretStr | None = None
+    slack_api_url: str = "https://slack.com/api/"
+
+    database_url: str = "sqlite:///korebot.db"
+    korebot_poll_interval: float = Field(default=30.0, gt=0)
+    korebot_watch_timeout: float = Field(default=4 * 3600.0, gt=0)
+    port: int = Field(default=3000, ge=0, le=65535)
+    log_level: str = "INFO"
+
+
+class BotEntry(BaseModel):
+    """One ``[bots.ALIAS]`` table of the TOML file."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    host: str | None = None
+    client_id: str | None = None
+    #: The *name* of the environment variable holding the secret, never the secret.
+    client_secret_env: str | None = None
+    languages: list[str] = []
+    channels: list[str] = []
+
+
+class FileConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    bots: dict[str, BotEntry] = {}
+
+
+@dataclass(frozen=True)
+class Config:
+    settings: Settings
+    registry: BotRegistry
+
+
+def load(environ: Mapping[str, str] | None = None) -> Config:
+    """Read and check the whole configuration; raise ConfigError listing every problem."""
+    env = os.environ if environ is None else environ
+    problems: list[str] = []
+    try:
+        settings = Settings(**_settings_kwargs(env))
+    except ValidationError as error:
+        problems.extend(_describe(error))
+        settings = Settings.model_construct()
+
+    host = _check(problems, "KORE_HOST", validation.host, settings.kore_host)
+    default_credentials = None
+    secret = settings.kore_client_secret
+    if settings.kore_client_id and secret and secret.get_secret_value():
+        default_credentials = Credentials(settings.kore_client_id, secret.get_secret_value())
+
+    bots: dict[str, Bot] = {}
+    for alias, bot_id in _parse_aliases(problems, settings.korebot_bots):
+        if default_credentials is None:
+            problems.append(
+                f"KOREBOT_BOTS: alias '{alias}' needs KORE_CLIENT_ID and KORE_CLIENT_SECRET."
+            )
+            continue
+        bots[alias.lower()] = Bot(bot_id, alias, host or DEFAULT_KORE_HOST, default_credentials)
+
+    if settings.korebot_config is not None:
+        for bot in _file_bots(problems, settings.korebot_config, env, host, default_credentials):
+            if bot.name.lower() in bots:
+                problems.append(
+                    f"{settings.korebot_config}: bot '{bot.name}' is also in KOREBOT_BOTS; "
+                    "define it in one place."
+                )
+            bots[bot.name.lower()] = bot
+
+    if problems:
+        raise ConfigError(problems)
+    registry = BotRegistry(
+        bots.values(),
+        default_host=host or DEFAULT_KORE_HOST,
+        default_credentials=default_credentials,
+    )
+    return Config(settings=settings, registry=registry)
+
+
+def _settings_kwargs(env: Mapping[str, str]) -> dict[str, Any]:
+    # Read from the given mapping rather than os.environ so tests can pass their own.
+    names = {name.upper() for name in Settings.model_fields}
+    return {key.lower(): value for key, value in env.items() if key.upper() in names}
+
+
+def _describe(error: ValidationError) -> list[str]:
+    problems = []
+    for item in error.errors():
+        name = ".".join(str(part) for part in item["loc"]).upper()
+        value = item.get("input")
+        got = "" if "SECRET" in name or "TOKEN" in name else f" (got {value!r})"
+        problems.append(f"{name}: {item['msg'].lower()}{got}")
+    return problems
+
+
+def _check(problems: list[str], where: str, check: Callable[[str], T], value: str) -> T | None:
+    """Run a validator; on failure note the problem and return None."""
+    try:
+        return check(value)
+    except InvalidInput as error:
+        problems.append(f"{where}: {error}")
+        return None
+
+
+def _parse_aliases(problems: list[str], text: str) -> list[tuple[str, str]]:
+    """Parse ``alias=st-...,alias=st-...`` (commas, semicolons or new lines between)."""
+    pairs: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    for item in re.split(r"[,;\n]", text):
+        item = item.strip()
+        if not item:
+            continue
+        alias, sep, bot_id = (part.strip() for part in item.partition("="))
+        if not sep or not alias or not bot_id:
+            problems.append(
+                f"KOREBOT_BOTS: {validation.shown(item)} should look like alias=st-<uuid>, "
+                "e.g. support=st-1a2b3c4d-0000-5e6f-8a9b-0c1d2e3f4a5b."
+            )
+            continue
+        if not _ALIAS.fullmatch(alias):
+            problems.append(
+                f"KOREBOT_BOTS: alias {validation.shown(alias)} may use only letters, digits, "
+                "'-', '_' and '.'."
+            )
+            continue
+        if alias.lower() in seen:
+            problems.append(f"KOREBOT_BOTS: alias '{alias}' is listed twice.")
+            continue
+        bot = _check(problems, f"KOREBOT_BOTS ({alias})", validation.bot_id, bot_id)
+        if bot is not None:
+            seen.add(alias.lower())
+            pairs.append((alias, bot))
+    return pairs
+
+
+def _file_bots(
+    problems: list[str],
+    path: Path,
+    env: Mapping[str, str],
+    default_host: str | None,
+    default_credentials: Credentials | None,
+) -> list[Bot]:
+    where = str(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        problems.append(f"KOREBOT_CONFIG: cannot read {where} ({error.strerror}).")
+        return []
+    except tomllib.TOMLDecodeError as error:
+        problems.append(f"{where}: not valid TOML ({error}).")
+        return []
+    try:
+        parsed = FileConfig.model_validate(data)
+    except ValidationError as error:
+        for item in error.errors():
+            loc = ".".join(str(part) for part in item["loc"])
+            problems.append(f"{where}: {loc}: {item['msg'].lower()}")
+        return []
+
+    bots = []
+    for alias, entry in parsed.bots.items():
+        here = f"{where}: bots.{alias}"
+        before = len(problems)
+        if not _ALIAS.fullmatch(alias):
+            problems.append(f"{here}: the alias may use only letters, digits, '-', '_' and '.'.")
+        bot_id = _check(problems, f"{here}.id", validation.bot_id, entry.id)
+        host = _check(problems, f"{here}.host", validation.host, entry.host) if entry.host else None
+        languages = [
+            _check(problems, f"{here}.languages", validation.language, lang)
+            for lang in entry.languages
+        ]
+        credentials = default_credentials
+        if entry.client_id or entry.client_secret_env:
+            if not (entry.client_id and entry.client_secret_env):
+                problems.append(f"{here}: give both client_id and client_secret_env, or neither.")
+            elif not env.get(entry.client_secret_env):
+                problems.append(
+                    f"{here}.client_secret_env: environment variable "
+                    f"{entry.client_secret_env} is not set."
+                )
+            else:
+                credentials = Credentials(entry.client_id, env[entry.client_secret_env])
+        elif credentials is None:
+            problems.append(
+                f"{here}: no credentials; set client_id and client_secret_env, or "
+                "KORE_CLIENT_ID and KORE_CLIENT_SECRET."
+            )
+        if len(problems) == before and bot_id and credentials is not None:
+            bots.append(
+                Bot(
+                    bot_id=bot_id,
+                    alias=alias,
+                    host=host or default_host or DEFAULT_KORE_HOST,
+                    credentials=credentials,
+                    languages=tuple(lang for lang in languages if lang),
+                    channels=tuple(entry.channels),
+                )
+            )
+    return bots

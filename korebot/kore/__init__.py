@@ -1,0 +1,35 @@
+"""The Kore.ai side of korebot: JWT auth, the FAQ training APIs, typed errors."""
+
+from korebot.kore.auth import Credentials
+from korebot.kore.client import NO_RETRY, KoreClient, RetryPolicy
+from korebot.kore.errors import (
+    BadRequest,
+    CredentialsRejected,
+    InvalidInput,
+    KoreError,
+    KoreUnavailable,
+    KoreUnreachable,
+    NotFound,
+    RateLimited,
+    UnreadableResponse,
+)
+from korebot.kore.models import State, Status, TrainingStatus
+
+__all__ = [
+    "NO_RETRY",
+    "BadRequest",
+    "Credentials",
+    "CredentialsRejected",
+    "InvalidInput",
+    "KoreClient",
+    "KoreError",
+    "KoreUnavailable",
+    "KoreUnreachable",
+    "NotFound",
+    "RateLimited",
+    "RetryPolicy",
+    "State",
+    "Status",
+    "TrainingStatus",
+    "UnreadableResponse",
+]

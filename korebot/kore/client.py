@@ -1,0 +1,271 @@
+"""A small, typed client for Kore.ai's FAQ training APIs, built on httpx."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from types import TracebackType
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
+from tenacity.stop import stop_base
+from tenacity.wait import wait_random_exponential
+
+from korebot import __version__
+from korebot.kore import validation
+from korebot.kore.auth import Credentials
+from korebot.kore.errors import (
+    BadRequest,
+    CredentialsRejected,
+    KoreError,
+    KoreUnavailable,
+    KoreUnreachable,
+    NotFound,
+    RateLimited,
+    UnreadableResponse,
+)
+from korebot.kore.models import State, TrainingStatus
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
+_RATE_LIMIT_TEXT = re.compile(r"rate\s*limit", re.IGNORECASE)
+_NOT_FOUND_TEXT = re.compile(r"not\s*found|does\s*not\s*exist|invalid\s*bot", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How the status call rides out transient failures (network, 5xx, 429).
+
+    Waits grow exponentially with full jitter (``base`` doubling up to ``cap``),
+    or follow ``Retry-After``; at most ``attempts`` tries and ``budget`` seconds
+    of waiting in total.
+    """
+
+    attempts: int = 4
+    budget: float = 30.0
+    base: float = 0.5
+    cap: float = 8.0
+
+
+NO_RETRY = RetryPolicy(attempts=1)
+
+
+class KoreClient:
+    """Talks to one Kore.ai host with one JWT app's credentials.
+
+    ``sleep`` is injectable so that the retry policy can be tested without waiting.
+    """
+
+    def __init__(
+        self,
+        host: str,
+        credentials: Credentials,
+        *,
+        timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+        retry: RetryPolicy = RetryPolicy(),
+        sleep: Callable[[float], None] = time.sleep,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.host = validation.host(host)
+        self.credentials = credentials
+        self.retry = retry
+        self._sleep = sleep
+        self._http = httpx.Client(
+            base_url=self.host,
+            timeout=timeout,
+            transport=transport,
+            headers={"User-Agent": f"korebot/{__version__}"},
+            follow_redirects=False,
+        )
+
+    def __repr__(self) -> str:
+        return f"KoreClient(host={self.host!r}, client_id={self.credentials.client_id!r})"
+
+    def __enter__(self) -> KoreClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def training_status(
+        self, bot_id: str, language: str, state: State | str = State.CONFIGURED
+    ) -> TrainingStatus:
+        """GET the FAQ training status, retrying transient failures per the policy."""
+        bot, lang = validation.bot_id(bot_id), validation.language(language)
+        st = validation.state(state)
+        path = f"/api/public/bot/{quote(bot, safe='')}/faqs/train/status"
+        params = {"language": lang, "state": st.value}
+        for attempt in self._retrying():
+            with attempt:
+                return self._call("GET", path, bot=bot, language=lang, params=params)
+        raise AssertionError("unreachable: tenacity either returns or raises")  # pragma: no cover
+
+    def start_training(self, bot_id: str, language: str) -> TrainingStatus:
+        """POST a new FAQ training. Never retried: the call is not idempotent."""
+        bot, lang = validation.bot_id(bot_id), validation.language(language)
+        path = f"/api/public/bot/{quote(bot, safe='')}/faqs/train"
+        return self._call("POST", path, bot=bot, language=lang, json_body={"language": lang})
+
+    def _retrying(self) -> Retrying:
+        policy = self.retry
+
+        def transient(error: BaseException) -> bool:
+            return isinstance(error, KoreError) and error.transient
+
+        backoff = wait_random_exponential(multiplier=policy.base, max=policy.cap)
+
+        def wait(state: RetryCallState) -> float:
+            error = state.outcome.exception() if state.outcome else None
+            if isinstance(error, RateLimited) and error.retry_after is not None:
+                return error.retry_after
+            return backoff(state)
+
+        def before_sleep(state: RetryCallState) -> None:
+            error = state.outcome.exception() if state.outcome else None
+            log.warning(
+                "Kore.ai call failed (%s), try %d of %d, retrying in %.1f s",
+                error,
+                state.attempt_number,
+                policy.attempts,
+                state.upcoming_sleep,
+            )
+
+        return Retrying(
+            retry=retry_if_exception(transient),
+            stop=stop_after_attempt(policy.attempts) | _BudgetSpent(policy.budget),
+            wait=wait,
+            sleep=self._sleep,
+            before_sleep=before_sleep,
+            reraise=True,
+        )
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        bot: str,
+        language: str,
+        params: dict[str, str] | None = None,
+        json_body: dict[str, str] | None = None,
+    ) -> TrainingStatus:
+        headers = {"auth": self.credentials.token()}
+        try:
+            response = self._http.request(
+                method, path, params=params, json=json_body, headers=headers
+            )
+        except httpx.TimeoutException:
+            raise KoreUnreachable(
+                f"Kore.ai at {self.host} did not answer in time; it may be slow or down. "
+                "Try again in a minute."
+            ) from None
+        except httpx.TransportError as error:
+            raise KoreUnreachable(
+                f"Could not reach Kore.ai at {self.host} ({type(error).__name__}). "
+                "Check KORE_HOST and the network."
+            ) from None
+        return self._read(response, bot=bot, language=language)
+
+    def _read(self, response: httpx.Response, *, bot: str, language: str) -> TrainingStatus:
+        code = response.status_code
+        body = _json_or_none(response)
+        detail = _kore_message(body, response.text)
+        if code == 429 or (code >= 400 and _RATE_LIMIT_TEXT.search(detail)):
+            raise RateLimited(
+                f"Kore.ai's rate limit for bot {bot} was reached ({detail or code}).",
+                retry_after=_retry_after(response),
+            )
+        if code in (401, 403):
+            raise CredentialsRejected(
+                f"Kore.ai rejected the credentials of JWT app {self.credentials.client_id} "
+                f"(HTTP {code}: {detail or 'no detail'}). Check the client ID and secret, and "
+                "that the app is granted the 'Train FAQ' scope (Admin Console: Test and Train "
+                f"> Train FAQ) and can reach bot {bot}."
+            )
+        if code == 404 or (code == 400 and _NOT_FOUND_TEXT.search(detail)):
+            raise NotFound(
+                f"Kore.ai does not know bot {bot} with FAQs in language '{language}' "
+                f"(HTTP {code}: {detail or 'no detail'}). Check the bot ID, the language and "
+                f"the host {self.host}."
+            )
+        if code >= 500:
+            raise KoreUnavailable(
+                f"Kore.ai at {self.host} is having trouble (HTTP {code}). Try again later.",
+                status_code=code,
+            )
+        if code >= 300:
+            raise BadRequest(f"Kore.ai refused the request (HTTP {code}): {detail or 'no detail'}")
+        if body is None:
+            raise UnreadableResponse(
+                f"Kore.ai answered HTTP {code} with something that is not JSON: "
+                f"{_short(response.text) or 'an empty body'}"
+            )
+        if isinstance(body, dict) and "status" not in body and _RATE_LIMIT_TEXT.search(detail):
+            raise RateLimited(f"Kore.ai's rate limit for bot {bot} was reached ({detail}).")
+        return TrainingStatus.from_json(body)
+
+
+class _BudgetSpent(stop_base):
+    """Stop when the next wait would push the total waiting past the budget."""
+
+    def __init__(self, budget: float) -> None:
+        self.budget = budget
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        return retry_state.idle_for + retry_state.upcoming_sleep > self.budget
+
+
+def _json_or_none(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return None
+
+
+def _kore_message(body: Any, text: str) -> str:
+    """Kore's ``errors[].msg`` joined, else the raw body, shortened."""
+    if isinstance(body, dict):
+        errors = body.get("errors")
+        if isinstance(errors, list):
+            msgs = [str(e["msg"]) for e in errors if isinstance(e, dict) and e.get("msg")]
+            if msgs:
+                return _short("; ".join(msgs))
+        if isinstance(body.get("message"), str) and "status" not in body:
+            return _short(body["message"])
+    return _short(text)
+
+
+def _short(text: str, limit: int = 200) -> str:
+    cleaned = " ".join("".join(ch if ch.isprintable() else " " for ch in text).split())
+    return cleaned if len(cleaned) <= limit else cleaned[: limit - 3] + "..."
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("Retry-After")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())

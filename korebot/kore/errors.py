@@ -1,0 +1,71 @@
+"""The errors a Kore.ai call can end in, each with a message a person can act on."""
+
+from __future__ import annotations
+
+
+class KoreError(Exception):
+    """Base class: a Kore.ai call failed. ``str(error)`` is safe to show to users."""
+
+    #: Short machine-friendly name, used in JSON output and logs.
+    kind = "kore_error"
+    #: True when asking again later may succeed (network, 5xx, rate limit).
+    transient = False
+
+
+class InvalidInput(KoreError, ValueError):
+    """A bot ID, language or state was rejected before any request was made."""
+
+    kind = "invalid_input"
+
+
+class CredentialsRejected(KoreError):
+    """401/403: the JWT app's credentials or scopes are wrong."""
+
+    kind = "credentials_rejected"
+
+
+class NotFound(KoreError):
+    """The bot, or its FAQs in that language, does not exist for these credentials."""
+
+    kind = "not_found"
+
+
+class BadRequest(KoreError):
+    """Kore.ai refused the request as malformed; its own message is kept."""
+
+    kind = "bad_request"
+
+
+class RateLimited(KoreError):
+    """Kore.ai's per-bot rate limit was reached."""
+
+    kind = "rate_limited"
+    transient = True
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class KoreUnavailable(KoreError):
+    """Kore.ai answered with a 5xx."""
+
+    kind = "unavailable"
+    transient = True
+
+    def __init__(self, message: str, status_code: int) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+
+
+class KoreUnreachable(KoreError):
+    """Timeout or network failure: no answer from Kore.ai."""
+
+    kind = "unreachable"
+    transient = True
+
+
+class UnreadableResponse(KoreError):
+    """Kore.ai answered, but not with the JSON shape this client understands."""
+
+    kind = "unreadable_response"

@@ -1,0 +1,104 @@
+"""The bots korebot knows: aliases, their Kore.ai host, credentials and languages."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from korebot.kore import Credentials, InvalidInput, KoreClient, validation
+
+
+class UnknownBot(InvalidInput):
+    """The name is neither a configured alias nor an accepted raw bot ID."""
+
+    kind = "unknown_bot"
+
+
+@dataclass(frozen=True)
+class Bot:
+    """One Kore.ai bot as configured: where it lives and how to authenticate."""
+
+    bot_id: str
+    alias: str | None
+    host: str
+    credentials: Credentials
+    languages: tuple[str, ...] = ()
+    #: Slack channel IDs allowed to ask about this bot (empty: any channel).
+    channels: tuple[str, ...] = ()
+
+    @property
+    def name(self) -> str:
+        """The alias when there is one, else the bot ID."""
+        return self.alias or self.bot_id
+
+    @property
+    def label(self) -> str:
+        return f"{self.alias} ({self.bot_id})" if self.alias else self.bot_id
+
+
+class BotRegistry:
+    """Resolves what a user typed to a Bot, and hands out one client per JWT app."""
+
+    def __init__(
+        self,
+        bots: Iterable[Bot],
+        *,
+        default_host: str,
+        default_credentials: Credentials | None,
+    ) -> None:
+        self._bots = {bot.alias.lower(): bot for bot in bots if bot.alias}
+        self.default_host = default_host
+        self.default_credentials = default_credentials
+        self._clients: dict[tuple[str, str], KoreClient] = {}
+        self._lock = threading.Lock()
+
+    def __iter__(self) -> Iterator[Bot]:
+        return iter(sorted(self._bots.values(), key=lambda bot: bot.name))
+
+    def __len__(self) -> int:
+        return len(self._bots)
+
+    def resolve(self, name: str, *, allow_raw_id: bool = True) -> Bot:
+        """Find a bot by alias (case-insensitive) or, when allowed, by raw bot ID."""
+        bot = self._bots.get(name.lower())
+        if bot is not None:
+            return bot
+        if validation.is_bot_id(name):
+            bot_id = name.lower()
+            for known in self._bots.values():
+                if known.bot_id == bot_id:
+                    return known
+            if not allow_raw_id:
+                raise UnknownBot(
+                    f"Bot ID {bot_id} is not configured here; ask an admin to add it "
+                    f"to KOREBOT_BOTS. {self._known()}"
+                )
+            if self.default_credentials is None:
+                raise UnknownBot(
+                    "No Kore.ai credentials for raw bot IDs: set KORE_CLIENT_ID and "
+                    "KORE_CLIENT_SECRET."
+                )
+            return Bot(bot_id, None, self.default_host, self.default_credentials)
+        shown = validation.shown(name)
+        raise UnknownBot(f"No bot called {shown}. {self._known()}")
+
+    def client(self, bot: Bot) -> KoreClient:
+        """The shared client for the bot's host and JWT app (connections are pooled)."""
+        key = (bot.host, bot.credentials.client_id)
+        with self._lock:
+            client = self._clients.get(key)
+            if client is None:
+                client = self._clients[key] = KoreClient(bot.host, bot.credentials)
+            return client
+
+    def close(self) -> None:
+        with self._lock:
+            for client in self._clients.values():
+                client.close()
+            self._clients.clear()
+
+    def _known(self) -> str:
+        if not self._bots:
+            return "No aliases are configured (KOREBOT_BOTS); use a bot ID such as st-…"
+        return "Known bots: " + ", ".join(bot.name for bot in self) + "."
