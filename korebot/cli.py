@@ -1,0 +1,298 @@
+"""The ``korebot`` command: FAQ training status for humans and release pipelines.
+
+Exit codes: 0 training succeeded, 1 training failed, 2 usage or configuration
+error, 3 still in progress (or watch timed out), 4 Kore.ai error.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from enum import IntEnum
+from typing import Annotated, NoReturn
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from korebot import config as config_module
+from korebot.kore import InvalidInput, KoreError, NotFound, State, Status, TrainingStatus
+from korebot.registry import Bot, BotRegistry
+
+
+class Exit(IntEnum):
+    SUCCESS = 0
+    FAILURE = 1
+    USAGE = 2
+    IN_PROGRESS = 3
+    KORE_ERROR = 4
+
+
+_MARKS = {
+    Status.SUCCESS: ("✔", "green"),
+    Status.FAILURE: ("✘", "red"),
+    Status.IN_PROGRESS: ("…", "yellow"),
+    Status.UNKNOWN: ("?", "magenta"),
+}
+
+app = typer.Typer(
+    name="korebot",
+    help="Kore.ai FAQ training status: check it, wait for it, start it.\n\n"
+    "Exit codes: 0 succeeded, 1 failed, 2 usage or configuration error, "
+    "3 still in progress (or timed out), 4 Kore.ai error.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode="rich",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+BotArg = Annotated[str, typer.Argument(help="A configured alias (KOREBOT_BOTS) or a bot ID st-….")]
+LangArg = Annotated[
+    str | None,
+    typer.Argument(help="Language code, e.g. en. Default: the bot's first configured language."),
+]
+StateOpt = Annotated[
+    State,
+    typer.Option("--state", "-s", help="configured (in development) or published."),
+]
+IntervalOpt = Annotated[float, typer.Option(min=0.1, help="Seconds between status checks.")]
+TimeoutOpt = Annotated[
+    float, typer.Option(min=0.1, help="Give up (exit 3) after this many seconds.")
+]
+
+
+def main() -> None:
+    """Console-script entry point."""
+    logging.basicConfig(level=logging.WARNING, format="korebot: %(message)s")
+    app()
+
+
+@app.command(epilog="Example: korebot status support en --state published --json")
+def status(
+    bot: BotArg,
+    language: LangArg = None,
+    state: StateOpt = State.CONFIGURED,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
+) -> None:
+    """Print the FAQ training status of a bot."""
+    with _registry() as registry:
+        target, lang = _target(registry, bot, language)
+        result = _ask(lambda: registry.client(target).training_status(target.bot_id, lang, state))
+        _show(target, lang, state, result, as_json)
+        raise typer.Exit(_exit_code(result))
+
+
+@app.command(epilog="Example: korebot watch support en --interval 10 --timeout 1800")
+def watch(
+    bot: BotArg,
+    language: LangArg = None,
+    state: StateOpt = State.CONFIGURED,
+    interval: IntervalOpt = 10.0,
+    timeout: TimeoutOpt = 3600.0,
+) -> None:
+    """Wait until the FAQ training ends; exit 0 if it succeeded, 1 if it failed."""
+    with _registry() as registry:
+        target, lang = _target(registry, bot, language)
+        _watch(registry, target, lang, state, interval, timeout)
+
+
+@app.command(epilog="Example: korebot train support en --watch --timeout 1800")
+def train(
+    bot: BotArg,
+    language: LangArg = None,
+    wait: Annotated[
+        bool, typer.Option("--watch", help="Wait for the training to end, like `korebot watch`.")
+    ] = False,
+    interval: IntervalOpt = 10.0,
+    timeout: TimeoutOpt = 3600.0,
+) -> None:
+    """Start an FAQ training (of the configured version) and optionally wait for it."""
+    with _registry() as registry:
+        target, lang = _target(registry, bot, language)
+        result = _ask(lambda: registry.client(target).start_training(target.bot_id, lang))
+        out.print(f"Started FAQ training of {target.label} ({lang}): {result.message}")
+        if result.status is Status.FAILURE:
+            raise typer.Exit(Exit.FAILURE)
+        if wait:
+            _watch(registry, target, lang, State.CONFIGURED, interval, timeout)
+        raise typer.Exit(Exit.SUCCESS)
+
+
+@app.command(epilog="Example: korebot doctor")
+def doctor() -> None:
+    """Check the configuration and that each configured bot's credentials work."""
+    checks: list[tuple[bool, str, str]] = []
+    try:
+        loaded = config_module.load()
+    except config_module.ConfigError as error:
+        for problem in error.problems:
+            checks.append((False, "Configuration", problem))
+        _print_checks(checks)
+        raise typer.Exit(Exit.USAGE) from None
+    registry = loaded.registry
+    checks.append((True, "Configuration", f"{len(registry)} bot alias(es) configured"))
+    if not len(registry):
+        checks.append((False, "Bots", "No aliases: set KOREBOT_BOTS=alias=st-… or KOREBOT_CONFIG."))
+    with _closing(registry):
+        for bot in registry:
+            lang = bot.languages[0] if bot.languages else "en"
+            try:
+                result = registry.client(bot).training_status(bot.bot_id, lang)
+            except NotFound as error:
+                checks.append((False, f"Bot {bot.label}", f"{error} (checked language {lang})"))
+            except KoreError as error:
+                checks.append((False, f"Bot {bot.label}", str(error)))
+            else:
+                checks.append(
+                    (True, f"Bot {bot.label}", f"credentials work; {lang}: {result.raw_status}")
+                )
+    _print_checks(checks)
+    raise typer.Exit(Exit.SUCCESS if all(ok for ok, _, _ in checks) else Exit.FAILURE)
+
+
+def _print_checks(checks: list[tuple[bool, str, str]]) -> None:
+    for ok, what, detail in checks:
+        mark = "[green]✔[/]" if ok else "[red]✘[/]"
+        out.print(f"{mark} {what}: {detail}", markup=True)
+
+
+@contextmanager
+def _registry() -> Iterator[BotRegistry]:
+    try:
+        registry = config_module.load().registry
+    except config_module.ConfigError as error:
+        _fail(Exit.USAGE, str(error))
+    with _closing(registry):
+        yield registry
+
+
+@contextmanager
+def _closing(registry: BotRegistry) -> Iterator[None]:
+    try:
+        yield
+    finally:
+        registry.close()
+
+
+def _target(registry: BotRegistry, name: str, language: str | None) -> tuple[Bot, str]:
+    try:
+        bot = registry.resolve(name)
+    except InvalidInput as error:
+        _fail(Exit.USAGE, str(error))
+    if language is None:
+        if not bot.languages:
+            _fail(Exit.USAGE, f"Give a language, e.g. `korebot status {bot.name} en`.")
+        language = bot.languages[0]
+    return bot, language
+
+
+def _ask(call: Callable[[], TrainingStatus]) -> TrainingStatus:
+    try:
+        return call()
+    except InvalidInput as error:
+        _fail(Exit.USAGE, str(error))
+    except KoreError as error:
+        _fail(Exit.KORE_ERROR, str(error))
+
+
+def _watch(
+    registry: BotRegistry, bot: Bot, lang: str, state: State, interval: float, timeout: float
+) -> NoReturn:
+    client = registry.client(bot)
+    started = time.monotonic()
+    deadline = started + timeout
+    last: TrainingStatus | None = None
+    last_line = 0.0
+    live = out.is_terminal
+    with out.status("Checking…") if live else _nothing() as spinner:
+        while True:
+            try:
+                result = client.training_status(bot.bot_id, lang, state)
+            except InvalidInput as error:
+                _fail(Exit.USAGE, str(error))
+            except KoreError as error:
+                if not error.transient:
+                    _fail(Exit.KORE_ERROR, str(error))
+                err.print(f"korebot: {error} Still watching.")
+            else:
+                if result.status is not Status.IN_PROGRESS:
+                    break
+                changed = last is None or result.raw_status != last.raw_status
+                last = result
+                now = time.monotonic()
+                line = f"[{_elapsed(now - started)}] {bot.name} ({lang}): {result.raw_status}"
+                if spinner is not None:
+                    spinner.update(line)
+                elif changed or now - last_line >= 60:
+                    out.print(line)
+                    last_line = now
+            if time.monotonic() + interval > deadline:
+                seen = last.raw_status if last else "nothing"
+                _fail(Exit.IN_PROGRESS, f"Gave up after {_elapsed(timeout)}; last status: {seen}.")
+            time.sleep(interval)
+    _show(bot, lang, state, result, as_json=False)
+    raise typer.Exit(_exit_code(result))
+
+
+@contextmanager
+def _nothing() -> Iterator[None]:
+    yield None
+
+
+def _show(bot: Bot, lang: str, state: State, result: TrainingStatus, as_json: bool) -> None:
+    if as_json:
+        data = {"bot": bot.name, "bot_id": bot.bot_id, "language": lang, "state": state.value}
+        out.print_json(json.dumps(data | result.as_dict()))
+        return
+    mark, colour = _MARKS[result.status]
+    grid = Table.grid(padding=(0, 2))
+    grid.add_row("Bot", bot.label)
+    grid.add_row("Language", f"{lang} ({state.value})")
+    grid.add_row("Status", f"[{colour}]{mark} {result.raw_status}[/]")
+    grid.add_row("Message", result.message)
+    if result.modified_on:
+        grid.add_row("Changed", f"{_when(result.modified_on)}")
+    if result.modified_by:
+        grid.add_row("By", result.modified_by)
+    if result.training_id:
+        grid.add_row("Training", result.training_id)
+    out.print(grid)
+    if result.status is Status.UNKNOWN:
+        err.print(f"korebot: Kore.ai reported an unknown status {result.raw_status!r}.")
+
+
+def _exit_code(result: TrainingStatus) -> Exit:
+    return {
+        Status.SUCCESS: Exit.SUCCESS,
+        Status.FAILURE: Exit.FAILURE,
+        Status.IN_PROGRESS: Exit.IN_PROGRESS,
+        Status.UNKNOWN: Exit.KORE_ERROR,
+    }[result.status]
+
+
+def _when(moment: datetime) -> str:
+    ago = datetime.now(UTC) - moment
+    stamp = moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return f"{stamp} ({_elapsed(ago.total_seconds())} ago)" if ago.total_seconds() >= 0 else stamp
+
+
+def _elapsed(seconds: float) -> str:
+    seconds = int(seconds)
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"
+
+
+def _fail(code: Exit, message: str) -> NoReturn:
+    err.print(f"korebot: {message}", markup=False)
+    raise typer.Exit(code)
+
+
+if __name__ == "__main__":
+    main()
