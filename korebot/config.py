@@ -24,6 +24,8 @@ from korebot.registry import Bot, BotRegistry
 DEFAULT_KORE_HOST = "https://bots.kore.ai"
 T = TypeVar("T")
 _ALIAS = re.compile(r"[a-z0-9][a-z0-9_.-]{0,39}", re.IGNORECASE)
+# Words of /faq-status itself cannot be bot aliases.
+_RESERVED = frozenset({"help", "list", "bots", "stop", "subscribe", "unsubscribe"})
 
 
 class ConfigError(Exception):
@@ -55,6 +57,8 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///korebot.db"
     korebot_poll_interval: float = Field(default=30.0, gt=0)
     korebot_watch_timeout: float = Field(default=4 * 3600.0, gt=0)
+    #: Whether Slack users may ask about bot IDs that are not configured aliases.
+    korebot_allow_raw_ids: bool = False
     port: int = Field(default=3000, ge=0, le=65535)
     log_level: str = "INFO"
 
@@ -83,6 +87,24 @@ class FileConfig(BaseModel):
 class Config:
     settings: Settings
     registry: BotRegistry
+
+    def require_slack(self) -> None:
+        """Check what serving Slack needs on top of the Kore.ai settings."""
+        s = self.settings
+        problems = []
+        if not _secret(s.slack_bot_token):
+            problems.append("SLACK_BOT_TOKEN is not set (Slack app > OAuth & Permissions).")
+        if not _secret(s.slack_app_token) and not _secret(s.slack_signing_secret):
+            problems.append(
+                "SLACK_SIGNING_SECRET is not set (Slack app > Basic Information > App "
+                "Credentials); or set SLACK_APP_TOKEN for Socket Mode."
+            )
+        if problems:
+            raise ConfigError(problems)
+
+
+def _secret(value: SecretStr | None) -> str:
+    return value.get_secret_value() if value else ""
 
 
 def load(environ: Mapping[str, str] | None = None) -> Config:
@@ -175,6 +197,9 @@ def _parse_aliases(problems: list[str], text: str) -> list[tuple[str, str]]:
                 "'-', '_' and '.'."
             )
             continue
+        if alias.lower() in _RESERVED:
+            problems.append(f"KOREBOT_BOTS: '{alias}' is a command word; pick another alias.")
+            continue
         if alias.lower() in seen:
             problems.append(f"KOREBOT_BOTS: alias '{alias}' is listed twice.")
             continue
@@ -215,6 +240,8 @@ def _file_bots(
         before = len(problems)
         if not _ALIAS.fullmatch(alias):
             problems.append(f"{here}: the alias may use only letters, digits, '-', '_' and '.'.")
+        elif alias.lower() in _RESERVED:
+            problems.append(f"{here}: '{alias}' is a command word; pick another alias.")
         bot_id = _check(problems, f"{here}.id", validation.bot_id, entry.id)
         host = _check(problems, f"{here}.host", validation.host, entry.host) if entry.host else None
         languages = [

@@ -54,6 +54,7 @@ _LANGUAGE = re.compile(r"[a-z]{2,3}(?:[_-][a-z]{2,4})?", re.IGNORECASE)
 _STATES = ("configured", "published")
 _KINDS = ("status", "train", "any")
 _MAX_BODY = 1 << 20
+_POLL_INTERVAL = 0.01  # how soon stop() takes effect (serve_forever polls for shutdown)
 _MINUTE, _HOUR = 60.0, 3600.0
 _DEFAULT_MESSAGES = {"success": "Success", "in-progress": "in-progress", "failure": "failure"}
 _RATE_LIMIT_MSG = "Rate limit for this API has been reached. Please try again later"
@@ -154,7 +155,7 @@ class _Verdict:
     at: float
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Incoming:
     """The raw parts of a request the checks look at."""
 
@@ -235,7 +236,10 @@ def _kind_and_bot(method: str, path: str) -> tuple[str, str | None]:
 
 
 class FakeKore:
-    """A scripted, checking Kore.ai FAQ training API on 127.0.0.1 (thread-safe)."""
+    """A scripted, checking Kore.ai FAQ training API on 127.0.0.1 (thread-safe).
+
+    ``client_id`` and ``client_secret`` are public: clients under test mint tokens with them.
+    """
 
     def __init__(
         self,
@@ -290,7 +294,9 @@ class FakeKore:
             raise RuntimeError("FakeKore is already started")
         server = _Server((_HOST, self._port), _Handler)
         server.fake = self
-        thread = threading.Thread(target=server.serve_forever, name="fake-kore", daemon=True)
+        thread = threading.Thread(
+            target=server.serve_forever, args=(_POLL_INTERVAL,), name="fake-kore", daemon=True
+        )
         thread.start()
         self._server, self._thread = server, thread
         return self
@@ -551,6 +557,7 @@ class _Server(ThreadingHTTPServer):
     """The HTTP server; knows its FakeKore and keeps quiet about clients hanging up."""
 
     daemon_threads = True
+    request_queue_size = 128  # the default 5 makes bursts of clients wait for SYN retries
     fake: FakeKore
 
     def handle_error(self, request: Any, client_address: Any) -> None:

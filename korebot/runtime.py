@@ -1,0 +1,66 @@
+"""Wires the app together from the configuration and owns its lifecycle."""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from korebot.config import Config
+from korebot.slack.app import build_app, web_client
+from korebot.slack.listeners import Services
+from korebot.slack.notifier import SlackNotifier
+from korebot.watch.engine import WatchEngine
+from korebot.watch.store import Store
+
+log = logging.getLogger(__name__)
+
+
+class Runtime:
+    """Everything the serving process runs: database, watch engine, Bolt app."""
+
+    def __init__(self, config: Config) -> None:
+        config.require_slack()
+        settings = config.settings
+        token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else ""
+        secret = settings.slack_signing_secret
+        self.config = config
+        self.store = Store(settings.database_url)
+        self.client = web_client(token, settings.slack_api_url)
+        self.engine = WatchEngine(
+            self.store,
+            config.registry,
+            SlackNotifier(self.client),
+            poll_interval=settings.korebot_poll_interval,
+            watch_timeout=settings.korebot_watch_timeout,
+        )
+        self.executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="korebot-listener")
+        self.app = build_app(
+            self.client,
+            secret.get_secret_value() if secret else "",
+            Services(config.registry, self.engine, settings.korebot_allow_raw_ids),
+            self.executor,
+        )
+
+    def start(self) -> None:
+        self.store.create_tables()
+        self.engine.start()
+
+    def stop(self) -> None:
+        """Finish in-flight commands and polls, then release connections."""
+        self.executor.shutdown(wait=True)
+        self.engine.shutdown(wait=True)
+        self.config.registry.close()
+        self.store.dispose()
+
+    def health(self) -> tuple[bool, dict[str, Any]]:
+        database = self.store.healthy()
+        scheduler = self.engine.running
+        report: dict[str, Any] = {
+            "status": "ok" if database and scheduler else "unhealthy",
+            "database": "ok" if database else "unreachable",
+            "scheduler": "running" if scheduler else "stopped",
+        }
+        if database:
+            report["watched_trainings"] = self.engine.active_count()
+        return database and scheduler, report

@@ -1,0 +1,137 @@
+"""The ``/faq-status`` slash command.
+
+Slack waits 3 seconds for the acknowledgement, so ``ack()`` comes first and
+every Kore.ai or Web API call happens after it (Bolt runs the rest of the
+listener on its thread pool).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_bolt import Ack, App, Respond
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from korebot.kore import InvalidInput, KoreError, Status
+from korebot.registry import Bot
+from korebot.slack import messages, parsing
+from korebot.slack.listeners.context import Services
+from korebot.slack.notifier import slack_error
+from korebot.watch.engine import Undeliverable, WatchRequest, WatchView
+
+log = logging.getLogger(__name__)
+
+COMMAND = "/faq-status"
+
+
+class Refusal(Exception):
+    """A reason to give the asker instead of an answer."""
+
+
+def register(app: App, services: Services) -> None:
+    @app.command(COMMAND)
+    def faq_status(ack: Ack, command: dict[str, Any], respond: Respond, client: WebClient) -> None:
+        ack()
+        try:
+            _answer(services, command, respond, client)
+        except Refusal as refusal:
+            respond(**messages.problem(str(refusal), show_usage=False).kwargs())
+        except Exception:
+            log.exception("Unexpected error answering %s", COMMAND)
+            respond(
+                **messages.problem(
+                    "Something went wrong on my side; it has been logged. Try again in a minute.",
+                    show_usage=False,
+                ).kwargs()
+            )
+
+
+def _answer(
+    services: Services, command: dict[str, Any], respond: Respond, client: WebClient
+) -> None:
+    parsed = parsing.parse(command.get("text", ""))
+    channel, user = command.get("channel_id", ""), command.get("user_id", "")
+    match parsed:
+        case parsing.Help():
+            respond(**messages.usage().kwargs())
+        case parsing.Invalid(reason):
+            respond(**messages.problem(reason).kwargs())
+        case parsing.ListBots():
+            respond(**messages.bot_list(services.registry).kwargs())
+        case parsing.ListWatches():
+            watches = services.engine.watches_in(channel)
+            listed = [(watch, _permalink(client, watch)) for watch in watches]
+            respond(**messages.watch_list(listed).kwargs())
+        case parsing.StopWatch(name, language, state):
+            bot, lang = _target(services, name, language, channel)
+            view = services.engine.stop(channel, bot, lang, state, user)
+            if view is None:
+                raise Refusal(
+                    f"Nothing to stop: {bot.name} ({lang}, {state.value}) is not watched here."
+                )
+            respond(**messages.stopped_confirmation(view).kwargs())
+        case parsing.AskStatus(name, language, state):
+            bot, lang = _target(services, name, language, channel)
+            try:
+                result = services.registry.client(bot).training_status(bot.bot_id, lang, state)
+            except KoreError as error:
+                raise Refusal(str(error)) from None
+            if result.status is not Status.IN_PROGRESS:
+                respond(
+                    response_type="in_channel",
+                    **messages.status(bot, lang, state, result, user).kwargs(),
+                )
+                return
+            request = WatchRequest(
+                team_id=command.get("team_id", ""),
+                channel_id=channel,
+                user_id=user,
+                bot=bot,
+                language=lang,
+                state=state,
+            )
+            try:
+                started = services.engine.watch(request, result)
+            except (Undeliverable, SlackApiError) as error:
+                code = slack_error(error) if isinstance(error, SlackApiError) else str(error)
+                raise Refusal(
+                    f"I could not post in this channel or message you ({code})."
+                ) from None
+            if started.existing:
+                respond(
+                    **messages.already_watching(
+                        started.watch, _permalink(client, started.watch)
+                    ).kwargs()
+                )
+            elif started.watch.thread_channel != channel:
+                respond(**messages.moved_to_dm(channel).kwargs())
+
+
+def _target(services: Services, name: str, language: str | None, channel: str) -> tuple[Bot, str]:
+    try:
+        bot = services.registry.resolve(name, allow_raw_id=services.allow_raw_ids)
+    except InvalidInput as error:
+        raise Refusal(f"{error} See `/faq-status bots`.") from None
+    if bot.channels and channel not in bot.channels:
+        raise Refusal(f"{bot.name} can't be asked about in this channel; ask an admin.")
+    if language is None:
+        if not bot.languages:
+            raise Refusal(f"Say which language: `/faq-status {bot.name} en`.")
+        language = bot.languages[0]
+    return bot, language
+
+
+def _permalink(client: WebClient, watch: WatchView) -> str | None:
+    if not (watch.thread_channel and watch.thread_ts):
+        return None
+    try:
+        response = client.chat_getPermalink(
+            channel=watch.thread_channel, message_ts=watch.thread_ts
+        )
+    except SlackApiError as error:
+        log.info("No permalink for watch %d: %s", watch.watch_id, slack_error(error))
+        return None
+    link = response.get("permalink")
+    return link if isinstance(link, str) else None

@@ -1,0 +1,15 @@
+"""What the listeners need from the rest of the app."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from korebot.registry import BotRegistry
+from korebot.watch.engine import WatchEngine
+
+
+@dataclass(frozen=True)
+class Services:
+    registry: BotRegistry
+    engine: WatchEngine
+    allow_raw_ids: bool

@@ -1,0 +1,261 @@
+"""Every message the app sends, as Block Kit (slack_sdk.models.blocks) plus a text fallback.
+
+Everything that came from a user or from Kore.ai goes through ``escape`` first,
+so that typing ``<!channel>`` as a bot name can never ping a channel.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    Block,
+    ButtonElement,
+    ContextBlock,
+    MarkdownTextObject,
+    SectionBlock,
+)
+
+from korebot.kore import State, Status, TrainingStatus
+from korebot.registry import Bot
+from korebot.slack.parsing import USAGE
+from korebot.watch.engine import WatchView
+
+STOP_ACTION = "stop_watch"
+
+_EMOJI = {
+    Status.SUCCESS: ":white_check_mark:",
+    Status.FAILURE: ":x:",
+    Status.IN_PROGRESS: ":hourglass_flowing_sand:",
+    Status.UNKNOWN: ":grey_question:",
+}
+_VERB = {
+    Status.SUCCESS: "succeeded",
+    Status.FAILURE: "failed",
+    Status.IN_PROGRESS: "is in progress",
+    Status.UNKNOWN: "reports an unknown status",
+}
+
+
+@dataclass(frozen=True)
+class Message:
+    text: str
+    blocks: tuple[Block, ...] = ()
+
+    def kwargs(self) -> dict[str, Any]:
+        """Arguments for chat.postMessage / chat.update / respond."""
+        return {"text": self.text, "blocks": [block.to_dict() for block in self.blocks]}
+
+
+def escape(value: str, limit: int = 200) -> str:
+    """Make user- or Kore-supplied text inert in mrkdwn and keep it short and printable."""
+    cleaned = "".join(
+        " " if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") else ch for ch in value
+    )
+    cleaned = " ".join(cleaned.split())
+    if len(cleaned) > limit:
+        cleaned = cleaned[: limit - 1] + "…"
+    return cleaned.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _md(text: str) -> MarkdownTextObject:
+    return MarkdownTextObject(text=text)
+
+
+def _section(text: str) -> SectionBlock:
+    return SectionBlock(text=_md(text))
+
+
+def _context(text: str) -> ContextBlock:
+    return ContextBlock(elements=[_md(text)])
+
+
+def slack_date(moment: datetime) -> str:
+    """A date Slack shows in each reader's own time zone, with a UTC fallback."""
+    fallback = moment.strftime("%Y-%m-%d %H:%M UTC")
+    return f"<!date^{int(moment.timestamp())}^{{date_short_pretty}} at {{time}}|{fallback}>"
+
+
+def _target(name: str, bot_id: str, language: str, state: State) -> str:
+    bot = escape(name) if name == bot_id else f"{escape(name)} (`{escape(bot_id)}`)"
+    return f"*{bot}* · `{escape(language)}` · {state.value}"
+
+
+def _headline(name: str, language: str, result: TrainingStatus) -> str:
+    verb = _VERB[result.status]
+    if result.status is Status.UNKNOWN:
+        verb = f"reports an unknown status `{escape(result.raw_status, 60)}`"
+    return f"{_EMOJI[result.status]} FAQ training for {escape(name)} ({escape(language)}) {verb}"
+
+
+def _details(result: TrainingStatus) -> str:
+    parts = [f"Kore.ai says: _{escape(result.message)}_"]
+    if result.modified_on:
+        parts.append(f"last change {slack_date(result.modified_on)}")
+    if result.modified_by:
+        parts.append(f"by `{escape(result.modified_by, 80)}`")
+    return " · ".join(parts)
+
+
+def status(bot: Bot, language: str, state: State, result: TrainingStatus, user: str) -> Message:
+    """The answer to ``/faq-status BOT LANG``, visible in the channel."""
+    headline = _headline(bot.name, language, result)
+    return Message(
+        text=f"{headline}. Kore.ai says: {escape(result.message)}",
+        blocks=(
+            _section(f"*{headline}*\n{_target(bot.name, bot.bot_id, language, state)}"),
+            _context(f"{_details(result)} · asked by <@{user}>"),
+        ),
+    )
+
+
+def watching(watch: WatchView, result: TrainingStatus) -> Message:
+    """The parent message of a watch; the result will come in its thread."""
+    name, lang = escape(watch.bot_name), escape(watch.language)
+    line = (
+        f"FAQ training for {name} ({lang}) is in progress; I will post the result in this thread."
+    )
+    return Message(
+        text=line,
+        blocks=(
+            _section(
+                f"{_EMOJI[Status.IN_PROGRESS]} *{line}*\n"
+                f"{_target(watch.bot_name, watch.bot_id, watch.language, watch.state)}"
+            ),
+            _context(f"{_details(result)} · watching since {slack_date(watch.started_at)}"),
+            ActionsBlock(
+                elements=[
+                    ButtonElement(
+                        text="Stop watching", action_id=STOP_ACTION, value=str(watch.watch_id)
+                    )
+                ]
+            ),
+        ),
+    )
+
+
+def final_reply(watch: WatchView, result: TrainingStatus) -> Message:
+    """The thread reply with the result, mentioning everyone who asked."""
+    mentions = " ".join(f"<@{user}>" for user in watch.askers)
+    headline = _headline(watch.bot_name, watch.language, result)
+    return Message(
+        text=f"{mentions} {headline}.".strip(),
+        blocks=(_section(f"{mentions} *{headline}*".strip()), _context(_details(result))),
+    )
+
+
+def final_parent(watch: WatchView, result: TrainingStatus) -> Message:
+    """The parent message once the training has ended (no more buttons)."""
+    headline = _headline(watch.bot_name, watch.language, result)
+    return Message(
+        text=f"{headline}.",
+        blocks=(
+            _section(
+                f"*{headline}*\n"
+                f"{_target(watch.bot_name, watch.bot_id, watch.language, watch.state)}"
+            ),
+            _context(f"{_details(result)} · result in the thread"),
+        ),
+    )
+
+
+def gave_up_reply(watch: WatchView, reason: str) -> Message:
+    mentions = " ".join(f"<@{user}>" for user in watch.askers)
+    name, lang = escape(watch.bot_name), escape(watch.language)
+    line = f"{mentions} :warning: Watch of {name} ({lang}) ended: {reason}".strip()
+    return Message(text=line, blocks=(_section(line),))
+
+
+def gave_up_parent(watch: WatchView, reason: str) -> Message:
+    line = (
+        f":warning: *No longer watching FAQ training for {escape(watch.bot_name)} "
+        f"({escape(watch.language)})*\n{reason}"
+    )
+    return Message(text=line, blocks=(_section(line),))
+
+
+def stopped_parent(watch: WatchView, user: str) -> Message:
+    line = (
+        f":octagonal_sign: <@{user}> stopped watching FAQ training for "
+        f"{escape(watch.bot_name)} ({escape(watch.language)})."
+    )
+    return Message(text=line, blocks=(_section(line),))
+
+
+def already_watching(watch: WatchView, link: str | None) -> Message:
+    where = f"<{link}|this thread>" if link else "the thread of my earlier message"
+    line = (
+        f"FAQ training for {escape(watch.bot_name)} ({escape(watch.language)}) is already "
+        f"being watched here; I added you, and the result will come in {where}."
+    )
+    return Message(text=line, blocks=(_section(line),))
+
+
+def moved_to_dm(channel_id: str) -> Message:
+    line = (
+        f":information_source: I can't post in <#{channel_id}>, so I'll send the result to you "
+        "by direct message. To have results in the channel, invite me there with "
+        "`/invite @korebot` and ask again."
+    )
+    return Message(text=line, blocks=(_section(line),))
+
+
+def watch_list(watches: Iterable[tuple[WatchView, str | None]]) -> Message:
+    lines = []
+    for watch, link in watches:
+        target = _target(watch.bot_name, watch.bot_id, watch.language, watch.state)
+        since = slack_date(watch.started_at)
+        where = f" · <{link}|thread>" if link else ""
+        lines.append(f"• {target} · {escape(watch.last_status or 'unknown')} since {since}{where}")
+    if not lines:
+        text = "Nothing is being watched in this channel. Ask with `" + USAGE + "`."
+        return Message(text=text, blocks=(_section(text),))
+    header = f"*Watched in this channel ({len(lines)}):*"
+    return Message(text=header, blocks=(_section(header), _section("\n".join(lines))))
+
+
+def bot_list(bots: Iterable[Bot]) -> Message:
+    lines = []
+    for bot in bots:
+        line = f"• *{escape(bot.name)}* `{escape(bot.bot_id)}`"
+        if bot.languages:
+            line += " · languages: " + ", ".join(escape(lang) for lang in bot.languages)
+        lines.append(line)
+    if not lines:
+        text = "No bots are configured yet: an admin sets `KOREBOT_BOTS=alias=st-…`."
+    else:
+        text = "*Bots I know:*\n" + "\n".join(lines)
+    return Message(text=text, blocks=(_section(text),))
+
+
+def usage() -> Message:
+    text = (
+        "*Kore.ai FAQ training status*\n"
+        f"`{USAGE}` shows the status; if the training is still running I watch it and "
+        "post the result in a thread.\n"
+        "• `/faq-status support en` — the status of the in-development version\n"
+        "• `/faq-status support en published` — the published version\n"
+        "• `/faq-status list` — trainings watched in this channel\n"
+        "• `/faq-status stop support en` — stop watching\n"
+        "• `/faq-status bots` — the bots I know\n"
+        "• `/faq-status help` — this message"
+    )
+    return Message(text=text, blocks=(_section(text),))
+
+
+def problem(reason: str, *, show_usage: bool = True) -> Message:
+    """A short, specific error for the asker only, with the usage line."""
+    text = f":warning: {escape(reason, 400)}"
+    if show_usage:
+        text += f"\nUsage: `{USAGE}` · `/faq-status help` for more."
+    return Message(text=text, blocks=(_section(text),))
+
+
+def stopped_confirmation(watch: WatchView) -> Message:
+    text = f"Stopped watching FAQ training for {escape(watch.bot_name)} ({escape(watch.language)})."
+    return Message(text=text, blocks=(_section(text),))

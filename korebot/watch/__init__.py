@@ -1,0 +1,1 @@
+"""Watching trainings until they end: persistence and the polling engine."""

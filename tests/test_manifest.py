@@ -1,0 +1,106 @@
+"""The Slack app manifest (manifest.yml) is valid and matches what the app serves."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+MANIFEST_PATH = REPO_ROOT / "manifest.yml"
+# The shared reference folder sits beside the repository (locally and in CI).
+SCHEMA_PATH = REPO_ROOT.parent / "shared" / "reference" / "slack-app-manifest.schema.json"
+
+EXPECTED_BOT_SCOPES = {"commands", "chat:write", "chat:write.public"}
+EVENTS_PATH = "/slack/events"
+
+
+@pytest.fixture(scope="module")
+def schema() -> dict[str, Any]:
+    if not SCHEMA_PATH.is_file():
+        pytest.fail(
+            f"Slack app manifest schema not found at {SCHEMA_PATH}: the repository expects "
+            "'../shared/reference/slack-app-manifest.schema.json' beside its root."
+        )
+    loaded: dict[str, Any] = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    return loaded
+
+
+@pytest.fixture(scope="module")
+def manifest() -> dict[str, Any]:
+    loaded = yaml.safe_load(MANIFEST_PATH.read_text(encoding="utf-8"))
+    assert isinstance(loaded, dict), "manifest.yml must be a YAML mapping"
+    return loaded
+
+
+def manifest_errors(manifest: dict[str, Any], schema: dict[str, Any]) -> list[str]:
+    """Every schema violation in ``manifest``, using the validator of the schema's draft."""
+    validator_class = jsonschema.validators.validator_for(schema)
+    validator_class.check_schema(schema)
+    validator = validator_class(schema)
+    return [
+        f"{'/'.join(str(part) for part in error.absolute_path) or '<root>'}: {error.message}"
+        for error in sorted(validator.iter_errors(manifest), key=lambda e: list(e.absolute_path))
+    ]
+
+
+def test_manifest_validates_against_schema(
+    manifest: dict[str, Any], schema: dict[str, Any]
+) -> None:
+    assert manifest_errors(manifest, schema) == []
+
+
+def test_slash_command_is_faq_status(manifest: dict[str, Any]) -> None:
+    commands = manifest["features"]["slash_commands"]
+    assert [command["command"] for command in commands] == ["/faq-status"]
+    assert commands[0]["url"].startswith("https://")
+    assert commands[0]["url"].endswith(EVENTS_PATH)
+
+
+def test_interactivity_posts_to_events_path(manifest: dict[str, Any]) -> None:
+    interactivity = manifest["settings"]["interactivity"]
+    assert interactivity["is_enabled"] is True
+    assert interactivity["request_url"].startswith("https://")
+    assert interactivity["request_url"].endswith(EVENTS_PATH)
+
+
+def test_bot_scopes_are_exactly_the_needed_ones(manifest: dict[str, Any]) -> None:
+    bot_scopes = manifest["oauth_config"]["scopes"]["bot"]
+    assert len(bot_scopes) == len(set(bot_scopes)), "duplicate bot scope"
+    assert set(bot_scopes) == EXPECTED_BOT_SCOPES
+    assert "user" not in manifest["oauth_config"]["scopes"]
+
+
+def test_socket_mode_is_off(manifest: dict[str, Any]) -> None:
+    assert manifest["settings"]["socket_mode_enabled"] is False
+
+
+def test_long_description_meets_slack_minimum(manifest: dict[str, Any]) -> None:
+    # Slack refuses a long_description shorter than 175 characters; the schema does not check it.
+    assert len(manifest["display_information"]["long_description"]) >= 175
+
+
+@pytest.mark.parametrize(
+    ("breakage", "expected"),
+    [
+        pytest.param(
+            lambda m: m.update(unknown_key=True), "Additional properties", id="unknown-top-key"
+        ),
+        pytest.param(
+            lambda m: m["features"]["slash_commands"][0].pop("description", None),
+            "'description' is a required property",
+            id="command-without-description",
+        ),
+    ],
+)
+def test_schema_rejects_broken_manifest(
+    manifest: dict[str, Any], schema: dict[str, Any], breakage: Any, expected: str
+) -> None:
+    broken = json.loads(json.dumps(manifest))  # deep copy; the fixture stays intact
+    breakage(broken)
+    errors = manifest_errors(broken, schema)
+    assert any(expected in error for error in errors), errors
