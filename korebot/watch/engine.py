@@ -111,6 +111,8 @@ class WatchEngine:
         )
         # Serialises creating watches, so two quick asks in one channel share one thread.
         self._lock = threading.Lock()
+        self._idle = threading.Condition()
+        self._polling = 0
 
     @property
     def running(self) -> bool:
@@ -126,10 +128,21 @@ class WatchEngine:
         if trainings:
             log.info("Resumed %d watched training(s)", len(trainings))
 
-    def shutdown(self, wait: bool = True) -> None:
-        """Stop scheduling; with ``wait``, let polls already running finish first."""
-        if self.scheduler.running:
-            self.scheduler.shutdown(wait=wait)
+    def shutdown(self, wait: bool = True, timeout: float = 8.0) -> None:
+        """Stop scheduling; with ``wait``, let polls already running finish first.
+
+        APScheduler's own ``shutdown(wait=True)`` holds its job-store lock while it
+        waits, so a finishing poll that removes its job would deadlock; hence the
+        pause and our own count of polls in flight.
+        """
+        if not self.scheduler.running:
+            return
+        self.scheduler.pause()
+        if wait:
+            with self._idle:
+                if not self._idle.wait_for(lambda: self._polling == 0, timeout=timeout):
+                    log.warning("Stopping with %d poll(s) still running", self._polling)
+        self.scheduler.shutdown(wait=False)
 
     # Commands ---------------------------------------------------------------------
 
@@ -239,6 +252,16 @@ class WatchEngine:
 
     def poll(self, training_id: int) -> None:
         """One scheduled check of a training; delivers the result when it has ended."""
+        with self._idle:
+            self._polling += 1
+        try:
+            self._poll(training_id)
+        finally:
+            with self._idle:
+                self._polling -= 1
+                self._idle.notify_all()
+
+    def _poll(self, training_id: int) -> None:
         with self.store.session() as session:
             training = session.get(Training, training_id)
             if training is None or training.active_key is None:
@@ -365,7 +388,17 @@ class WatchEngine:
             watch = session.get(Watch, view.watch_id)
             assert watch is not None
             watch.thread_channel, watch.thread_ts = channel, ts
-            return _view(watch)
+            view = _view(watch)
+        log.info(
+            "Watching %s (%s, %s) for %s in thread %s/%s",
+            view.bot_name,
+            view.language,
+            view.state.value,
+            view.channel_id,
+            channel,
+            ts,
+        )
+        return view
 
     def _announce_pending(self, training_id: int) -> None:
         """After a restart: post the message of any watch that crashed before posting it."""
