@@ -156,6 +156,32 @@ def doctor() -> None:
     raise typer.Exit(Exit.SUCCESS if all(ok for ok, _, _ in checks) else Exit.FAILURE)
 
 
+@app.command(epilog="Example: korebot demo")
+def demo(
+    interval: Annotated[
+        float, typer.Option(min=0.1, help="Seconds between the app's status checks.")
+    ] = 1.0,
+    steps: Annotated[
+        int,
+        typer.Option(min=0, max=20, help="Status checks that find the training in progress."),
+    ] = 3,
+) -> None:
+    """See the Slack app work, with no Slack or Kore.ai account: a local, scripted run.
+
+    Starts the real app against built-in stand-ins for Slack and Kore.ai, sends it a
+    signed /faq-status and prints the conversation. Exit 0 if it completed, 1 if not.
+    """
+    from korebot.demo import run_demo  # the fakes are only needed here
+
+    code = run_demo(
+        steps=steps,
+        interval=interval,
+        echo=lambda line: out.print(line, markup=False, emoji=False),
+        error=lambda line: err.print(line, markup=False, emoji=False),
+    )
+    raise typer.Exit(code)
+
+
 def _print_checks(checks: list[tuple[bool, str, str]]) -> None:
     for ok, what, detail in checks:
         mark = "[green]✔[/]" if ok else "[red]✘[/]"

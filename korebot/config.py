@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from korebot.kore import Credentials, InvalidInput, validation
 from korebot.registry import Bot, BotRegistry
@@ -61,6 +61,18 @@ class Settings(BaseSettings):
     korebot_allow_raw_ids: bool = False
     port: int = Field(default=3000, ge=0, le=65535)
     log_level: str = "INFO"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Only what load() passes in: its environ mapping, never os.environ behind its back.
+        return (init_settings,)
 
 
 class BotEntry(BaseModel):
@@ -111,11 +123,14 @@ def load(environ: Mapping[str, str] | None = None) -> Config:
     """Read and check the whole configuration; raise ConfigError listing every problem."""
     env = os.environ if environ is None else environ
     problems: list[str] = []
+    kwargs = _settings_kwargs(env)
     try:
-        settings = Settings(**_settings_kwargs(env))
+        settings = Settings(**kwargs)
     except ValidationError as error:
         problems.extend(_describe(error))
-        settings = Settings.model_construct()
+        # Keep checking the valid settings (hosts, aliases, file) so every problem is listed.
+        bad = {str(item["loc"][0]) for item in error.errors() if item["loc"]}
+        settings = Settings(**{key: value for key, value in kwargs.items() if key not in bad})
 
     host = _check(problems, "KORE_HOST", validation.host, settings.kore_host)
     default_credentials = None

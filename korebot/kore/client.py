@@ -211,13 +211,14 @@ class KoreClient:
             )
         if code >= 300:
             raise BadRequest(f"Kore.ai refused the request (HTTP {code}): {detail or 'no detail'}")
+        unshaped = body is None or (isinstance(body, dict) and "status" not in body)
+        if unshaped and _RATE_LIMIT_TEXT.search(detail):
+            raise RateLimited(f"Kore.ai's rate limit for bot {bot} was reached ({detail}).")
         if body is None:
             raise UnreadableResponse(
                 f"Kore.ai answered HTTP {code} with something that is not JSON: "
                 f"{_short(response.text) or 'an empty body'}"
             )
-        if isinstance(body, dict) and "status" not in body and _RATE_LIMIT_TEXT.search(detail):
-            raise RateLimited(f"Kore.ai's rate limit for bot {bot} was reached ({detail}).")
         return TrainingStatus.from_json(body)
 
 

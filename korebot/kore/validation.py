@@ -6,6 +6,7 @@ request to another path or host.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 
 import httpx
@@ -14,10 +15,11 @@ from korebot.kore.errors import InvalidInput
 from korebot.kore.models import State
 
 _BOT_ID = re.compile(
-    r"st-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE
+    r"st-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
+    re.IGNORECASE | re.ASCII,  # without ASCII, "ſ" and "K" (Kelvin) would match s and k
 )
 # Kore documents two-letter codes; some products use region forms (zh_cn, pt-br).
-_LANGUAGE = re.compile(r"[a-z]{2,3}(?:[_-][a-z]{2,4})?", re.IGNORECASE)
+_LANGUAGE = re.compile(r"[a-z]{2,3}(?:[_-][a-z]{2,4})?", re.IGNORECASE | re.ASCII)
 
 BOT_ID_EXAMPLE = "st-1a2b3c4d-0000-5e6f-8a9b-0c1d2e3f4a5b"
 
@@ -66,6 +68,14 @@ def shown(value: str) -> str:
 _LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1"}
 
 
+def _is_loopback_ip(name: str) -> bool:
+    """True for a loopback IP address (127.0.0.0/8, ::1); a name like 127.evil.com is not."""
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
 def host(value: str) -> str:
     """Return a Kore.ai base URL without trailing slash, or raise InvalidInput.
 
@@ -75,7 +85,7 @@ def host(value: str) -> str:
         url = httpx.URL(value.strip())
     except httpx.InvalidURL:
         url = httpx.URL("invalid:")
-    loopback = url.host in _LOOPBACK_HOSTS or url.host.startswith("127.")
+    loopback = url.host in _LOOPBACK_HOSTS or _is_loopback_ip(url.host)
     secure = url.scheme == "https" or (url.scheme == "http" and loopback)
     if secure and url.host and not (url.query or url.fragment or url.userinfo):
         return str(url.copy_with(path=url.path.rstrip("/") or "")).rstrip("/")
