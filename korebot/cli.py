@@ -20,7 +20,9 @@ from rich.console import Console
 from rich.table import Table
 
 from korebot import config as config_module
-from korebot.kore import InvalidInput, KoreError, NotFound, State, Status, TrainingStatus
+from korebot.doctor import Check
+from korebot.doctor import run as run_checks
+from korebot.kore import InvalidInput, KoreError, State, Status, TrainingStatus
 from korebot.registry import Bot, BotRegistry
 
 
@@ -126,34 +128,26 @@ def train(
 
 @app.command(epilog="Example: korebot doctor")
 def doctor() -> None:
-    """Check the configuration and that each configured bot's credentials work."""
-    checks: list[tuple[bool, str, str]] = []
+    """Check the configuration, each bot's credentials, the Slack token and the database."""
     try:
         loaded = config_module.load()
     except config_module.ConfigError as error:
-        for problem in error.problems:
-            checks.append((False, "Configuration", problem))
+        checks = [Check("Configuration", problem, False) for problem in error.problems]
         _print_checks(checks)
         raise typer.Exit(Exit.USAGE) from None
-    registry = loaded.registry
-    checks.append((True, "Configuration", f"{len(registry)} bot alias(es) configured"))
-    if not len(registry):
-        checks.append((False, "Bots", "No aliases: set KOREBOT_BOTS=alias=st-… or KOREBOT_CONFIG."))
-    with _closing(registry):
-        for bot in registry:
-            lang = bot.languages[0] if bot.languages else "en"
-            try:
-                result = registry.client(bot).training_status(bot.bot_id, lang)
-            except NotFound as error:
-                checks.append((False, f"Bot {bot.label}", f"{error} (checked language {lang})"))
-            except KoreError as error:
-                checks.append((False, f"Bot {bot.label}", str(error)))
-            else:
-                checks.append(
-                    (True, f"Bot {bot.label}", f"credentials work; {lang}: {result.raw_status}")
-                )
-    _print_checks(checks)
-    raise typer.Exit(Exit.SUCCESS if all(ok for ok, _, _ in checks) else Exit.FAILURE)
+    with _closing(loaded.registry):
+        checks = []
+        for check in run_checks(loaded):
+            _print_checks([check])
+            checks.append(check)
+    raise typer.Exit(Exit.FAILURE if any(c.ok is False for c in checks) else Exit.SUCCESS)
+
+
+def _print_checks(checks: list[Check]) -> None:
+    marks = {True: "[green]✔[/]", False: "[red]✘[/]", None: "[dim]-[/]"}
+    for check in checks:
+        out.print(f"{marks[check.ok]} {check.what}: ", end="", markup=True)
+        out.print(check.detail, markup=False)
 
 
 @app.command(epilog="Example: korebot demo")
@@ -180,12 +174,6 @@ def demo(
         error=lambda line: err.print(line, markup=False, emoji=False),
     )
     raise typer.Exit(code)
-
-
-def _print_checks(checks: list[tuple[bool, str, str]]) -> None:
-    for ok, what, detail in checks:
-        mark = "[green]✔[/]" if ok else "[red]✘[/]"
-        out.print(f"{mark} {what}: {detail}", markup=True)
 
 
 @contextmanager

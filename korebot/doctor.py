@@ -1,0 +1,83 @@
+"""The checks behind ``korebot doctor``: configuration, Kore.ai credentials, Slack, database."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from slack_sdk.errors import SlackApiError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from korebot.config import Config
+from korebot.kore import KoreError, NotFound
+from korebot.slack.app import web_client
+from korebot.watch.store import Store, database_url
+
+
+@dataclass(frozen=True)
+class Check:
+    what: str
+    detail: str
+    #: True passed, False failed, None not applicable (skipped).
+    ok: bool | None
+
+
+def run(config: Config) -> Iterator[Check]:
+    registry = config.registry
+    yield Check("Configuration", f"{len(registry)} bot alias(es) configured", True)
+    if not len(registry):
+        yield Check("Bots", "No aliases: set KOREBOT_BOTS=alias=st-… or KOREBOT_CONFIG.", False)
+    for bot in registry:
+        lang = bot.languages[0] if bot.languages else "en"
+        try:
+            result = registry.client(bot).training_status(bot.bot_id, lang)
+        except NotFound as error:
+            yield Check(f"Bot {bot.label}", f"{error} (checked language {lang})", False)
+        except KoreError as error:
+            yield Check(f"Bot {bot.label}", str(error), False)
+        else:
+            yield Check(f"Bot {bot.label}", f"credentials work; {lang}: {result.raw_status}", True)
+    yield _slack(config)
+    yield _database(config)
+
+
+def _slack(config: Config) -> Check:
+    settings = config.settings
+    if not settings.slack_bot_token:
+        return Check("Slack", "SLACK_BOT_TOKEN is not set: only the command line will work.", None)
+    client = web_client(settings.slack_bot_token.get_secret_value(), settings.slack_api_url)
+    try:
+        answer = client.auth_test()
+    except SlackApiError as error:
+        code = error.response.get("error", "unknown_error")
+        return Check(
+            "Slack",
+            f"Slack refused SLACK_BOT_TOKEN ({code}): copy the Bot User OAuth Token from "
+            "the app's OAuth & Permissions page, and reinstall the app if it was removed.",
+            False,
+        )
+    except OSError as error:
+        return Check("Slack", f"Cannot reach {settings.slack_api_url} ({error}).", False)
+    if not (settings.slack_signing_secret or settings.slack_app_token):
+        return Check(
+            "Slack", "Token works, but SLACK_SIGNING_SECRET (or SLACK_APP_TOKEN) is not set.", False
+        )
+    return Check(
+        "Slack", f"token works: workspace {answer.get('team')}, bot @{answer.get('user')}", True
+    )
+
+
+def _database(config: Config) -> Check:
+    url = config.settings.database_url
+    try:
+        shown = make_url(database_url(url)).render_as_string(hide_password=True)
+    except ArgumentError:
+        return Check("Database", "DATABASE_URL is not a database URL.", False)
+    store = Store(url)
+    try:
+        if store.healthy():
+            return Check("Database", f"reachable: {shown}", True)
+        return Check("Database", f"cannot connect to {shown}.", False)
+    finally:
+        store.dispose()
