@@ -13,17 +13,18 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from enum import IntEnum
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from korebot import config as config_module
-from korebot.doctor import Check
-from korebot.doctor import run as run_checks
 from korebot.kore import InvalidInput, KoreError, State, Status, TrainingStatus
 from korebot.registry import Bot, BotRegistry
+
+if TYPE_CHECKING:
+    from korebot.doctor import Check
 
 
 class Exit(IntEnum):
@@ -129,6 +130,10 @@ def train(
 @app.command(epilog="Example: korebot doctor")
 def doctor() -> None:
     """Check the configuration, each bot's credentials, the Slack token and the database."""
+    # Imported here: it pulls in slack_sdk and SQLAlchemy, which the other commands skip.
+    from korebot.doctor import Check
+    from korebot.doctor import run as run_checks
+
     try:
         loaded = config_module.load()
     except config_module.ConfigError as error:

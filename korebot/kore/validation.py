@@ -16,7 +16,7 @@ from korebot.kore.models import State
 
 _BOT_ID = re.compile(
     r"st-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
-    re.IGNORECASE | re.ASCII,  # without ASCII, "ſ" and "K" (Kelvin) would match s and k
+    re.IGNORECASE | re.ASCII,  # ASCII: else U+017F (long s) and U+212A (Kelvin) match s, k
 )
 # Kore documents two-letter codes; some products use region forms (zh_cn, pt-br).
 _LANGUAGE = re.compile(r"[a-z]{2,3}(?:[_-][a-z]{2,4})?", re.IGNORECASE | re.ASCII)
