@@ -1,0 +1,39 @@
+"""Shared fixtures."""
+
+from __future__ import annotations
+
+import itertools
+import re
+import shutil
+from collections.abc import Iterator
+
+import pytest
+from postgres import PostgresServer
+
+# --- PostgreSQL: a real server, started by the tests (tests/postgres.py) ----------------------
+# `postgres` starts one server per session (as root, it runs as the `postgres` user);
+# `postgres_url` gives each test its own fresh database on it. Mark such tests `postgres`.
+
+_postgres_databases = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
+    server = PostgresServer(tmp_path_factory.mktemp("postgres")).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+    # ~50 MB; pytest keeps the last three sessions' directories. server.log stays.
+    shutil.rmtree(server.data_dir)
+
+
+@pytest.fixture
+def postgres_url(postgres: PostgresServer, request: pytest.FixtureRequest) -> str:
+    """A new, empty database named after the test: postgresql://korebot@127.0.0.1:PORT/NAME."""
+    suffix = f"_{next(_postgres_databases)}"
+    name = re.sub(r"[^a-z0-9]+", "_", request.node.name.lower()).strip("_") or "test"
+    return postgres.fresh_database(name[: 63 - len(suffix)] + suffix)
+
+
+# --- end of PostgreSQL ------------------------------------------------------------------------
