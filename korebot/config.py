@@ -57,6 +57,12 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///korebot.db"
     korebot_poll_interval: float = Field(default=30.0, gt=0)
     korebot_watch_timeout: float = Field(default=4 * 3600.0, gt=0)
+    #: Ceiling for polls of a long-running training (they start at the poll interval).
+    korebot_poll_max_interval: float | None = Field(default=None, gt=0)
+    #: Polls for subscriptions while no training runs.
+    korebot_subscription_interval: float = Field(default=60.0, gt=0)
+    #: After a crash mid-post, how long until the message is checked for and retried.
+    korebot_delivery_lease: float = Field(default=30.0, gt=0)
     #: Whether Slack users may ask about bot IDs that are not configured aliases.
     korebot_allow_raw_ids: bool = False
     port: int = Field(default=3000, ge=0, le=65535)

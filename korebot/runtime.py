@@ -33,6 +33,9 @@ class Runtime:
             SlackNotifier(self.client),
             poll_interval=settings.korebot_poll_interval,
             watch_timeout=settings.korebot_watch_timeout,
+            max_poll_interval=settings.korebot_poll_max_interval,
+            subscription_interval=settings.korebot_subscription_interval,
+            delivery_lease=settings.korebot_delivery_lease,
         )
         self.executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="korebot-listener")
         self.app = build_app(
@@ -49,7 +52,7 @@ class Runtime:
     def stop(self) -> None:
         """Finish in-flight commands and polls, then release connections."""
         self.executor.shutdown(wait=True)
-        self.engine.shutdown(wait=True)
+        self.engine.shutdown()
         self.config.registry.close()
         self.store.dispose()
 

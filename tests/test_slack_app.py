@@ -105,7 +105,7 @@ def test_help_is_only_for_the_asker(h: Harness, text: str) -> None:
         ("support en drafts", "is not a state"),
         ("support en configured extra", "Too many words"),
         ("list everything", "takes no arguments"),
-        ("stop", "Say which training"),
+        ("stop", "Say which bot"),
         ("st-0badc0de-0000-4e6f-8a9b-0c1d2e3f4a5b en", "not configured here"),
     ],
 )
@@ -260,7 +260,7 @@ def test_list_and_stop(h: Harness) -> None:
     parent = h.slack.messages(channel)[0]
     assert "stopped watching" in parent["text"]
     assert not has_buttons(parent)
-    assert "Nothing is being watched" in alltext(h.answer(h.ask("list", channel)))
+    assert "Nothing is watched" in alltext(h.answer(h.ask("list", channel)))
     nothing = h.answer(h.ask("stop sales da", channel))
     assert "Nothing to stop" in alltext(nothing)
 

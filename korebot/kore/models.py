@@ -65,6 +65,23 @@ class TrainingStatus:
             modified_by=_optional_str(data.get("lastModifiedBy")),
         )
 
+    @classmethod
+    def placeholder(cls, raw_status: str | None) -> TrainingStatus:
+        """What is known of a training from its last recorded raw status alone."""
+        raw = raw_status or Status.IN_PROGRESS.value
+        return cls(Status.from_raw(raw), raw, raw, None, None, None)
+
+    def as_json(self) -> dict[str, Any]:
+        """Kore.ai's own shape, so that ``from_json(as_json())`` gives it back."""
+        data: dict[str, Any] = {"status": self.raw_status, "message": self.message}
+        if self.training_id:
+            data["_id"] = self.training_id
+        if self.modified_on:
+            data["modifiedOn"] = self.modified_on.isoformat()
+        if self.modified_by:
+            data["lastModifiedBy"] = self.modified_by
+        return data
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "status": self.status.value,

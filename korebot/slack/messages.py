@@ -24,7 +24,7 @@ from slack_sdk.models.blocks import (
 from korebot.kore import State, Status, TrainingStatus
 from korebot.registry import Bot
 from korebot.slack.parsing import USAGE
-from korebot.watch.engine import WatchView
+from korebot.watch.engine import SubscriptionView, WatchView
 
 STOP_ACTION = "stop_watch"
 
@@ -114,20 +114,30 @@ def status(bot: Bot, language: str, state: State, result: TrainingStatus, user: 
     )
 
 
-def watching(watch: WatchView, result: TrainingStatus) -> Message:
+def watching(
+    watch: WatchView, result: TrainingStatus, failing_since: datetime | None = None
+) -> Message:
     """The parent message of a watch; the result will come in its thread."""
     name, lang = escape(watch.bot_name), escape(watch.language)
-    line = (
-        f"FAQ training for {name} ({lang}) is in progress; I will post the result in this thread."
-    )
+    if watch.via == "subscription":
+        line = f"FAQ training for {name} ({lang}) started; I will post the result in this thread."
+    else:
+        line = (
+            f"FAQ training for {name} ({lang}) is in progress; "
+            "I will post the result in this thread."
+        )
+    context = f"{_details(result)} · watching since {slack_date(watch.started_at)}"
+    if failing_since is not None:
+        context = (
+            f":warning: Kore.ai unreachable since {slack_date(failing_since)}; "
+            f"I keep trying · {context}"
+        )
+    target = _target(watch.bot_name, watch.bot_id, watch.language, watch.state)
     return Message(
         text=line,
         blocks=(
-            _section(
-                f"{_EMOJI[Status.IN_PROGRESS]} *{line}*\n"
-                f"{_target(watch.bot_name, watch.bot_id, watch.language, watch.state)}"
-            ),
-            _context(f"{_details(result)} · watching since {slack_date(watch.started_at)}"),
+            _section(f"{_EMOJI[Status.IN_PROGRESS]} *{line}*\n{target}"),
+            _context(context),
             ActionsBlock(
                 elements=[
                     ButtonElement(
@@ -136,6 +146,16 @@ def watching(watch: WatchView, result: TrainingStatus) -> Message:
                 ]
             ),
         ),
+    )
+
+
+def ran_between_checks(watch: WatchView, result: TrainingStatus) -> Message:
+    """One message for a run that started and ended between two polls (subscriptions)."""
+    headline = _headline(watch.bot_name, watch.language, result)
+    target = _target(watch.bot_name, watch.bot_id, watch.language, watch.state)
+    return Message(
+        text=f"{headline} (it started and ended between my checks).",
+        blocks=(_section(f"*{headline}*\n{target}"), _context(_details(result))),
     )
 
 
@@ -205,18 +225,61 @@ def moved_to_dm(channel_id: str) -> Message:
     return Message(text=line, blocks=(_section(line),))
 
 
-def watch_list(watches: Iterable[tuple[WatchView, str | None]]) -> Message:
+def watch_list(
+    watches: Iterable[tuple[WatchView, str | None]], subscriptions: Iterable[SubscriptionView] = ()
+) -> Message:
     lines = []
     for watch, link in watches:
         target = _target(watch.bot_name, watch.bot_id, watch.language, watch.state)
         since = slack_date(watch.started_at)
         where = f" · <{link}|thread>" if link else ""
         lines.append(f"• {target} · {escape(watch.last_status or 'unknown')} since {since}{where}")
-    if not lines:
-        text = "Nothing is being watched in this channel. Ask with `" + USAGE + "`."
+    subscribed = [
+        f"• {_target(sub.bot_name, sub.bot_id, sub.language, sub.state)}"
+        + (f" · :double_vertical_bar: paused: {escape(sub.paused)}" if sub.paused else "")
+        for sub in subscriptions
+    ]
+    if not lines and not subscribed:
+        text = "Nothing is watched or subscribed in this channel. Ask with `" + USAGE + "`."
         return Message(text=text, blocks=(_section(text),))
-    header = f"*Watched in this channel ({len(lines)}):*"
-    return Message(text=header, blocks=(_section(header), _section("\n".join(lines))))
+    blocks: list[Block] = []
+    if lines:
+        blocks += [_section(f"*Watched in this channel ({len(lines)}):*\n" + "\n".join(lines))]
+    if subscribed:
+        blocks += [_section(f"*Subscriptions ({len(subscribed)}):*\n" + "\n".join(subscribed))]
+    text = f"{len(lines)} watched, {len(subscribed)} subscribed in this channel."
+    return Message(text=text, blocks=tuple(blocks))
+
+
+def subscribed(sub: SubscriptionView, how: str, user: str) -> Message:
+    """Told to the whole channel: the team should know it is subscribed."""
+    target = _target(sub.bot_name, sub.bot_id, sub.language, sub.state)
+    if how == "already":
+        text = f"This channel is already subscribed to FAQ training of {target}."
+    elif how == "resumed":
+        text = f":bell: <@{user}> resumed this channel's subscription to {target}."
+    else:
+        text = (
+            f":bell: <@{user}> subscribed this channel to FAQ training of {target}: I will "
+            "announce each training's start here and post its result in the thread."
+        )
+    return Message(text=text, blocks=(_section(text),))
+
+
+def unsubscribed(sub: SubscriptionView, user: str) -> Message:
+    target = _target(sub.bot_name, sub.bot_id, sub.language, sub.state)
+    text = f":no_bell: <@{user}> unsubscribed this channel from FAQ training of {target}."
+    return Message(text=text, blocks=(_section(text),))
+
+
+def subscription_paused(sub: SubscriptionView, reason: str) -> Message:
+    target = _target(sub.bot_name, sub.bot_id, sub.language, sub.state)
+    again = f"/faq-status subscribe {escape(sub.bot_name)} {escape(sub.language)}"
+    text = (
+        f":double_vertical_bar: Subscription to FAQ training of {target} is paused: "
+        f"{escape(reason, 400)} Fix it, then `{again}` to resume."
+    )
+    return Message(text=text, blocks=(_section(text),))
 
 
 def bot_list(bots: Iterable[Bot]) -> Message:
@@ -240,7 +303,9 @@ def usage() -> Message:
         "post the result in a thread.\n"
         "• `/faq-status support en` — the status of the in-development version\n"
         "• `/faq-status support en published` — the published version\n"
-        "• `/faq-status list` — trainings watched in this channel\n"
+        "• `/faq-status list` — trainings watched and subscriptions in this channel\n"
+        "• `/faq-status subscribe support en` — announce every training here\n"
+        "• `/faq-status unsubscribe support en` — stop announcing\n"
         "• `/faq-status stop support en` — stop watching\n"
         "• `/faq-status bots` — the bots I know\n"
         "• `/faq-status help` — this message"

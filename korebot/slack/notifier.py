@@ -1,27 +1,49 @@
-"""Delivers what the watch engine reports to Slack: threads, updates, DM fallback."""
+"""Delivers what the watch engine reports to Slack: threads, updates, DM fallback.
+
+Every message the engine asks for is tagged with Slack message metadata naming
+its watch, so that after a crash ``find_announcement`` / ``find_outcome`` can
+tell whether it was already posted (and nothing is posted twice).
+"""
 
 from __future__ import annotations
 
 import logging
+from datetime import datetime
+from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from korebot.kore import TrainingStatus
 from korebot.slack import messages
-from korebot.watch.engine import Undeliverable, WatchView
+from korebot.watch.engine import Outcome, SubscriptionView, Undeliverable, WatchView
 
 log = logging.getLogger(__name__)
 
 # The bot cannot post in the channel: deliver to the askers by DM instead.
 CANNOT_POST = frozenset({"not_in_channel", "channel_not_found", "is_archived", "restricted_action"})
-# The token itself is dead: nothing can be delivered anywhere.
+# The token itself is dead: nothing can be delivered anywhere in that workspace.
 DEAD_TOKEN = frozenset({"invalid_auth", "token_revoked", "account_inactive", "not_authed"})
+
+ANNOUNCED = "korebot_watch"
+CONCLUDED = "korebot_outcome"
+# How far back to look for a message after a crash (a watch's messages are recent).
+_LOOKBACK = 100
 
 
 def slack_error(error: SlackApiError) -> str:
     """The Web API's error code (``not_in_channel``, ``ratelimited``, ...)."""
     return str(error.response.get("error", "unknown_error"))
+
+
+def _metadata(kind: str, watch: WatchView) -> dict[str, Any]:
+    return {"event_type": kind, "event_payload": {"watch_id": watch.watch_id}}
+
+
+def _tagged(message: dict[str, Any], kind: str, watch: WatchView) -> bool:
+    metadata = message.get("metadata") or {}
+    payload = metadata.get("event_payload") or {}
+    return bool(metadata.get("event_type") == kind and payload.get("watch_id") == watch.watch_id)
 
 
 class SlackNotifier:
@@ -30,63 +52,140 @@ class SlackNotifier:
     def __init__(self, client: WebClient) -> None:
         self.client = client
 
+    # Announcing ------------------------------------------------------------------
+
     def announce(self, watch: WatchView, status: TrainingStatus) -> tuple[str, str]:
         message = messages.watching(watch, status)
+        meta = _metadata(ANNOUNCED, watch)
         try:
-            return self._post(watch.channel_id, message)
+            return self._post(watch.channel_id, message, metadata=meta)
         except SlackApiError as error:
             if slack_error(error) not in CANNOT_POST or not watch.askers:
                 raise
+            if watch.via == "subscription":
+                raise Undeliverable(slack_error(error), "channel") from None
         # Posting to a user ID opens the app's DM with them; the thread lives there.
-        return self._dm(watch.askers[0], message)
+        return self._dm(watch.askers[0], message, metadata=meta)
 
-    def finish(self, watch: WatchView, result: TrainingStatus) -> None:
-        self._reply(watch, messages.final_reply(watch, result))
-        self._update(watch, messages.final_parent(watch, result))
+    def find_announcement(self, watch: WatchView) -> tuple[str, str] | None:
+        places = [watch.channel_id, *watch.askers[:1]]
+        for channel in places:
+            found = self._search_history(channel, ANNOUNCED, watch)
+            if found:
+                return found
+        return None
 
-    def give_up(self, watch: WatchView, reason: str) -> None:
-        self._reply(watch, messages.gave_up_reply(watch, reason))
-        self._update(watch, messages.gave_up_parent(watch, reason))
+    # Concluding ------------------------------------------------------------------
+
+    def finish(self, watch: WatchView, outcome: Outcome) -> None:
+        if outcome.result is not None:
+            if watch.thread_ts:
+                reply = messages.final_reply(watch, outcome.result)
+            else:
+                reply = messages.ran_between_checks(watch, outcome.result)
+            parent = messages.final_parent(watch, outcome.result)
+        else:
+            reason = outcome.reason or "watching stopped."
+            reply, parent = (
+                messages.gave_up_reply(watch, reason),
+                messages.gave_up_parent(watch, reason),
+            )
+        self._conclude(watch, reply)
+        self._update(watch, parent)
+
+    def find_outcome(self, watch: WatchView) -> bool:
+        channel = watch.thread_channel or watch.channel_id
+        try:
+            if watch.thread_ts:
+                response = self.client.conversations_replies(
+                    channel=channel,
+                    ts=watch.thread_ts,
+                    include_all_metadata=True,
+                    limit=_LOOKBACK,
+                )
+            else:
+                response = self.client.conversations_history(
+                    channel=channel, include_all_metadata=True, limit=_LOOKBACK
+                )
+        except SlackApiError as error:
+            self._raise_if_dead(error)
+            log.warning(
+                "Could not look for watch %d's result: %s", watch.watch_id, slack_error(error)
+            )
+            return False
+        return any(_tagged(m, CONCLUDED, watch) for m in response.get("messages") or [])
+
+    # Updates ---------------------------------------------------------------------
 
     def stopped(self, watch: WatchView, user_id: str) -> None:
         self._update(watch, messages.stopped_parent(watch, user_id))
 
+    def unreachable(self, watch: WatchView, since: datetime | None, error: str) -> None:
+        self._update(
+            watch,
+            messages.watching(
+                watch, TrainingStatus.placeholder(watch.last_status), failing_since=since
+            ),
+        )
+
+    def paused(self, subscription: SubscriptionView, reason: str) -> None:
+        try:
+            self._post(subscription.channel_id, messages.subscription_paused(subscription, reason))
+        except SlackApiError as error:
+            log.warning(
+                "Could not tell %s its subscription is paused: %s",
+                subscription.channel_id,
+                slack_error(error),
+            )
+
+    # Web API --------------------------------------------------------------------
+
     def _post(
-        self, channel: str, message: messages.Message, thread_ts: str | None = None
+        self,
+        channel: str,
+        message: messages.Message,
+        *,
+        thread_ts: str | None = None,
+        metadata: dict[str, Any] | None = None,
     ) -> tuple[str, str]:
         try:
             response = self.client.chat_postMessage(
-                channel=channel, thread_ts=thread_ts, **message.kwargs()
+                channel=channel, thread_ts=thread_ts, metadata=metadata, **message.kwargs()
             )
         except SlackApiError as error:
-            if slack_error(error) in DEAD_TOKEN:
-                raise Undeliverable(slack_error(error)) from None
+            self._raise_if_dead(error)
             raise
         return str(response["channel"]), str(response["ts"])
 
-    def _dm(self, user: str, message: messages.Message) -> tuple[str, str]:
+    def _dm(
+        self, user: str, message: messages.Message, *, metadata: dict[str, Any] | None = None
+    ) -> tuple[str, str]:
         try:
-            return self._post(user, message)
+            return self._post(user, message, metadata=metadata)
         except SlackApiError as error:
             if slack_error(error) in CANNOT_POST:
-                raise Undeliverable(f"cannot DM {user}: {slack_error(error)}") from None
+                raise Undeliverable(f"cannot DM {user}: {slack_error(error)}", "user") from None
             raise
 
-    def _reply(self, watch: WatchView, message: messages.Message) -> None:
-        if watch.thread_channel is None or watch.thread_ts is None:
-            raise RuntimeError(f"watch {watch.watch_id} has no thread yet")
+    def _conclude(self, watch: WatchView, message: messages.Message) -> None:
+        meta = _metadata(CONCLUDED, watch)
+        channel = watch.thread_channel or watch.channel_id
         try:
-            self._post(watch.thread_channel, message, thread_ts=watch.thread_ts)
+            self._post(channel, message, thread_ts=watch.thread_ts, metadata=meta)
+            return
         except SlackApiError as error:
             if slack_error(error) not in CANNOT_POST:
                 raise
+            if not watch.askers:
+                raise Undeliverable(slack_error(error), "channel") from None
             log.warning(
-                "Cannot post in %s (%s); sending the result by DM",
-                watch.thread_channel,
+                "Cannot post in %s (%s); sending the result to the askers by DM",
+                channel,
                 slack_error(error),
             )
-            for user in watch.askers:
-                self._dm(user, message)
+        # Only the first DM carries the tag: it is the one a crash-retry looks for.
+        for index, user in enumerate(watch.askers):
+            self._dm(user, message, metadata=meta if index == 0 else None)
 
     def _update(self, watch: WatchView, message: messages.Message) -> None:
         """Best effort: the thread reply already carries the news."""
@@ -97,6 +196,25 @@ class SlackNotifier:
                 channel=watch.thread_channel, ts=watch.thread_ts, **message.kwargs()
             )
         except SlackApiError as error:
+            self._raise_if_dead(error)
             log.warning(
                 "Could not update the message of watch %d: %s", watch.watch_id, slack_error(error)
             )
+
+    def _search_history(self, channel: str, kind: str, watch: WatchView) -> tuple[str, str] | None:
+        try:
+            response = self.client.conversations_history(
+                channel=channel, include_all_metadata=True, limit=_LOOKBACK
+            )
+        except SlackApiError as error:
+            self._raise_if_dead(error)
+            return None
+        for message in response.get("messages") or []:
+            if _tagged(message, kind, watch):
+                return str(response.get("channel") or channel), str(message["ts"])
+        return None
+
+    @staticmethod
+    def _raise_if_dead(error: SlackApiError) -> None:
+        if slack_error(error) in DEAD_TOKEN:
+            raise Undeliverable(slack_error(error), "workspace") from None

@@ -44,15 +44,33 @@ class StopWatch:
 
 
 @dataclass(frozen=True)
+class Subscribe:
+    bot: str
+    language: str | None
+    state: State
+
+
+@dataclass(frozen=True)
+class Unsubscribe:
+    bot: str
+    language: str | None
+    state: State
+
+
+@dataclass(frozen=True)
 class Invalid:
     """The text could not be understood; ``reason`` says why, for the asker."""
 
     reason: str
 
 
-Command = Help | ListWatches | ListBots | AskStatus | StopWatch | Invalid
+Command = Help | ListWatches | ListBots | AskStatus | StopWatch | Subscribe | Unsubscribe | Invalid
 
-RESERVED = frozenset({"help", "list", "bots", "stop"})
+_TARGETED: dict[str, type[StopWatch | Subscribe | Unsubscribe]] = {
+    "stop": StopWatch,
+    "subscribe": Subscribe,
+    "unsubscribe": Unsubscribe,
+}
 
 
 def words(text: str) -> list[str]:
@@ -76,13 +94,13 @@ def parse(text: str) -> Command:
         if rest:
             return Invalid(f"`{head}` takes no arguments.")
         return ListWatches() if head == "list" else ListBots()
-    if head == "stop":
+    if head in _TARGETED:
         if not rest:
-            return Invalid("Say which training to stop watching: `/faq-status stop BOT LANG`.")
+            return Invalid(f"Say which bot: `/faq-status {head} BOT LANG`.")
         target = _target(rest)
         if isinstance(target, Invalid):
             return target
-        return StopWatch(*target)
+        return _TARGETED[head](*target)
     target = _target(parts)
     if isinstance(target, Invalid):
         return target

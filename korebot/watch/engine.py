@@ -1,29 +1,38 @@
-"""The watching engine: polls Kore.ai on a schedule until each watched training ends.
+"""The watching engine: polls Kore.ai until watched trainings end, and follows subscriptions.
 
-It knows nothing of Slack: it tells a ``Notifier`` what happened and records the
-outcome. One poll job per (host, bot, language, state) serves every channel
-watching that training. Jobs are rebuilt from the database on start, so a
-restart resumes every unfinished watch.
+It knows nothing of Slack: it tells a ``Notifier`` what to say and records what
+was said. The database is the queue: a target is due when its ``next_poll_at``
+has passed, and a periodic *tick* claims due targets and pending messages. So a
+restart resumes everything, and several processes sharing PostgreSQL split the
+work (``FOR UPDATE SKIP LOCKED`` claims, leases on watches being posted).
+
+Delivery is at-least-once made exactly-once: the final word is recorded on the
+watch before it is posted, the attempt is counted, and a retry after a crash
+first asks the notifier whether the message is already there.
 """
 
 from __future__ import annotations
 
-import contextlib
+import json
 import logging
+import random
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
+from functools import partial
+from typing import Literal, Protocol
 
-from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.background import BackgroundScheduler
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from korebot.kore import InvalidInput, KoreError, State, Status, TrainingStatus
 from korebot.registry import Bot, BotRegistry
-from korebot.watch.store import Asker, Store, Training, Watch, now
+from korebot.watch.store import Asker, Store, Subscription, Target, Watch, now
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +42,7 @@ class WatchView:
     """A read-only snapshot of one channel's watch, for the notifier to render."""
 
     watch_id: int
+    via: str
     bot_name: str
     bot_id: str
     language: str
@@ -44,27 +54,74 @@ class WatchView:
     askers: tuple[str, ...]
     started_at: datetime
     last_status: str | None
-    last_error: str | None
+    failing_since: datetime | None
+
+
+@dataclass(frozen=True)
+class SubscriptionView:
+    subscription_id: int
+    bot_name: str
+    bot_id: str
+    language: str
+    state: State
+    team_id: str
+    channel_id: str
+    paused: str | None
+    last_status: str | None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The final word of a watch: the training's result, or why watching stopped."""
+
+    result: TrainingStatus | None = None
+    reason: str | None = None
+
+    def dumps(self) -> str:
+        if self.result is not None:
+            return json.dumps({"result": self.result.as_json()})
+        return json.dumps({"reason": self.reason})
+
+    @classmethod
+    def loads(cls, text: str) -> Outcome:
+        data = json.loads(text)
+        if "result" in data:
+            return cls(result=TrainingStatus.from_json(data["result"]))
+        return cls(reason=str(data["reason"]))
 
 
 class Undeliverable(Exception):
-    """A message can never reach its channel or its askers (e.g. token revoked)."""
+    """A message can never be delivered; ``scope`` says what is lost."""
+
+    def __init__(self, code: str, scope: Literal["channel", "workspace", "user"]) -> None:
+        super().__init__(code)
+        self.code = code
+        self.scope = scope
 
 
 class Notifier(Protocol):
     """What the engine needs from the chat side. Transient failures raise any other error."""
 
     def announce(self, watch: WatchView, status: TrainingStatus) -> tuple[str, str]:
-        """Post the 'watching' message; return (channel, ts) of the thread it starts."""
+        """Post the watch's message; return (channel, ts) of the thread it starts."""
 
-    def finish(self, watch: WatchView, result: TrainingStatus) -> None:
-        """Reply with the final result in the watch's thread and update its message."""
+    def find_announcement(self, watch: WatchView) -> tuple[str, str] | None:
+        """After a crash: the watch's message if it was already posted."""
 
-    def give_up(self, watch: WatchView, reason: str) -> None:
-        """Say in the thread that watching stopped without a result, and why."""
+    def finish(self, watch: WatchView, outcome: Outcome) -> None:
+        """Post the outcome (in the thread if there is one) and update the watch's message."""
+
+    def find_outcome(self, watch: WatchView) -> bool:
+        """After a crash: whether the outcome was already posted."""
 
     def stopped(self, watch: WatchView, user_id: str) -> None:
-        """Update the watch's message after a user stopped it."""
+        """Update the watch's message after it was stopped."""
+
+    def unreachable(self, watch: WatchView, since: datetime | None, error: str) -> None:
+        """Show on the watch's message that Kore.ai is failing (or, with since=None, is back)."""
+
+    def paused(self, subscription: SubscriptionView, reason: str) -> None:
+        """Tell a subscribed channel, once, that its subscription is paused and why."""
 
 
 @dataclass(frozen=True)
@@ -85,7 +142,7 @@ class Started:
     existing: bool
 
 
-def _key(host: str, bot_id: str, language: str, state: str) -> str:
+def target_key(host: str, bot_id: str, language: str, state: str) -> str:
     return f"{host}|{bot_id}|{language}|{state}"
 
 
@@ -98,122 +155,95 @@ class WatchEngine:
         *,
         poll_interval: float,
         watch_timeout: float,
+        max_poll_interval: float | None = None,
+        subscription_interval: float = 60.0,
         clock: Callable[[], datetime] = now,
+        workers: int = 8,
+        delivery_lease: float = 30.0,
     ) -> None:
         self.store = store
         self.registry = registry
         self.notifier = notifier
         self.poll_interval = poll_interval
+        self.max_poll_interval = max(max_poll_interval or poll_interval * 4, poll_interval)
         self.watch_timeout = watch_timeout
+        self.subscription_interval = subscription_interval
+        # How soon another process takes over a poll whose process died. A poll that
+        # outlives it is merely done twice: results are recorded idempotently.
+        self.poll_lease = timedelta(seconds=max(2 * poll_interval, 5.0))
+        # How long a process may hold a watch while posting for it; after a crash, how
+        # soon its message is retried (after checking Slack for it).
+        self.delivery_lease = timedelta(seconds=delivery_lease)
         self.clock = clock
         self.scheduler = BackgroundScheduler(
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
         )
-        # Serialises creating watches, so two quick asks in one channel share one thread.
-        self._lock = threading.Lock()
-        self._idle = threading.Condition()
-        self._polling = 0
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="korebot-poll")
+        self._stopping = threading.Event()
 
     @property
     def running(self) -> bool:
-        return bool(self.scheduler.running)
+        return bool(self.scheduler.running) and not self._stopping.is_set()
 
     def start(self) -> None:
-        """Start polling, resuming every unfinished watch found in the database."""
+        """Start ticking; unfinished work in the database is picked up by the first tick."""
+        tick = min(self.poll_interval, 1.0)
+        self.scheduler.add_job(
+            self.tick, "interval", seconds=tick, id="tick", next_run_time=self.clock()
+        )
         self.scheduler.start()
-        trainings = self.store.active_trainings()
-        for training in trainings:
-            self._announce_pending(training.id)
-            self._schedule(training.id, first=self.clock())
-        if trainings:
-            log.info("Resumed %d watched training(s)", len(trainings))
 
-    def shutdown(self, wait: bool = True, timeout: float = 8.0) -> None:
-        """Stop scheduling; with ``wait``, let polls already running finish first.
-
-        APScheduler's own ``shutdown(wait=True)`` holds its job-store lock while it
-        waits, so a finishing poll that removes its job would deadlock; hence the
-        pause and our own count of polls in flight.
-        """
+    def shutdown(self, timeout: float = 8.0) -> None:
+        """Stop ticking and let polls and posts in flight finish."""
         if not self.scheduler.running:
             return
-        self.scheduler.pause()
-        if wait:
-            with self._idle:
-                if not self._idle.wait_for(lambda: self._polling == 0, timeout=timeout):
-                    log.warning("Stopping with %d poll(s) still running", self._polling)
-        self.scheduler.shutdown(wait=False)
+        self._stopping.set()
+        self.scheduler.shutdown(wait=True)
+        self._pool.shutdown(wait=True, cancel_futures=True)
 
     # Commands ---------------------------------------------------------------------
 
     def watch(self, request: WatchRequest, status: TrainingStatus) -> Started:
         """Watch a training for a channel, or add the asker to the channel's existing watch."""
-        bot = request.bot
-        key = _key(bot.host, bot.bot_id, request.language, request.state.value)
-        with self._lock:
-            with self.store.session.begin() as session:
-                training = session.scalars(
-                    select(Training).where(Training.active_key == key)
-                ).first()
-                new_training = training is None
-                if training is None:
-                    started = self.clock()
-                    training = Training(
-                        active_key=key,
-                        host=bot.host,
-                        bot_id=bot.bot_id,
-                        bot_name=bot.name,
-                        language=request.language,
-                        state=request.state.value,
-                        started_at=started,
-                        deadline=started + timedelta(seconds=self.watch_timeout),
-                        last_status=status.raw_status,
-                        last_message=status.message,
-                        last_checked_at=started,
-                    )
-                    session.add(training)
+        bot, moment = request.bot, self.clock()
+        for attempt in range(2):
+            try:
+                with self.store.session.begin() as session:
+                    target = self._target(session, bot, request.language, request.state)
+                    if target.last_checked_at is None:
+                        _observe_status(target, status, moment)
+                    watch = _active_watch(session, target.id, request.channel_id)
+                    existing = watch is not None
+                    if watch is None:
+                        watch = self._new_watch(
+                            session, target, request.team_id, request.channel_id, "ask", moment
+                        )
+                        watch.lease_until = moment + self.delivery_lease
+                        watch.announce_attempts = 1
+                    if request.user_id not in {a.user_id for a in watch.askers}:
+                        watch.askers.append(Asker(user_id=request.user_id))
+                    self._schedule(target, moment)
                     session.flush()
-                watch = session.scalars(
-                    select(Watch).where(
-                        Watch.training_id == training.id,
-                        Watch.channel_id == request.channel_id,
-                        Watch.ended.is_(None),
-                    )
-                ).first()
-                existing = watch is not None and watch.thread_ts is not None
-                if watch is None:
-                    watch = Watch(
-                        training=training,
-                        team_id=request.team_id,
-                        channel_id=request.channel_id,
-                        created_at=self.clock(),
-                    )
-                    session.add(watch)
-                if request.user_id not in {asker.user_id for asker in watch.askers}:
-                    watch.askers.append(Asker(user_id=request.user_id))
-                session.flush()
-                view = _view(watch)
-                training_id = training.id
-            if not existing:
-                view = self._announce(view, status)
-        if new_training:
-            self._schedule(training_id, first=self.clock() + timedelta(seconds=self.poll_interval))
-        return Started(view, existing)
+                    view = _view(watch)
+                break
+            except IntegrityError:
+                # Another request created the same target or watch at the same moment.
+                if attempt:
+                    raise
+        if existing:
+            return Started(view, True)
+        return Started(self._post_announcement(view, status), False)
 
     def stop(
         self, channel_id: str, bot: Bot, language: str, state: State, user_id: str
     ) -> WatchView | None:
         """Stop the channel's watch of this training; None if there was none."""
-        key = _key(bot.host, bot.bot_id, language, state.value)
+        key = target_key(bot.host, bot.bot_id, language, state.value)
         with self.store.session() as session:
             watch_id = session.scalars(
                 select(Watch.id)
-                .join(Training)
-                .where(
-                    Training.active_key == key,
-                    Watch.channel_id == channel_id,
-                    Watch.ended.is_(None),
-                )
+                .join(Target)
+                .where(Target.key == key, Watch.channel_id == channel_id, Watch.ended.is_(None))
             ).first()
         return None if watch_id is None else self.stop_by_id(watch_id, channel_id, user_id)
 
@@ -221,19 +251,13 @@ class WatchEngine:
         """Stop a watch by ID (the button), only from the channel it belongs to."""
         with self.store.session.begin() as session:
             watch = session.get(Watch, watch_id)
-            if (
-                watch is None
-                or watch.ended is not None
-                or channel_id
-                not in (
-                    watch.channel_id,
-                    watch.thread_channel,
-                )
-            ):
+            if watch is None or watch.ended is not None or watch.outcome is not None:
                 return None
-            self._end_watch(session, watch, "stopped")
+            if channel_id not in (watch.channel_id, watch.thread_channel):
+                return None
+            _end(watch, "stopped", self.clock())
             view = _view(watch)
-        self._tell(self.notifier.stopped, view, user_id)
+        self._quietly(partial(self.notifier.stopped, view, user_id), view)
         return view
 
     def watches_in(self, channel_id: str) -> list[WatchView]:
@@ -245,149 +269,370 @@ class WatchEngine:
             )
             return [_view(watch) for watch in watches]
 
+    def subscribe(
+        self, team_id: str, channel_id: str, user_id: str, bot: Bot, language: str, state: State
+    ) -> tuple[SubscriptionView, Literal["created", "resumed", "already"]]:
+        moment = self.clock()
+        with self.store.session.begin() as session:
+            target = self._target(session, bot, language, state)
+            sub = session.scalars(
+                select(Subscription).where(
+                    Subscription.target_id == target.id, Subscription.channel_id == channel_id
+                )
+            ).first()
+            if sub is None:
+                sub = Subscription(
+                    target=target,
+                    team_id=team_id,
+                    channel_id=channel_id,
+                    created_by=user_id,
+                    created_at=moment,
+                )
+                session.add(sub)
+                how: Literal["created", "resumed", "already"] = "created"
+            elif sub.paused is not None:
+                sub.paused, sub.armed, how = None, False, "resumed"
+            else:
+                how = "already"
+            if not sub.armed and (target.next_poll_at is None or target.next_poll_at > moment):
+                target.next_poll_at = moment  # the first poll records the current state
+            session.flush()
+            return _sub_view(sub), how
+
+    def unsubscribe(
+        self, channel_id: str, bot: Bot, language: str, state: State, user_id: str
+    ) -> SubscriptionView | None:
+        key = target_key(bot.host, bot.bot_id, language, state.value)
+        with self.store.session.begin() as session:
+            sub = session.scalars(
+                select(Subscription)
+                .join(Target)
+                .where(Target.key == key, Subscription.channel_id == channel_id)
+            ).first()
+            if sub is None:
+                return None
+            view = _sub_view(sub)
+            session.delete(sub)
+            stopped = [
+                _view(w)
+                for w in session.scalars(
+                    select(Watch).where(
+                        Watch.target_id == sub.target_id,
+                        Watch.channel_id == channel_id,
+                        Watch.via == "subscription",
+                        Watch.ended.is_(None),
+                        Watch.outcome.is_(None),
+                    )
+                )
+            ]
+            for watch_view in stopped:
+                _end(session.get_one(Watch, watch_view.watch_id), "stopped", self.clock())
+        for watch_view in stopped:
+            self._quietly(partial(self.notifier.stopped, watch_view, user_id), watch_view)
+        return view
+
+    def subscriptions_in(self, channel_id: str) -> list[SubscriptionView]:
+        with self.store.session() as session:
+            subs = session.scalars(
+                select(Subscription)
+                .where(Subscription.channel_id == channel_id)
+                .order_by(Subscription.id)
+            )
+            return [_sub_view(sub) for sub in subs]
+
     def active_count(self) -> int:
-        return len(self.store.active_trainings())
+        """Targets being polled (one per watched or subscribed training)."""
+        with self.store.session() as session:
+            return len(
+                session.scalars(select(Target.id).where(Target.next_poll_at.is_not(None))).all()
+            )
+
+    # The tick ---------------------------------------------------------------------
+
+    def tick(self) -> None:
+        """Claim due polls and pending messages, and run them on the worker pool."""
+        if self._stopping.is_set():
+            return
+        try:
+            targets = self._claim_due_targets()
+            pending = self._pending_watches()
+        except OperationalError as error:
+            log.warning("Database unavailable, will retry: %s", error.orig)
+            return
+        jobs = [self._pool.submit(self._guarded, self.poll, t) for t in targets]
+        jobs += [self._pool.submit(self._guarded, self.deliver, w) for w in pending]
+        for job in jobs:
+            job.result()
+
+    def _guarded(self, work: Callable[[int], None], item: int) -> None:
+        try:
+            work(item)
+        except OperationalError as error:
+            log.warning("Database unavailable during %s(%d): %s", work.__name__, item, error.orig)
+        except Exception:
+            log.exception("%s(%d) failed; it will be retried", work.__name__, item)
+
+    def _claim_due_targets(self, batch: int = 100) -> list[int]:
+        moment = self.clock()
+        with self.store.session.begin() as session:
+            due = session.scalars(
+                select(Target)
+                .where(Target.next_poll_at <= moment)
+                .order_by(Target.next_poll_at)
+                .limit(batch)
+                .with_for_update(skip_locked=True)
+            ).all()
+            for target in due:
+                # A lease: if this process dies mid-poll, another process polls after it.
+                target.next_poll_at = moment + self.poll_lease
+            return [target.id for target in due]
+
+    def _pending_watches(self) -> list[int]:
+        """Watches with an unposted message whose lease has expired (or was never taken)."""
+        moment = self.clock()
+        with self.store.session() as session:
+            return list(
+                session.scalars(
+                    select(Watch.id).where(
+                        Watch.ended.is_(None),
+                        or_(Watch.outcome.is_not(None), Watch.thread_ts.is_(None)),
+                        or_(Watch.lease_until.is_(None), Watch.lease_until < moment),
+                    )
+                )
+            )
 
     # Polling ----------------------------------------------------------------------
 
-    def poll(self, training_id: int) -> None:
-        """One scheduled check of a training; delivers the result when it has ended."""
-        with self._idle:
-            self._polling += 1
-        try:
-            self._poll(training_id)
-        finally:
-            with self._idle:
-                self._polling -= 1
-                self._idle.notify_all()
-
-    def _poll(self, training_id: int) -> None:
+    def poll(self, target_id: int) -> None:
+        """Ask Kore.ai about one target and act on the answer."""
         with self.store.session() as session:
-            training = session.get(Training, training_id)
-            if training is None or training.active_key is None:
-                self._unschedule(training_id)
+            target = session.get(Target, target_id)
+            if target is None:
                 return
-            name, language, state = training.bot_name, training.language, State(training.state)
+            name, language, state = target.bot_name, target.language, State(target.state)
         try:
             bot = self.registry.resolve(name, allow_raw_id=True)
             result = self.registry.client(bot).training_status(bot.bot_id, language, state)
         except InvalidInput as error:
-            self._end_training(training_id, f"the bot is no longer configured ({error})", "error")
-            return
+            self._failed(target_id, f"the bot is no longer configured ({error})", permanent=True)
         except KoreError as error:
-            if error.transient:
-                self._record(training_id, error=str(error))
-            else:
-                self._end_training(training_id, f"Kore.ai answered: {error}", "error")
-            return
-        if result.status.is_final:
-            self._deliver(training_id, result)
+            self._failed(target_id, str(error), permanent=not error.transient)
         else:
-            self._record(training_id, result=result)
+            self._observed(target_id, result)
 
-    def _record(
-        self, training_id: int, *, result: TrainingStatus | None = None, error: str | None = None
-    ) -> None:
+    def _observed(self, target_id: int, result: TrainingStatus) -> None:
+        moment = self.clock()
         with self.store.session.begin() as session:
-            training = session.get(Training, training_id)
-            if training is None or training.active_key is None:
-                return
-            if result is not None:
-                training.last_status = result.raw_status
-                training.last_message = result.message
-                training.last_checked_at = self.clock()
-                training.last_error = None
-            if error is not None:
-                log.warning(
-                    "Watch of %s (%s) could not poll: %s",
-                    training.bot_name,
-                    training.language,
-                    error,
+            target = session.get_one(Target, target_id)
+            recovered = target.failing_since is not None
+            event = _observe_status(target, result, moment)
+            watches = _active_watches(session, target_id)
+            for watch in watches:
+                if result.status.is_final:
+                    watch.outcome = Outcome(result=result).dumps()
+                elif watch.deadline <= moment:
+                    watch.outcome = Outcome(reason=self._timeout_reason(result)).dumps()
+            watching = {w.channel_id for w in watches}
+            for sub in _live_subscriptions(session, target_id):
+                if not sub.armed:
+                    sub.armed = True  # the first poll only records the current state
+                elif event in ("started", "ended", "ran") and sub.channel_id not in watching:
+                    watch = self._new_watch(
+                        session, target, sub.team_id, sub.channel_id, "subscription", moment
+                    )
+                    if result.status.is_final:
+                        watch.outcome = Outcome(result=result).dumps()
+            self._schedule(target, moment)
+            back = [_view(w) for w in watches if w.outcome is None] if recovered else []
+        for view in back:
+            self._quietly(partial(self.notifier.unreachable, view, None, ""), view)
+        for watch_id in self._pending_for(target_id):
+            self._guarded(self.deliver, watch_id)
+
+    def _failed(self, target_id: int, error: str, *, permanent: bool) -> None:
+        moment = self.clock()
+        with self.store.session.begin() as session:
+            target = session.get_one(Target, target_id)
+            target.last_error, target.last_checked_at = error, moment
+            newly_failing = target.failing_since is None
+            if newly_failing:
+                target.failing_since = moment
+            watches = _active_watches(session, target_id)
+            paused: list[SubscriptionView] = []
+            if permanent:
+                log.error(
+                    "Watching %s (%s) failed for good: %s", target.bot_name, target.language, error
                 )
-                training.last_error = error
-            expired = self.clock() >= training.deadline
-            last = training.last_status or "unknown"
-            waited = _duration(self.watch_timeout)
-        if expired:
-            self._end_training(
-                training_id,
-                f"I stopped watching after {waited} without a final result; "
-                f"the last status was *{last}*.",
-                "timeout",
-            )
-
-    def _deliver(self, training_id: int, result: TrainingStatus) -> None:
-        for watch_id, view in self._active_views(training_id):
-            try:
-                self.notifier.finish(view, result)
-            except Undeliverable as error:
-                log.error("Result for watch %d could not be delivered: %s", watch_id, error)
-                self._close_watch(watch_id, "undeliverable")
-            except Exception:
-                # Transient (Slack down, rate limited past retries): the next poll retries.
-                log.exception("Result for watch %d not delivered yet; will retry", watch_id)
+                for watch in watches:
+                    watch.outcome = Outcome(reason=f"Kore.ai answered: {error}").dumps()
+                for sub in _live_subscriptions(session, target_id):
+                    sub.paused = error
+                    paused.append(_sub_view(sub))
             else:
-                self._close_watch(watch_id, "delivered")
-        self._finish_training_if_done(training_id, result.status.value)
+                log.warning("Could not poll %s (%s): %s", target.bot_name, target.language, error)
+                for watch in watches:
+                    if watch.deadline <= moment:
+                        reason = self._timeout_reason(None, target.last_status, error)
+                        watch.outcome = Outcome(reason=reason).dumps()
+            self._schedule(target, moment)
+            since = target.failing_since
+            failing = [_view(w) for w in watches if w.outcome is None] if newly_failing else []
+        for view in failing:
+            self._quietly(partial(self.notifier.unreachable, view, since, error), view)
+        for sub_view in paused:
+            try:
+                self.notifier.paused(sub_view, error)
+            except Exception:
+                log.exception(
+                    "Could not tell %s that its subscription is paused", sub_view.channel_id
+                )
+        for watch_id in self._pending_for(target_id):
+            self._guarded(self.deliver, watch_id)
 
-    def _end_training(self, training_id: int, reason: str, outcome: str) -> None:
-        for watch_id, view in self._active_views(training_id):
-            if self._tell(self.notifier.give_up, view, reason):
-                self._close_watch(watch_id, "delivered")
-        self._finish_training_if_done(training_id, outcome, force=True)
+    def _timeout_reason(
+        self, result: TrainingStatus | None, last: str | None = None, error: str | None = None
+    ) -> str:
+        seen = result.raw_status if result else (last or "unknown")
+        reason = (
+            f"I stopped watching after {_duration(self.watch_timeout)} without a final "
+            f"result; the last status was *{seen}*."
+        )
+        return reason + (f" Kore.ai is failing: {error}" if error else "")
 
-    def _finish_training_if_done(self, training_id: int, outcome: str, force: bool = False) -> None:
-        with self.store.session.begin() as session:
-            training = session.get(Training, training_id)
-            if training is None or training.active_key is None:
-                return
-            if any(w.ended is None for w in training.watches) and not force:
-                return
-            for watch in training.watches:
-                if watch.ended is None:
-                    watch.ended, watch.ended_at = "undeliverable", self.clock()
-            training.active_key = None
-            training.ended_at = self.clock()
-            training.outcome = outcome
-        self._unschedule(training_id)
+    def _interval(self, target: Target, moment: datetime, *, watched: bool) -> float:
+        """Seconds to the next poll: short at first, longer as a run goes on, with jitter."""
+        if target.running_since is None and not watched:
+            return self.subscription_interval
+        elapsed = (moment - (target.running_since or moment)).total_seconds()
+        steps = int(elapsed / (10 * self.poll_interval))
+        interval = min(self.poll_interval * float(2 ** min(steps, 16)), self.max_poll_interval)
+        return interval * random.uniform(0.9, 1.0)  # noqa: S311  (jitter, not crypto)
 
-    def _active_views(self, training_id: int) -> list[tuple[int, WatchView]]:
+    def _schedule(self, target: Target, moment: datetime) -> None:
+        """Set when the target is next due, or None when nothing needs it any more."""
+        session = Session.object_session(target)
+        assert session is not None
+        session.flush()
+        active = (
+            session.scalars(
+                select(Watch.id).where(
+                    Watch.target_id == target.id, Watch.ended.is_(None), Watch.outcome.is_(None)
+                )
+            ).first()
+            is not None
+        )
+        subscribed = (
+            session.scalars(
+                select(Subscription.id).where(
+                    Subscription.target_id == target.id, Subscription.paused.is_(None)
+                )
+            ).first()
+            is not None
+        )
+        if not (active or subscribed):
+            target.next_poll_at = None
+            return
+        due = moment + timedelta(seconds=self._interval(target, moment, watched=active))
+        if target.next_poll_at is None or target.next_poll_at > due:
+            target.next_poll_at = due
+
+    # Delivery ---------------------------------------------------------------------
+
+    def _pending_for(self, target_id: int) -> list[int]:
         with self.store.session() as session:
-            watches = session.scalars(
-                select(Watch).where(Watch.training_id == training_id, Watch.ended.is_(None))
+            return list(
+                session.scalars(
+                    select(Watch.id).where(
+                        Watch.target_id == target_id,
+                        Watch.ended.is_(None),
+                        or_(Watch.outcome.is_not(None), Watch.thread_ts.is_(None)),
+                    )
+                )
             )
-            return [(watch.id, _view(watch)) for watch in watches]
 
-    def _close_watch(self, watch_id: int, how: str) -> None:
+    def deliver(self, watch_id: int) -> None:
+        """Post whatever a watch still owes: its message, then its outcome."""
+        with self._lease(watch_id) as claimed:
+            if claimed is None:
+                return
+            view, outcome, announce_attempts, outcome_attempts, last = claimed
+            if view.thread_ts is None and outcome is None:
+                status = TrainingStatus.placeholder(last)
+                found = self.notifier.find_announcement(view) if announce_attempts else None
+                self._count(watch_id, announce=True)
+                where = found or self.notifier.announce(view, status)
+                self._record_thread(watch_id, where)
+                return
+            if outcome is None:
+                return
+            if view.thread_ts is None and announce_attempts:
+                found = self.notifier.find_announcement(view)
+                if found:
+                    view = self._record_thread(watch_id, found)
+            if outcome_attempts and self.notifier.find_outcome(view):
+                self._close(watch_id, "delivered")
+                return
+            self._count(watch_id, announce=False)
+            self.notifier.finish(view, outcome)
+            self._close(watch_id, "delivered")
+
+    @contextmanager
+    def _lease(
+        self, watch_id: int
+    ) -> Iterator[tuple[WatchView, Outcome | None, int, int, str | None] | None]:
+        moment = self.clock()
         with self.store.session.begin() as session:
-            watch = session.get(Watch, watch_id)
-            if watch is not None and watch.ended is None:
-                watch.ended, watch.ended_at = how, self.clock()
-
-    def _end_watch(self, session: Session, watch: Watch, how: str) -> None:
-        watch.ended, watch.ended_at = how, self.clock()
-        training = watch.training
-        if training.active_key is not None and all(w.ended for w in training.watches):
-            training.active_key = None
-            training.ended_at = self.clock()
-            training.outcome = how
-            self._unschedule(training.id)
-
-    # Announcing ------------------------------------------------------------------
-
-    def _announce(self, view: WatchView, status: TrainingStatus) -> WatchView:
+            taken = session.execute(
+                update(Watch)
+                .where(
+                    Watch.id == watch_id,
+                    Watch.ended.is_(None),
+                    or_(Watch.lease_until.is_(None), Watch.lease_until < moment),
+                )
+                .values(lease_until=moment + self.delivery_lease)
+            ).rowcount  # type: ignore[attr-defined]
+        if not taken:
+            yield None
+            return
         try:
-            channel, ts = self.notifier.announce(view, status)
+            with self.store.session() as session:
+                watch = session.get_one(Watch, watch_id)
+                outcome = Outcome.loads(watch.outcome) if watch.outcome else None
+                claimed = (
+                    _view(watch),
+                    outcome,
+                    watch.announce_attempts,
+                    watch.outcome_attempts,
+                    watch.target.last_status,
+                )
+            try:
+                yield claimed
+            except Undeliverable as error:
+                self._undeliverable(watch_id, error)
+        finally:
+            with self.store.session.begin() as session:
+                session.execute(update(Watch).where(Watch.id == watch_id).values(lease_until=None))
+
+    def _post_announcement(self, view: WatchView, status: TrainingStatus) -> WatchView:
+        """Post a new watch's message right away (the asker is waiting), holding its lease."""
+        try:
+            where = self.notifier.announce(view, status)
         except Exception:
             with self.store.session.begin() as session:
-                watch = session.get(Watch, view.watch_id)
-                if watch is not None:
-                    self._end_watch(session, watch, "undeliverable")
+                watch = session.get_one(Watch, view.watch_id)
+                _end(watch, "undeliverable", self.clock())
             raise
+        return self._record_thread(view.watch_id, where, release=True)
+
+    def _record_thread(
+        self, watch_id: int, where: tuple[str, str], *, release: bool = False
+    ) -> WatchView:
+        channel, ts = where
         with self.store.session.begin() as session:
-            watch = session.get(Watch, view.watch_id)
-            assert watch is not None
+            watch = session.get_one(Watch, watch_id)
             watch.thread_channel, watch.thread_ts = channel, ts
+            if release:
+                watch.lease_until = None
             view = _view(watch)
         log.info(
             "Watching %s (%s, %s) for %s in thread %s/%s",
@@ -400,68 +645,194 @@ class WatchEngine:
         )
         return view
 
-    def _announce_pending(self, training_id: int) -> None:
-        """After a restart: post the message of any watch that crashed before posting it."""
-        with self.store.session() as session:
-            training = session.get(Training, training_id)
-            assert training is not None
-            pending = [_view(w) for w in training.watches if w.ended is None and not w.thread_ts]
-            status = TrainingStatus(
-                status=Status.from_raw(training.last_status or ""),
-                raw_status=training.last_status or "in-progress",
-                message=training.last_message or "",
-                training_id=None,
-                modified_on=None,
-                modified_by=None,
-            )
-        for view in pending:
-            try:
-                self._announce(view, status)
-            except Exception:
-                log.exception("Could not announce watch %d after restart", view.watch_id)
+    def _count(self, watch_id: int, *, announce: bool) -> None:
+        column = Watch.announce_attempts if announce else Watch.outcome_attempts
+        with self.store.session.begin() as session:
+            session.execute(update(Watch).where(Watch.id == watch_id).values({column: column + 1}))
 
-    def _tell(self, say: Callable[[WatchView, str], None], view: WatchView, what: str) -> bool:
+    def _close(self, watch_id: int, how: str) -> None:
+        with self.store.session.begin() as session:
+            watch = session.get_one(Watch, watch_id)
+            if watch.ended is None:
+                _end(watch, how, self.clock())
+            target = watch.target
+            self._schedule(target, self.clock())
+
+    def _undeliverable(self, watch_id: int, error: Undeliverable) -> None:
+        moment = self.clock()
+        with self.store.session.begin() as session:
+            watch = session.get_one(Watch, watch_id)
+            _end(watch, "undeliverable", moment)
+            if error.scope == "workspace":
+                log.error(
+                    "Slack refused the token of workspace %s (%s); stopping its watches "
+                    "and subscriptions",
+                    watch.team_id,
+                    error.code,
+                )
+                for other in session.scalars(
+                    select(Watch).where(Watch.team_id == watch.team_id, Watch.ended.is_(None))
+                ):
+                    _end(other, "undeliverable", moment)
+                for sub in session.scalars(
+                    select(Subscription).where(Subscription.team_id == watch.team_id)
+                ):
+                    sub.paused = f"Slack refused the app's token ({error.code})"
+            elif error.scope == "channel":
+                log.warning(
+                    "Cannot post in %s (%s); dropping its subscriptions",
+                    watch.channel_id,
+                    error.code,
+                )
+                for sub in session.scalars(
+                    select(Subscription).where(Subscription.channel_id == watch.channel_id)
+                ):
+                    session.delete(sub)
+            else:
+                log.error("Watch %d could not be delivered to anyone: %s", watch_id, error.code)
+            self._schedule(watch.target, moment)
+
+    def _quietly(self, say: Callable[[], None], view: WatchView) -> None:
         try:
-            say(view, what)
+            say()
         except Exception:
-            log.exception("Could not update watch %d", view.watch_id)
-            return False
-        return True
+            log.exception("Could not update the message of watch %d", view.watch_id)
 
-    # Scheduling ------------------------------------------------------------------
+    # Rows ------------------------------------------------------------------------
 
-    def _schedule(self, training_id: int, first: datetime) -> None:
-        self.scheduler.add_job(
-            self.poll,
-            "interval",
-            seconds=self.poll_interval,
-            args=[training_id],
-            id=f"training-{training_id}",
-            replace_existing=True,
-            next_run_time=first,
+    def _target(self, session: Session, bot: Bot, language: str, state: State) -> Target:
+        key = target_key(bot.host, bot.bot_id, language, state.value)
+        target = session.scalars(select(Target).where(Target.key == key)).first()
+        if target is None:
+            target = Target(
+                key=key,
+                host=bot.host,
+                bot_id=bot.bot_id,
+                bot_name=bot.name,
+                language=language,
+                state=state.value,
+            )
+            session.add(target)
+            session.flush()
+        return target
+
+    def _new_watch(
+        self,
+        session: Session,
+        target: Target,
+        team_id: str,
+        channel_id: str,
+        via: str,
+        moment: datetime,
+    ) -> Watch:
+        watch = Watch(
+            target=target,
+            active_key=f"{target.id}|{channel_id}",
+            via=via,
+            team_id=team_id,
+            channel_id=channel_id,
+            created_at=moment,
+            deadline=moment + timedelta(seconds=self.watch_timeout),
         )
+        session.add(watch)
+        session.flush()
+        return watch
 
-    def _unschedule(self, training_id: int) -> None:
-        with contextlib.suppress(JobLookupError):
-            self.scheduler.remove_job(f"training-{training_id}")
+
+def _observe_status(
+    target: Target, result: TrainingStatus, moment: datetime
+) -> Literal["started", "ended", "ran", "same"]:
+    """Record a status on the target and say what happened since the previous one.
+
+    A run is recognised by its status and ``modifiedOn``: in progress after a final
+    status is a start; final after in progress is an end; final with a new
+    ``modifiedOn`` after final is a whole run that fell between two polls.
+    """
+    run = result.modified_on.isoformat() if result.modified_on else result.training_id
+    before, before_run = target.last_status, target.last_run
+    running = result.status is Status.IN_PROGRESS
+    was_running = before == Status.IN_PROGRESS.value
+    event: Literal["started", "ended", "ran", "same"] = "same"
+    if before is not None:
+        if running and not was_running:
+            event = "started"
+        elif result.status.is_final and was_running:
+            event = "ended"
+        elif result.status.is_final and run != before_run:
+            event = "ran"
+    target.last_status, target.last_message = result.raw_status, result.message
+    target.last_run, target.last_checked_at = run, moment
+    target.last_error, target.failing_since = None, None
+    if running:
+        target.running_since = target.running_since if was_running else moment
+    else:
+        target.running_since = None
+    return event
+
+
+def _active_watch(session: Session, target_id: int, channel_id: str) -> Watch | None:
+    return session.scalars(
+        select(Watch).where(Watch.active_key == f"{target_id}|{channel_id}")
+    ).first()
+
+
+def _active_watches(session: Session, target_id: int) -> list[Watch]:
+    """Watches still waiting for their outcome."""
+    return list(
+        session.scalars(
+            select(Watch).where(
+                Watch.target_id == target_id, Watch.ended.is_(None), Watch.outcome.is_(None)
+            )
+        )
+    )
+
+
+def _live_subscriptions(session: Session, target_id: int) -> list[Subscription]:
+    return list(
+        session.scalars(
+            select(Subscription).where(
+                Subscription.target_id == target_id, Subscription.paused.is_(None)
+            )
+        )
+    )
+
+
+def _end(watch: Watch, how: str, moment: datetime) -> None:
+    watch.ended, watch.ended_at, watch.active_key = how, moment, None
 
 
 def _view(watch: Watch) -> WatchView:
-    training = watch.training
+    target = watch.target
     return WatchView(
         watch_id=watch.id,
-        bot_name=training.bot_name,
-        bot_id=training.bot_id,
-        language=training.language,
-        state=State(training.state),
+        via=watch.via,
+        bot_name=target.bot_name,
+        bot_id=target.bot_id,
+        language=target.language,
+        state=State(target.state),
         team_id=watch.team_id,
         channel_id=watch.channel_id,
         thread_channel=watch.thread_channel,
         thread_ts=watch.thread_ts,
         askers=tuple(asker.user_id for asker in watch.askers),
-        started_at=training.started_at,
-        last_status=training.last_status,
-        last_error=training.last_error,
+        started_at=watch.created_at,
+        last_status=target.last_status,
+        failing_since=target.failing_since,
+    )
+
+
+def _sub_view(sub: Subscription) -> SubscriptionView:
+    target = sub.target
+    return SubscriptionView(
+        subscription_id=sub.id,
+        bot_name=target.bot_name,
+        bot_id=target.bot_id,
+        language=target.language,
+        state=State(target.state),
+        team_id=sub.team_id,
+        channel_id=sub.channel_id,
+        paused=sub.paused,
+        last_status=target.last_status,
     )
 
 

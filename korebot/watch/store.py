@@ -1,8 +1,9 @@
 """Where watches live: SQLAlchemy tables and the few queries the engine needs.
 
 SQLite by default (nothing to install), PostgreSQL through ``DATABASE_URL``.
-A *training* row is one watched (host, bot, language, state); each channel that
-asked about it has a *watch* row, and each user who asked is an *asker*.
+A *target* row is one (host, bot, language, state), polled once for everyone;
+each channel waiting for a run's end has a *watch* row (each user who asked is an
+*asker*), and each channel that hears of every run has a *subscription* row.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
-    select,
     text,
 )
 from sqlalchemy.engine import Dialect, Engine
@@ -69,51 +69,61 @@ class Base(DeclarativeBase):
     pass
 
 
-class Training(Base):
-    """One (host, bot, language, state) being watched, polled once for all channels."""
+class Target(Base):
+    """One (host, bot, language, state): polled once for every watch and subscription on it."""
 
-    __tablename__ = "korebot_trainings"
+    __tablename__ = "korebot_targets"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    # Set while active, NULL once ended: a unique key that allows old rows to pile up.
-    active_key: Mapped[str | None] = mapped_column(String(300), unique=True)
+    key: Mapped[str] = mapped_column(String(300), unique=True)
     host: Mapped[str] = mapped_column(String(200))
     bot_id: Mapped[str] = mapped_column(String(64))
     bot_name: Mapped[str] = mapped_column(String(64))
     language: Mapped[str] = mapped_column(String(16))
     state: Mapped[str] = mapped_column(String(16))
-    started_at: Mapped[datetime] = mapped_column(UtcDateTime())
-    deadline: Mapped[datetime] = mapped_column(UtcDateTime())
+    #: When the next poll is due; NULL while nothing watches or subscribes.
+    next_poll_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), index=True)
     last_status: Mapped[str | None] = mapped_column(String(64))
     last_message: Mapped[str | None] = mapped_column(Text)
+    #: Identity of the last training run seen: Kore's _id and modifiedOn.
+    last_run: Mapped[str | None] = mapped_column(String(120))
     last_checked_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    #: When the current in-progress run was first seen (polls slow down as it runs long).
+    running_since: Mapped[datetime | None] = mapped_column(UtcDateTime())
     last_error: Mapped[str | None] = mapped_column(Text)
-    ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
-    outcome: Mapped[str | None] = mapped_column(String(32))
-
-    watches: Mapped[list[Watch]] = relationship(back_populates="training", order_by="Watch.id")
+    failing_since: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
 
 class Watch(Base):
-    """One channel's interest in a training, with its thread."""
+    """One channel waiting for the end of a training run, with its thread."""
 
     __tablename__ = "korebot_watches"
-    __table_args__ = (UniqueConstraint("training_id", "channel_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    training_id: Mapped[int] = mapped_column(ForeignKey("korebot_trainings.id"))
+    target_id: Mapped[int] = mapped_column(ForeignKey("korebot_targets.id"), index=True)
+    #: Set while active, NULL once ended: one active watch per channel and target.
+    active_key: Mapped[str | None] = mapped_column(String(120), unique=True)
+    #: "ask" (someone typed the command) or "subscription".
+    via: Mapped[str] = mapped_column(String(16), default="ask")
     team_id: Mapped[str] = mapped_column(String(32))
-    #: The channel that asked; where the result goes unless delivered_to says otherwise.
     channel_id: Mapped[str] = mapped_column(String(32))
     #: Where the thread lives: the channel, or the asker's DM when the bot can't post there.
     thread_channel: Mapped[str | None] = mapped_column(String(32))
     thread_ts: Mapped[str | None] = mapped_column(String(32))
+    #: Posting attempts so far; after a crash, a non-zero count means "look before posting".
+    announce_attempts: Mapped[int] = mapped_column(default=0)
+    #: A process that is posting for this watch holds it until then (crash: it expires).
+    lease_until: Mapped[datetime | None] = mapped_column(UtcDateTime())
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    deadline: Mapped[datetime] = mapped_column(UtcDateTime())
+    #: The final word to deliver (JSON), recorded before it is posted.
+    outcome: Mapped[str | None] = mapped_column(Text)
+    outcome_attempts: Mapped[int] = mapped_column(default=0)
     #: None while active; then "delivered", "stopped" or "undeliverable".
     ended: Mapped[str | None] = mapped_column(String(16))
     ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
-    training: Mapped[Training] = relationship(back_populates="watches")
+    target: Mapped[Target] = relationship()
     askers: Mapped[list[Asker]] = relationship(order_by="Asker.id", cascade="all, delete-orphan")
 
 
@@ -124,6 +134,26 @@ class Asker(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     watch_id: Mapped[int] = mapped_column(ForeignKey("korebot_watches.id"))
     user_id: Mapped[str] = mapped_column(String(32))
+
+
+class Subscription(Base):
+    """A channel that hears of every training run of a target without asking."""
+
+    __tablename__ = "korebot_subscriptions"
+    __table_args__ = (UniqueConstraint("target_id", "channel_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    target_id: Mapped[int] = mapped_column(ForeignKey("korebot_targets.id"), index=True)
+    team_id: Mapped[str] = mapped_column(String(32))
+    channel_id: Mapped[str] = mapped_column(String(32))
+    created_by: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    #: Why it is paused (the bot fails permanently), or None while active.
+    paused: Mapped[str | None] = mapped_column(Text)
+    #: False until the first poll after subscribing has recorded the current state.
+    armed: Mapped[bool] = mapped_column(default=False)
+
+    target: Mapped[Target] = relationship()
 
 
 class Store:
@@ -143,10 +173,6 @@ class Store:
         except Exception:  # any driver error means "not healthy"; /healthz reports it
             return False
         return True
-
-    def active_trainings(self) -> list[Training]:
-        with self.session() as session:
-            return list(session.scalars(select(Training).where(Training.active_key.is_not(None))))
 
     def dispose(self) -> None:
         self.engine.dispose()

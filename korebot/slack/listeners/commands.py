@@ -63,7 +63,22 @@ def _answer(
         case parsing.ListWatches():
             watches = services.engine.watches_in(channel)
             listed = [(watch, _permalink(client, watch)) for watch in watches]
-            respond(**messages.watch_list(listed).kwargs())
+            subscriptions = services.engine.subscriptions_in(channel)
+            respond(**messages.watch_list(listed, subscriptions).kwargs())
+        case parsing.Subscribe(name, language, state):
+            bot, lang = _target(services, name, language, channel)
+            team = command.get("team_id", "")
+            sub, how = services.engine.subscribe(team, channel, user, bot, lang, state)
+            kind = "ephemeral" if how == "already" else "in_channel"
+            respond(response_type=kind, **messages.subscribed(sub, how, user).kwargs())
+        case parsing.Unsubscribe(name, language, state):
+            bot, lang = _target(services, name, language, channel)
+            gone = services.engine.unsubscribe(channel, bot, lang, state, user)
+            if gone is None:
+                raise Refusal(
+                    f"This channel is not subscribed to {bot.name} ({lang}, {state.value})."
+                )
+            respond(response_type="in_channel", **messages.unsubscribed(gone, user).kwargs())
         case parsing.StopWatch(name, language, state):
             bot, lang = _target(services, name, language, channel)
             view = services.engine.stop(channel, bot, lang, state, user)
