@@ -15,7 +15,14 @@ MANIFEST_PATH = REPO_ROOT / "manifest.yml"
 # The shared reference folder sits beside the repository (locally and in CI).
 SCHEMA_PATH = REPO_ROOT.parent / "shared" / "reference" / "slack-app-manifest.schema.json"
 
-EXPECTED_BOT_SCOPES = {"commands", "chat:write", "chat:write.public"}
+EXPECTED_BOT_SCOPES = {
+    "commands",
+    "chat:write",
+    "chat:write.public",
+    "channels:history",
+    "groups:history",
+    "im:history",
+}
 EVENTS_PATH = "/slack/events"
 
 
