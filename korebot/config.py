@@ -61,6 +61,11 @@ class Settings(BaseSettings):
     korebot_poll_max_interval: float | None = Field(default=None, gt=0)
     #: Polls for subscriptions while no training runs.
     korebot_subscription_interval: float = Field(default=60.0, gt=0)
+    #: Seconds an answer from Kore.ai is reused for new asks about the same training.
+    korebot_status_cache: float = Field(default=5.0, ge=0)
+    #: Kore.ai's design-time rate limit per bot, shared by everything korebot asks.
+    korebot_kore_calls_per_minute: int = Field(default=60, gt=0)
+    korebot_kore_calls_per_hour: int = Field(default=1800, gt=0)
     #: After a crash mid-post, how long until the message is checked for and retried.
     korebot_delivery_lease: float = Field(default=30.0, gt=0)
     #: Whether Slack users may ask about bot IDs that are not configured aliases.

@@ -6,7 +6,7 @@ import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from korebot.kore import Credentials, InvalidInput, KoreClient, validation
+from korebot.kore import Credentials, InvalidInput, KoreClient, RetryPolicy, validation
 
 
 class UnknownBot(InvalidInput):
@@ -50,6 +50,8 @@ class BotRegistry:
         self._bots = {bot.alias.lower(): bot for bot in bots if bot.alias}
         self.default_host = default_host
         self.default_credentials = default_credentials
+        #: The retry policy of the clients handed out (set before the first one).
+        self.retry = RetryPolicy()
         self._clients: dict[tuple[str, str], KoreClient] = {}
         self._lock = threading.Lock()
 
@@ -89,7 +91,9 @@ class BotRegistry:
         with self._lock:
             client = self._clients.get(key)
             if client is None:
-                client = self._clients[key] = KoreClient(bot.host, bot.credentials)
+                client = self._clients[key] = KoreClient(
+                    bot.host, bot.credentials, retry=self.retry
+                )
             return client
 
     def close(self) -> None:

@@ -7,6 +7,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from korebot.config import Config
+from korebot.gateway import Limits, StatusGateway
+from korebot.kore import RetryPolicy
 from korebot.slack.app import build_app, web_client
 from korebot.slack.listeners import Services
 from korebot.slack.notifier import SlackNotifier
@@ -27,9 +29,18 @@ class Runtime:
         self.config = config
         self.store = Store(settings.database_url)
         self.client = web_client(token, settings.slack_api_url)
+        # One quick retry: polls try again at the next tick, and the rate budget counts calls.
+        config.registry.retry = RetryPolicy(attempts=2, budget=2.0)
+        self.gateway = StatusGateway(
+            config.registry,
+            fresh_for=settings.korebot_status_cache,
+            limits=Limits(
+                settings.korebot_kore_calls_per_minute, settings.korebot_kore_calls_per_hour
+            ),
+        )
         self.engine = WatchEngine(
             self.store,
-            config.registry,
+            self.gateway,
             SlackNotifier(self.client),
             poll_interval=settings.korebot_poll_interval,
             watch_timeout=settings.korebot_watch_timeout,
@@ -41,7 +52,7 @@ class Runtime:
         self.app = build_app(
             self.client,
             secret.get_secret_value() if secret else "",
-            Services(config.registry, self.engine, settings.korebot_allow_raw_ids),
+            Services(self.gateway, self.engine, settings.korebot_allow_raw_ids),
             self.executor,
         )
 

@@ -102,14 +102,18 @@ def _details(result: TrainingStatus) -> str:
     return " · ".join(parts)
 
 
-def status(bot: Bot, language: str, state: State, result: TrainingStatus, user: str) -> Message:
+def status(
+    bot: Bot, language: str, state: State, result: TrainingStatus, user: str, age: float = 0.0
+) -> Message:
     """The answer to ``/faq-status BOT LANG``, visible in the channel."""
     headline = _headline(bot.name, language, result)
+    # A shared or rate-limited answer says how old it is.
+    fresh = f" · as of {round(age)} s ago" if age >= 1 else ""
     return Message(
         text=f"{headline}. Kore.ai says: {escape(result.message)}",
         blocks=(
             _section(f"*{headline}*\n{_target(bot.name, bot.bot_id, language, state)}"),
-            _context(f"{_details(result)} · asked by <@{user}>"),
+            _context(f"{_details(result)} · asked by <@{user}>{fresh}"),
         ),
     )
 

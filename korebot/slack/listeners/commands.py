@@ -59,7 +59,7 @@ def _answer(
         case parsing.Invalid(reason):
             respond(**messages.problem(reason).kwargs())
         case parsing.ListBots():
-            respond(**messages.bot_list(services.registry).kwargs())
+            respond(**messages.bot_list(services.gateway.registry).kwargs())
         case parsing.ListWatches():
             watches = services.engine.watches_in(channel)
             listed = [(watch, _permalink(client, watch)) for watch in watches]
@@ -90,14 +90,13 @@ def _answer(
         case parsing.AskStatus(name, language, state):
             bot, lang = _target(services, name, language, channel)
             try:
-                result = services.registry.client(bot).training_status(bot.bot_id, lang, state)
+                fetched = services.gateway.status(bot, lang, state)
             except KoreError as error:
                 raise Refusal(str(error)) from None
+            result = fetched.status
             if result.status is not Status.IN_PROGRESS:
-                respond(
-                    response_type="in_channel",
-                    **messages.status(bot, lang, state, result, user).kwargs(),
-                )
+                answer = messages.status(bot, lang, state, result, user, age=fetched.age)
+                respond(response_type="in_channel", **answer.kwargs())
                 return
             request = WatchRequest(
                 team_id=command.get("team_id", ""),
@@ -126,7 +125,7 @@ def _answer(
 
 def _target(services: Services, name: str, language: str | None, channel: str) -> tuple[Bot, str]:
     try:
-        bot = services.registry.resolve(name, allow_raw_id=services.allow_raw_ids)
+        bot = services.gateway.registry.resolve(name, allow_raw_id=services.allow_raw_ids)
     except InvalidInput as error:
         raise Refusal(f"{error} See `/faq-status bots`.") from None
     if bot.channels and channel not in bot.channels:

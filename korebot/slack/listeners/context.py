@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from korebot.registry import BotRegistry
+from korebot.gateway import StatusGateway
 from korebot.watch.engine import WatchEngine
 
 
 @dataclass(frozen=True)
 class Services:
-    registry: BotRegistry
+    gateway: StatusGateway
     engine: WatchEngine
     allow_raw_ids: bool

@@ -1,0 +1,147 @@
+"""One door to Kore.ai's status API for the whole process.
+
+Kore.ai allows about 60 design-time calls a minute and 1800 an hour per bot,
+shared by everyone asking about that bot. The gateway makes one call serve
+everyone: concurrent asks for the same (host, bot, language, state) share one
+request in flight, an answer fetched a moment ago answers new asks without a
+call, and a per-bot budget keeps every caller (slash commands and polls) inside
+Kore.ai's limits. When the budget is spent, asks get the freshest known status
+with its age, and polls wait for the budget instead of failing.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Literal
+
+from korebot.kore import KoreError, State, TrainingStatus
+from korebot.registry import Bot, BotRegistry
+
+Purpose = Literal["ask", "poll"]
+
+
+class BudgetExhausted(KoreError):
+    """The bot's share of Kore.ai's rate limit is used up for now."""
+
+    kind = "budget_exhausted"
+    transient = True
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """A status and how old it is (0 when it was fetched for this caller)."""
+
+    status: TrainingStatus
+    age: float
+
+
+@dataclass(frozen=True)
+class Limits:
+    per_minute: int = 60
+    per_hour: int = 1800
+
+
+class _Budget:
+    """Sliding one-minute and one-hour windows of calls for one bot."""
+
+    def __init__(self, limits: Limits) -> None:
+        self.limits = limits
+        self.calls: deque[float] = deque()
+
+    def wait(self, moment: float) -> float:
+        """Seconds until a call is allowed (0: now)."""
+        while self.calls and self.calls[0] <= moment - 3600:
+            self.calls.popleft()
+        waits = [0.0]
+        recent = [t for t in self.calls if t > moment - 60]
+        if len(recent) >= self.limits.per_minute:
+            waits.append(recent[-self.limits.per_minute] + 60 - moment)
+        if len(self.calls) >= self.limits.per_hour:
+            waits.append(self.calls[-self.limits.per_hour] + 3600 - moment)
+        return max(waits)
+
+
+Key = tuple[str, str, str, str]
+
+
+class StatusGateway:
+    def __init__(
+        self,
+        registry: BotRegistry,
+        *,
+        fresh_for: float = 5.0,
+        limits: Limits = Limits(),
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.registry = registry
+        self.fresh_for = fresh_for
+        self.limits = limits
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._cache: dict[Key, tuple[TrainingStatus, float]] = {}
+        self._in_flight: dict[Key, Future[TrainingStatus]] = {}
+        self._budgets: dict[tuple[str, str], _Budget] = {}
+        #: Calls sent to Kore.ai so far (for the benchmarks and the logs).
+        self.calls = 0
+
+    def status(self, bot: Bot, language: str, state: State, purpose: Purpose = "ask") -> Fetched:
+        """The training status, shared with concurrent callers and within the bot's budget.
+
+        An ask takes an answer up to ``fresh_for`` seconds old; a poll wants a new
+        one (or joins one in flight). When the budget is spent, an ask gets the
+        last known answer with its age, and a poll gets BudgetExhausted with the
+        seconds to wait; so does an ask when nothing is known yet.
+        """
+        key = (bot.host, bot.bot_id, language, state.value)
+        with self._lock:
+            moment = self.clock()
+            known = self._known(key, moment)
+            if purpose == "ask" and known is not None and known.age <= self.fresh_for:
+                return known
+            joined = self._in_flight.get(key)
+            if joined is None:
+                budget = self._budgets.setdefault((bot.host, bot.bot_id), _Budget(self.limits))
+                wait = budget.wait(moment)
+                if wait > 0:
+                    if purpose == "ask" and known is not None:
+                        return known
+                    raise BudgetExhausted(
+                        f"korebot's share of Kore.ai's rate limit for {bot.name} is used up; "
+                        f"try again in {math.ceil(wait)} s.",
+                        retry_after=wait,
+                    )
+                budget.calls.append(moment)
+                self.calls += 1
+                leading: Future[TrainingStatus] = Future()
+                self._in_flight[key] = leading
+        if joined is not None:
+            return Fetched(joined.result(), 0.0)
+        try:
+            result = self.registry.client(bot).training_status(bot.bot_id, language, state)
+        except BaseException as error:
+            with self._lock:
+                del self._in_flight[key]
+            leading.set_exception(error)
+            raise
+        with self._lock:
+            self._cache[key] = (result, self.clock())
+            del self._in_flight[key]
+        leading.set_result(result)
+        return Fetched(result, 0.0)
+
+    def _known(self, key: Key, moment: float) -> Fetched | None:
+        cached = self._cache.get(key)
+        if cached is None:
+            return None
+        status, fetched_at = cached
+        return Fetched(status, max(0.0, moment - fetched_at))

@@ -1,0 +1,148 @@
+"""The status gateway: shared calls, reused answers and per-bot budgets (time controlled)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from korebot.gateway import BudgetExhausted, Limits, StatusGateway
+from korebot.kore import NO_RETRY, Credentials, KoreUnavailable, State
+from korebot.registry import Bot, BotRegistry
+from korebot.testing.fake_kore import Delay, Fail, FakeKore, Status
+
+BOT = "st-1a2b3c4d-0000-4e6f-8a9b-0c1d2e3f4a5b"
+OTHER = "st-99999999-0000-4e6f-8a9b-0c1d2e3f4a5b"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def kore() -> Iterator[FakeKore]:
+    with FakeKore(bots=[BOT, OTHER], rate_limit=None) as fake:
+        yield fake
+
+
+@pytest.fixture
+def registry(kore: FakeKore) -> Iterator[BotRegistry]:
+    credentials = Credentials(kore.client_id, kore.client_secret)
+    bots = [
+        Bot(BOT, "support", kore.url, credentials),
+        Bot(OTHER, "sales", kore.url, credentials),
+    ]
+    registry = BotRegistry(bots, default_host=kore.url, default_credentials=credentials)
+    registry.retry = NO_RETRY
+    yield registry
+    registry.close()
+
+
+def gateway(
+    registry: BotRegistry, clock: Clock, fresh_for: float = 5.0, limits: Limits | None = None
+) -> StatusGateway:
+    return StatusGateway(registry, fresh_for=fresh_for, limits=limits or Limits(), clock=clock)
+
+
+def test_a_hundred_identical_asks_make_one_call(kore: FakeKore, registry: BotRegistry) -> None:
+    kore.script(BOT, "en", Delay(0.5), Status("in-progress"))
+    door = gateway(registry, Clock())
+    bot = registry.resolve("support")
+    start = threading.Barrier(100)
+    answers: list[str] = []
+
+    def ask() -> None:
+        start.wait()
+        answers.append(door.status(bot, "en", State.CONFIGURED).status.raw_status)
+
+    threads = [threading.Thread(target=ask) for _ in range(100)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert answers == ["in-progress"] * 100
+    assert kore.count(BOT) == 1
+    assert door.calls == 1
+
+
+def test_a_fresh_answer_is_reused_then_refreshed(kore: FakeKore, registry: BotRegistry) -> None:
+    kore.script(BOT, "en", Status("in-progress"), Status("success"))
+    clock = Clock()
+    door = gateway(registry, clock, fresh_for=5.0)
+    bot = registry.resolve("support")
+    assert door.status(bot, "en", State.CONFIGURED).status.raw_status == "in-progress"
+    clock.now += 4
+    reused = door.status(bot, "en", State.CONFIGURED)
+    assert (reused.status.raw_status, reused.age) == ("in-progress", 4.0)
+    clock.now += 2
+    assert door.status(bot, "en", State.CONFIGURED).status.raw_status == "success"
+    assert kore.count(BOT) == 2
+
+
+def test_polls_always_ask_kore(kore: FakeKore, registry: BotRegistry) -> None:
+    kore.script(BOT, "en", Status("in-progress"), Status("success"))
+    door = gateway(registry, Clock())
+    bot = registry.resolve("support")
+    door.status(bot, "en", State.CONFIGURED)
+    assert door.status(bot, "en", State.CONFIGURED, "poll").status.raw_status == "success"
+    assert kore.count(BOT) == 2
+
+
+def test_keys_are_separate(kore: FakeKore, registry: BotRegistry) -> None:
+    door = gateway(registry, Clock())
+    support, sales = registry.resolve("support"), registry.resolve("sales")
+    door.status(support, "en", State.CONFIGURED)
+    door.status(support, "de", State.CONFIGURED)
+    door.status(support, "en", State.PUBLISHED)
+    door.status(sales, "en", State.CONFIGURED)
+    assert len(kore.requests) == 4
+
+
+def test_the_budget_holds_per_bot_and_stale_answers_carry_their_age(
+    kore: FakeKore, registry: BotRegistry
+) -> None:
+    clock = Clock()
+    door = gateway(registry, clock, fresh_for=0.0, limits=Limits(per_minute=3, per_hour=100))
+    support, sales = registry.resolve("support"), registry.resolve("sales")
+    for _ in range(3):
+        clock.now += 1
+        door.status(support, "en", State.CONFIGURED, "poll")
+    clock.now += 1
+    stale = door.status(support, "en", State.CONFIGURED)  # an ask: the last known status
+    assert stale.age == 1.0
+    with pytest.raises(BudgetExhausted) as refused:
+        door.status(support, "en", State.CONFIGURED, "poll")
+    assert refused.value.retry_after == pytest.approx(57.0)
+    with pytest.raises(BudgetExhausted, match="try again in"):
+        door.status(support, "de", State.CONFIGURED)  # nothing known yet
+    door.status(sales, "en", State.CONFIGURED, "poll")  # another bot has its own budget
+    assert kore.count(BOT) == 3
+    clock.now += 57
+    door.status(support, "en", State.CONFIGURED, "poll")
+    assert kore.count(BOT) == 4
+
+
+def test_the_hourly_window(kore: FakeKore, registry: BotRegistry) -> None:
+    clock = Clock()
+    door = gateway(registry, clock, limits=Limits(per_minute=60, per_hour=5))
+    bot = registry.resolve("support")
+    for _ in range(5):
+        clock.now += 61
+        door.status(bot, "en", State.CONFIGURED, "poll")
+    with pytest.raises(BudgetExhausted) as refused:
+        door.status(bot, "en", State.CONFIGURED, "poll")
+    assert refused.value.retry_after == pytest.approx(3600 - 4 * 61)
+
+
+def test_a_failed_call_is_shared_and_not_cached(kore: FakeKore, registry: BotRegistry) -> None:
+    kore.script(BOT, "en", Fail(503), Status("success"))
+    door = gateway(registry, Clock())
+    bot = registry.resolve("support")
+    with pytest.raises(KoreUnavailable):
+        door.status(bot, "en", State.CONFIGURED)
+    assert door.status(bot, "en", State.CONFIGURED).status.raw_status == "success"
