@@ -30,8 +30,9 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
+from korebot.gateway import BudgetExhausted, StatusGateway
 from korebot.kore import InvalidInput, KoreError, State, Status, TrainingStatus
-from korebot.registry import Bot, BotRegistry
+from korebot.registry import Bot
 from korebot.watch.store import Asker, Store, Subscription, Target, Watch, now
 
 log = logging.getLogger(__name__)
@@ -150,7 +151,7 @@ class WatchEngine:
     def __init__(
         self,
         store: Store,
-        registry: BotRegistry,
+        gateway: StatusGateway,
         notifier: Notifier,
         *,
         poll_interval: float,
@@ -162,7 +163,7 @@ class WatchEngine:
         delivery_lease: float = 30.0,
     ) -> None:
         self.store = store
-        self.registry = registry
+        self.gateway = gateway
         self.notifier = notifier
         self.poll_interval = poll_interval
         self.max_poll_interval = max(max_poll_interval or poll_interval * 4, poll_interval)
@@ -411,14 +412,22 @@ class WatchEngine:
                 return
             name, language, state = target.bot_name, target.language, State(target.state)
         try:
-            bot = self.registry.resolve(name, allow_raw_id=True)
-            result = self.registry.client(bot).training_status(bot.bot_id, language, state)
+            bot = self.gateway.registry.resolve(name, allow_raw_id=True)
+            result = self.gateway.status(bot, language, state, "poll").status
+        except BudgetExhausted as error:
+            self._defer(target_id, error.retry_after)
         except InvalidInput as error:
             self._failed(target_id, f"the bot is no longer configured ({error})", permanent=True)
         except KoreError as error:
             self._failed(target_id, str(error), permanent=not error.transient)
         else:
             self._observed(target_id, result)
+
+    def _defer(self, target_id: int, seconds: float) -> None:
+        """The bot's rate budget is spent: poll again when it allows."""
+        with self.store.session.begin() as session:
+            target = session.get_one(Target, target_id)
+            target.next_poll_at = self.clock() + timedelta(seconds=seconds)
 
     def _observed(self, target_id: int, result: TrainingStatus) -> None:
         moment = self.clock()
