@@ -66,6 +66,10 @@ class Settings(BaseSettings):
     #: Kore.ai's design-time rate limit per bot, shared by everything korebot asks.
     korebot_kore_calls_per_minute: int = Field(default=60, gt=0)
     korebot_kore_calls_per_hour: int = Field(default=1800, gt=0)
+    #: Limits that keep one channel, workspace or user from exhausting the app.
+    korebot_max_watches_per_channel: int = Field(default=20, gt=0)
+    korebot_max_watches_per_workspace: int = Field(default=500, gt=0)
+    korebot_commands_per_user_per_minute: int = Field(default=20, gt=0)
     #: After a crash mid-post, how long until the message is checked for and retried.
     korebot_delivery_lease: float = Field(default=30.0, gt=0)
     #: Whether Slack users may ask about bot IDs that are not configured aliases.
@@ -98,6 +102,8 @@ class BotEntry(BaseModel):
     client_secret_env: str | None = None
     languages: list[str] = []
     channels: list[str] = []
+    #: Slack user IDs allowed to ask (empty: anyone in an allowed channel).
+    users: list[str] = []
 
 
 class FileConfig(BaseModel):
@@ -299,6 +305,7 @@ def _file_bots(
                     credentials=credentials,
                     languages=tuple(lang for lang in languages if lang),
                     channels=tuple(entry.channels),
+                    users=tuple(entry.users),
                 )
             )
     return bots

@@ -14,13 +14,13 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Literal
 
 from korebot.kore import KoreError, State, TrainingStatus
+from korebot.ratelimit import KeyedWindows
 from korebot.registry import Bot, BotRegistry
 
 Purpose = Literal["ask", "poll"]
@@ -51,26 +51,6 @@ class Limits:
     per_hour: int = 1800
 
 
-class _Budget:
-    """Sliding one-minute and one-hour windows of calls for one bot."""
-
-    def __init__(self, limits: Limits) -> None:
-        self.limits = limits
-        self.calls: deque[float] = deque()
-
-    def wait(self, moment: float) -> float:
-        """Seconds until a call is allowed (0: now)."""
-        while self.calls and self.calls[0] <= moment - 3600:
-            self.calls.popleft()
-        waits = [0.0]
-        recent = [t for t in self.calls if t > moment - 60]
-        if len(recent) >= self.limits.per_minute:
-            waits.append(recent[-self.limits.per_minute] + 60 - moment)
-        if len(self.calls) >= self.limits.per_hour:
-            waits.append(self.calls[-self.limits.per_hour] + 3600 - moment)
-        return max(waits)
-
-
 Key = tuple[str, str, str, str]
 
 
@@ -90,7 +70,7 @@ class StatusGateway:
         self._lock = threading.Lock()
         self._cache: dict[Key, tuple[TrainingStatus, float]] = {}
         self._in_flight: dict[Key, Future[TrainingStatus]] = {}
-        self._budgets: dict[tuple[str, str], _Budget] = {}
+        self._budgets = KeyedWindows({60: limits.per_minute, 3600: limits.per_hour})
         #: Calls sent to Kore.ai so far (for the benchmarks and the logs).
         self.calls = 0
 
@@ -110,8 +90,7 @@ class StatusGateway:
                 return known
             joined = self._in_flight.get(key)
             if joined is None:
-                budget = self._budgets.setdefault((bot.host, bot.bot_id), _Budget(self.limits))
-                wait = budget.wait(moment)
+                wait = self._budgets.acquire((bot.host, bot.bot_id), moment)
                 if wait > 0:
                     if purpose == "ask" and known is not None:
                         return known
@@ -120,7 +99,6 @@ class StatusGateway:
                         f"try again in {math.ceil(wait)} s.",
                         retry_after=wait,
                     )
-                budget.calls.append(moment)
                 self.calls += 1
                 leading: Future[TrainingStatus] = Future()
                 self._in_flight[key] = leading

@@ -26,6 +26,8 @@ class Bot:
     languages: tuple[str, ...] = ()
     #: Slack channel IDs allowed to ask about this bot (empty: any channel).
     channels: tuple[str, ...] = ()
+    #: Slack user IDs allowed to ask about this bot (empty: anyone).
+    users: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:

@@ -9,6 +9,7 @@ from typing import Any
 from korebot.config import Config
 from korebot.gateway import Limits, StatusGateway
 from korebot.kore import RetryPolicy
+from korebot.ratelimit import KeyedWindows
 from korebot.slack.app import build_app, web_client
 from korebot.slack.listeners import Services
 from korebot.slack.notifier import SlackNotifier
@@ -47,12 +48,19 @@ class Runtime:
             max_poll_interval=settings.korebot_poll_max_interval,
             subscription_interval=settings.korebot_subscription_interval,
             delivery_lease=settings.korebot_delivery_lease,
+            max_watches_per_channel=settings.korebot_max_watches_per_channel,
+            max_watches_per_workspace=settings.korebot_max_watches_per_workspace,
         )
         self.executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="korebot-listener")
         self.app = build_app(
             self.client,
             secret.get_secret_value() if secret else "",
-            Services(self.gateway, self.engine, settings.korebot_allow_raw_ids),
+            Services(
+                self.gateway,
+                self.engine,
+                allow_raw_ids=settings.korebot_allow_raw_ids,
+                commands=KeyedWindows({60: settings.korebot_commands_per_user_per_minute}),
+            ),
             self.executor,
         )
 

@@ -34,6 +34,8 @@ def app_env(kore: FakeKore, slack: FakeSlack, db: Path, **extra: str) -> dict[st
         "SLACK_API_URL": slack.api_url,
         "DATABASE_URL": f"sqlite:///{db}",
         "KOREBOT_POLL_INTERVAL": "0.2",
+        # Tests share a few user IDs; the limit itself has its own test.
+        "KOREBOT_COMMANDS_PER_USER_PER_MINUTE": "10000",
         "LOG_LEVEL": "DEBUG",
         **extra,
     }

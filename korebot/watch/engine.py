@@ -26,7 +26,7 @@ from functools import partial
 from typing import Literal, Protocol
 
 from apscheduler.schedulers.background import BackgroundScheduler
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -89,6 +89,10 @@ class Outcome:
         if "result" in data:
             return cls(result=TrainingStatus.from_json(data["result"]))
         return cls(reason=str(data["reason"]))
+
+
+class LimitReached(Exception):
+    """Too many active watches; the message says which limit and what to do."""
 
 
 class Undeliverable(Exception):
@@ -161,6 +165,8 @@ class WatchEngine:
         clock: Callable[[], datetime] = now,
         workers: int = 8,
         delivery_lease: float = 30.0,
+        max_watches_per_channel: int = 20,
+        max_watches_per_workspace: int = 500,
     ) -> None:
         self.store = store
         self.gateway = gateway
@@ -175,6 +181,8 @@ class WatchEngine:
         # How long a process may hold a watch while posting for it; after a crash, how
         # soon its message is retried (after checking Slack for it).
         self.delivery_lease = timedelta(seconds=delivery_lease)
+        self.max_watches_per_channel = max_watches_per_channel
+        self.max_watches_per_workspace = max_watches_per_workspace
         self.clock = clock
         self.scheduler = BackgroundScheduler(
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
@@ -216,6 +224,7 @@ class WatchEngine:
                     watch = _active_watch(session, target.id, request.channel_id)
                     existing = watch is not None
                     if watch is None:
+                        self._check_limits(session, request.team_id, request.channel_id)
                         watch = self._new_watch(
                             session, target, request.team_id, request.channel_id, "ask", moment
                         )
@@ -234,6 +243,20 @@ class WatchEngine:
         if existing:
             return Started(view, True)
         return Started(self._post_announcement(view, status), False)
+
+    def _check_limits(self, session: Session, team_id: str, channel_id: str) -> None:
+        for column, value, limit, where in (
+            (Watch.channel_id, channel_id, self.max_watches_per_channel, "this channel"),
+            (Watch.team_id, team_id, self.max_watches_per_workspace, "this workspace"),
+        ):
+            active = session.scalar(
+                select(func.count(Watch.id)).where(column == value, Watch.ended.is_(None))
+            )
+            if (active or 0) >= limit:
+                raise LimitReached(
+                    f"{where.capitalize()} already has {limit} active watches, the most I keep. "
+                    "Stop one with `/faq-status stop BOT LANG` (see `/faq-status list`)."
+                )
 
     def stop(
         self, channel_id: str, bot: Bot, language: str, state: State, user_id: str

@@ -8,6 +8,8 @@ listener on its thread pool).
 from __future__ import annotations
 
 import logging
+import math
+import time
 from typing import Any
 
 from slack_bolt import Ack, App, Respond
@@ -19,7 +21,7 @@ from korebot.registry import Bot
 from korebot.slack import messages, parsing
 from korebot.slack.listeners.context import Services
 from korebot.slack.notifier import slack_error
-from korebot.watch.engine import Undeliverable, WatchRequest, WatchView
+from korebot.watch.engine import LimitReached, Undeliverable, WatchRequest, WatchView
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +53,11 @@ def register(app: App, services: Services) -> None:
 def _answer(
     services: Services, command: dict[str, Any], respond: Respond, client: WebClient
 ) -> None:
-    parsed = parsing.parse(command.get("text", ""))
     channel, user = command.get("channel_id", ""), command.get("user_id", "")
+    wait = services.commands.acquire((command.get("team_id", ""), user), time.monotonic())
+    if wait > 0:
+        raise Refusal(f"That's a lot of commands in a minute; try again in {math.ceil(wait)} s.")
+    parsed = parsing.parse(command.get("text", ""))
     match parsed:
         case parsing.Help():
             respond(**messages.usage().kwargs())
@@ -66,13 +71,13 @@ def _answer(
             subscriptions = services.engine.subscriptions_in(channel)
             respond(**messages.watch_list(listed, subscriptions).kwargs())
         case parsing.Subscribe(name, language, state):
-            bot, lang = _target(services, name, language, channel)
+            bot, lang = _target(services, name, language, channel, user)
             team = command.get("team_id", "")
             sub, how = services.engine.subscribe(team, channel, user, bot, lang, state)
             kind = "ephemeral" if how == "already" else "in_channel"
             respond(response_type=kind, **messages.subscribed(sub, how, user).kwargs())
         case parsing.Unsubscribe(name, language, state):
-            bot, lang = _target(services, name, language, channel)
+            bot, lang = _target(services, name, language, channel, user)
             gone = services.engine.unsubscribe(channel, bot, lang, state, user)
             if gone is None:
                 raise Refusal(
@@ -80,7 +85,7 @@ def _answer(
                 )
             respond(response_type="in_channel", **messages.unsubscribed(gone, user).kwargs())
         case parsing.StopWatch(name, language, state):
-            bot, lang = _target(services, name, language, channel)
+            bot, lang = _target(services, name, language, channel, user)
             view = services.engine.stop(channel, bot, lang, state, user)
             if view is None:
                 raise Refusal(
@@ -88,7 +93,7 @@ def _answer(
                 )
             respond(**messages.stopped_confirmation(view).kwargs())
         case parsing.AskStatus(name, language, state):
-            bot, lang = _target(services, name, language, channel)
+            bot, lang = _target(services, name, language, channel, user)
             try:
                 fetched = services.gateway.status(bot, lang, state)
             except KoreError as error:
@@ -108,6 +113,8 @@ def _answer(
             )
             try:
                 started = services.engine.watch(request, result)
+            except LimitReached as error:
+                raise Refusal(str(error)) from None
             except (Undeliverable, SlackApiError) as error:
                 code = slack_error(error) if isinstance(error, SlackApiError) else str(error)
                 raise Refusal(
@@ -123,13 +130,21 @@ def _answer(
                 respond(**messages.moved_to_dm(channel).kwargs())
 
 
-def _target(services: Services, name: str, language: str | None, channel: str) -> tuple[Bot, str]:
+def _target(
+    services: Services, name: str, language: str | None, channel: str, user: str
+) -> tuple[Bot, str]:
+    """Resolve the bot and language, applying the bot's access rules."""
     try:
         bot = services.gateway.registry.resolve(name, allow_raw_id=services.allow_raw_ids)
     except InvalidInput as error:
         raise Refusal(f"{error} See `/faq-status bots`.") from None
     if bot.channels and channel not in bot.channels:
-        raise Refusal(f"{bot.name} can't be asked about in this channel; ask an admin.")
+        raise Refusal(
+            f"{bot.name} can't be asked about in this channel (the configuration allows "
+            "other channels); ask an admin."
+        )
+    if bot.users and user not in bot.users:
+        raise Refusal(f"You are not on the list of people who may ask about {bot.name}.")
     if language is None:
         if not bot.languages:
             raise Refusal(f"Say which language: `/faq-status {bot.name} en`.")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from korebot.gateway import StatusGateway
+from korebot.ratelimit import KeyedWindows
 from korebot.watch.engine import WatchEngine
 
 
@@ -13,3 +14,5 @@ class Services:
     gateway: StatusGateway
     engine: WatchEngine
     allow_raw_ids: bool
+    #: Commands per user (team, user) in a sliding minute.
+    commands: KeyedWindows
