@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol
 
 from korebot.kore import KoreError, State, TrainingStatus
 from korebot.ratelimit import KeyedWindows
@@ -50,6 +50,28 @@ class Limits:
     per_minute: int = 60
     per_hour: int = 1800
 
+    @property
+    def windows(self) -> dict[float, int]:
+        return {60: self.per_minute, 3600: self.per_hour}
+
+
+class Budget(Protocol):
+    """Counts calls per bot (host, bot ID); says how long to wait when the budget is spent."""
+
+    def acquire(self, bot: tuple[str, str]) -> float:
+        """Count a call and return 0 if allowed now; else the seconds to wait."""
+
+
+class LocalBudget:
+    """The budget of this process alone (the CLI, tests, a single web process)."""
+
+    def __init__(self, limits: Limits, clock: Callable[[], float] = time.monotonic) -> None:
+        self.windows = KeyedWindows(limits.windows)
+        self.clock = clock
+
+    def acquire(self, bot: tuple[str, str]) -> float:
+        return self.windows.acquire(bot, self.clock())
+
 
 Key = tuple[str, str, str, str]
 
@@ -62,6 +84,7 @@ class StatusGateway:
         fresh_for: float = 5.0,
         limits: Limits = Limits(),
         clock: Callable[[], float] = time.monotonic,
+        budget: Budget | None = None,
     ) -> None:
         self.registry = registry
         self.fresh_for = fresh_for
@@ -70,7 +93,7 @@ class StatusGateway:
         self._lock = threading.Lock()
         self._cache: dict[Key, tuple[TrainingStatus, float]] = {}
         self._in_flight: dict[Key, Future[TrainingStatus]] = {}
-        self._budgets = KeyedWindows({60: limits.per_minute, 3600: limits.per_hour})
+        self.budget = budget or LocalBudget(limits, clock)
         #: Calls sent to Kore.ai so far (for the benchmarks and the logs).
         self.calls = 0
 
@@ -90,7 +113,7 @@ class StatusGateway:
                 return known
             joined = self._in_flight.get(key)
             if joined is None:
-                wait = self._budgets.acquire((bot.host, bot.bot_id), moment)
+                wait = self.budget.acquire((bot.host, bot.bot_id))
                 if wait > 0:
                     if purpose == "ask" and known is not None:
                         return known

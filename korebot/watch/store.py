@@ -156,6 +156,16 @@ class Subscription(Base):
     target: Mapped[Target] = relationship()
 
 
+class KoreCall(Base):
+    """One call to Kore.ai, for the per-bot budget shared by every process."""
+
+    __tablename__ = "korebot_kore_calls"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    bot: Mapped[str] = mapped_column(String(300), index=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+
+
 class Store:
     """Owns the engine and session factory; creates the tables on start."""
 

@@ -1,0 +1,78 @@
+"""The per-bot budget kept in the database is shared by every process using it."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from korebot.gateway import Limits
+from korebot.watch.budget import DatabaseBudget
+from korebot.watch.store import Store
+
+BOT = ("https://bots.kore.ai", "st-1a2b3c4d-0000-4e6f-8a9b-0c1d2e3f4a5b")
+OTHER = ("https://bots.kore.ai", "st-99999999-0000-4e6f-8a9b-0c1d2e3f4a5b")
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 1, 1, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def stores(url: str, count: int) -> list[Store]:
+    """Separate engines on one database, as separate processes would have."""
+    result = [Store(url) for _ in range(count)]
+    result[0].create_tables()
+    return result
+
+
+def check_shared_windows(url: str) -> None:
+    clock = Clock()
+    limits = Limits(per_minute=3, per_hour=4)
+    first, second = (DatabaseBudget(s, limits, clock) for s in stores(url, 2))
+    assert first.acquire(BOT) == 0
+    assert second.acquire(BOT) == 0
+    clock.now += timedelta(seconds=10)
+    assert first.acquire(BOT) == 0
+    assert second.acquire(BOT) == pytest.approx(50.0)  # the minute is full for both
+    assert first.acquire(OTHER) == 0  # budgets are per bot
+    clock.now += timedelta(seconds=51)
+    assert second.acquire(BOT) == 0  # the fourth call of the hour
+    clock.now += timedelta(seconds=60)
+    assert first.acquire(BOT) == pytest.approx(3600 - 121)  # the hour is full
+
+
+def test_sqlite_budget_is_shared(tmp_path: Path) -> None:
+    check_shared_windows(f"sqlite:///{tmp_path / 'k.db'}")
+
+
+@pytest.mark.postgres
+def test_postgres_budget_is_shared(postgres_url: str) -> None:
+    check_shared_windows(postgres_url)
+
+
+@pytest.mark.postgres
+def test_concurrent_processes_never_overspend(postgres_url: str) -> None:
+    clock = Clock()
+    budgets = [DatabaseBudget(s, Limits(per_minute=10), clock) for s in stores(postgres_url, 4)]
+    allowed: list[bool] = []
+    lock = threading.Lock()
+
+    def spend(budget: DatabaseBudget) -> None:
+        for _ in range(10):
+            granted = budget.acquire(BOT) == 0
+            with lock:
+                allowed.append(granted)
+
+    threads = [threading.Thread(target=spend, args=(b,)) for b in budgets]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(allowed) == 40
+    assert allowed.count(True) == 10
