@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     kore_host: str = DEFAULT_KORE_HOST
     kore_client_id: str | None = None
     kore_client_secret: SecretStr | None = None
+    #: Seconds to wait for one Kore.ai answer (connecting: at most 5 s of it). The 10 s
+    #: default suits Kore.ai; tests set it short to inject timeouts quickly.
+    kore_timeout: float = Field(default=10.0, gt=0)
     korebot_bots: str = ""
     korebot_config: Path | None = None
 
@@ -180,6 +183,7 @@ def load(environ: Mapping[str, str] | None = None) -> Config:
         default_host=host or DEFAULT_KORE_HOST,
         default_credentials=default_credentials,
     )
+    registry.timeout = settings.kore_timeout
     return Config(settings=settings, registry=registry)
 
 

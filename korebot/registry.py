@@ -6,6 +6,8 @@ import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
+import httpx
+
 from korebot.kore import Credentials, InvalidInput, KoreClient, RetryPolicy, validation
 
 
@@ -54,6 +56,8 @@ class BotRegistry:
         self.default_credentials = default_credentials
         #: The retry policy of the clients handed out (set before the first one).
         self.retry = RetryPolicy()
+        #: Seconds to wait for one answer (KORE_TIMEOUT), for the clients handed out.
+        self.timeout = 10.0
         self._clients: dict[tuple[str, str], KoreClient] = {}
         self._lock = threading.Lock()
 
@@ -94,7 +98,10 @@ class BotRegistry:
             client = self._clients.get(key)
             if client is None:
                 client = self._clients[key] = KoreClient(
-                    bot.host, bot.credentials, retry=self.retry
+                    bot.host,
+                    bot.credentials,
+                    retry=self.retry,
+                    timeout=httpx.Timeout(self.timeout, connect=min(self.timeout, 5.0)),
                 )
             return client
 

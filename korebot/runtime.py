@@ -13,6 +13,7 @@ from korebot.ratelimit import KeyedWindows
 from korebot.slack.app import build_app, web_client
 from korebot.slack.listeners import Services
 from korebot.slack.notifier import SlackNotifier
+from korebot.watch.budget import DatabaseBudget
 from korebot.watch.engine import WatchEngine
 from korebot.watch.store import Store
 
@@ -35,8 +36,11 @@ class Runtime:
         self.gateway = StatusGateway(
             config.registry,
             fresh_for=settings.korebot_status_cache,
-            limits=Limits(
-                settings.korebot_kore_calls_per_minute, settings.korebot_kore_calls_per_hour
+            budget=DatabaseBudget(
+                self.store,
+                Limits(
+                    settings.korebot_kore_calls_per_minute, settings.korebot_kore_calls_per_hour
+                ),
             ),
         )
         self.engine = WatchEngine(
@@ -70,8 +74,9 @@ class Runtime:
 
     def stop(self) -> None:
         """Finish in-flight commands and polls, then release connections."""
-        self.executor.shutdown(wait=True)
+        # The engine first: it stops claiming new polls at once, while commands finish.
         self.engine.shutdown()
+        self.executor.shutdown(wait=True)
         self.config.registry.close()
         self.store.dispose()
 

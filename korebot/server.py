@@ -2,15 +2,18 @@
 
 ``POST /slack/events`` takes slash commands and interactivity; ``GET /healthz``
 says whether the database and the scheduler are up. SIGTERM stops taking new
-requests, lets in-flight work finish, and exits.
+requests and polls, lets in-flight work finish, and exits, within ``STOP_DEADLINE``
+seconds: work still in flight then is abandoned, and redone after the restart.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import signal
 import sys
+import threading
 from collections.abc import Iterable
 from types import FrameType
 from typing import TYPE_CHECKING
@@ -28,6 +31,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("korebot")
 
 EVENTS_PATH = "/slack/events"
+# After SIGTERM, in-flight work gets this long; platforms allow 30 s, korebot promises 10.
+STOP_DEADLINE = 8.0
 
 
 def wsgi_app(runtime: Runtime, *, slack_over_http: bool = True) -> WSGIApplication:
@@ -46,6 +51,18 @@ def wsgi_app(runtime: Runtime, *, slack_over_http: bool = True) -> WSGIApplicati
         return [b"Socket Mode: Slack events do not come over HTTP here.\n"]
 
     return application
+
+
+def _abandon() -> None:
+    # Safe: outcomes are recorded before they are posted, leases expire, and a restarted
+    # process checks Slack before posting again. A hung poll is simply done again.
+    log.warning(
+        "In-flight work did not finish within %g s of the stop signal; exiting anyway "
+        "(it is picked up again after the restart)",
+        STOP_DEADLINE,
+    )
+    logging.shutdown()
+    os._exit(0)
 
 
 def _stop(signum: int, _frame: FrameType | None) -> None:
@@ -94,9 +111,13 @@ def serve() -> int:
     try:
         server.run()
     finally:
+        deadline = threading.Timer(STOP_DEADLINE, _abandon)
+        deadline.daemon = True
+        deadline.start()
         server.close()
         if socket_mode is not None:
             socket_mode.close()  # type: ignore[no-untyped-call]
         runtime.stop()
+        deadline.cancel()
         log.info("korebot stopped")
     return 0

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -89,6 +91,30 @@ class Harness:
 
         self.slack.wait_for(done, timeout, f"{count} thread repl(ies) in {channel}")
         return self.slack.messages(channel)[0]
+
+
+def kore_polls(kore: FakeKore, bot: str, language: str, state: str = "configured") -> int:
+    """Status requests the fake Kore.ai answered for one (bot, language, state)."""
+    path = f"/api/public/bot/{bot}/faqs/train/status"
+    return sum(
+        1
+        for r in kore.requests
+        if r.path == path
+        and r.query.get("language") == language
+        and r.query.get("state", "configured") == state
+    )
+
+
+def wait_polls(kore: FakeKore, bot: str, language: str, n: int, timeout: float = 10.0) -> int:
+    """Wait until Kore.ai answered `n` status requests for (bot, language); return the count."""
+    deadline = time.monotonic() + timeout
+    while (seen := kore_polls(kore, bot, language)) < n:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise AssertionError(f"{bot} ({language}): {seen} status requests, expected {n}")
+        with contextlib.suppress(AssertionError):  # timed out: the loop reports with the count
+            kore.wait_for_requests(len(kore.requests) + 1, timeout=left)
+    return seen
 
 
 def texts(message: dict[str, Any]) -> Iterator[str]:

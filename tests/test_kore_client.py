@@ -329,6 +329,17 @@ def test_the_rate_limit_message_is_rate_limited_whatever_the_code(
     assert error.retry_after is None
 
 
+@pytest.mark.parametrize("code", [200, 400])
+def test_a_rate_limit_body_keeps_its_retry_after(
+    fake: FakeKore, once: KoreClient, code: int
+) -> None:
+    body = f'{{"errors": [{{"msg": "{RATE_MSG}"}}]}}'
+    fake.script(BOT, "en", Fail(code, body=body, retry_after=3))
+    error = raises(RateLimited, lambda: once.training_status(BOT, "en"))
+    assert isinstance(error, RateLimited)
+    assert error.retry_after == 3.0
+
+
 @pytest.mark.parametrize("code", [500, 502, 503, 504])
 def test_5xx_is_unavailable(fake: FakeKore, once: KoreClient, code: int) -> None:
     fake.script(BOT, "en", Fail(code))

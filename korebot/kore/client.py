@@ -213,7 +213,10 @@ class KoreClient:
             raise BadRequest(f"Kore.ai refused the request (HTTP {code}): {detail or 'no detail'}")
         unshaped = body is None or (isinstance(body, dict) and "status" not in body)
         if unshaped and _RATE_LIMIT_TEXT.search(detail):
-            raise RateLimited(f"Kore.ai's rate limit for bot {bot} was reached ({detail}).")
+            raise RateLimited(
+                f"Kore.ai's rate limit for bot {bot} was reached ({detail}).",
+                retry_after=_retry_after(response),
+            )
         if body is None:
             raise UnreadableResponse(
                 f"Kore.ai answered HTTP {code} with something that is not JSON: "

@@ -5,6 +5,7 @@ from __future__ import annotations
 from concurrent.futures import Executor
 
 from slack_bolt import App
+from slack_bolt.authorization import AuthorizeResult
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import (
     ConnectionErrorRetryHandler,
@@ -32,11 +33,24 @@ def web_client(token: str, base_url: str) -> WebClient:
 def build_app(
     client: WebClient, signing_secret: str, services: Services, executor: Executor
 ) -> App:
+    token = client.token
+
+    def authorize(enterprise_id: str | None, team_id: str | None) -> AuthorizeResult:
+        # One workspace, one bot token: nothing to ask Slack. Bolt's own authorization calls
+        # auth.test at the first request, so a Slack hiccup then (refused, 5xx, ratelimited)
+        # would turn commands away with "reinstall this app". `korebot doctor` checks the token.
+        return AuthorizeResult(enterprise_id=enterprise_id, team_id=team_id, bot_token=token)
+
     app = App(
-        client=client,
+        # The same client without its token (authorize gives it), so that Bolt does not warn
+        # that the token is unused.
+        client=WebClient(
+            base_url=client.base_url,
+            timeout=client.timeout,
+            retry_handlers=client.retry_handlers,
+        ),
         signing_secret=signing_secret,
-        # The token is checked by `korebot doctor`; a Slack hiccup must not stop start-up.
-        token_verification_enabled=False,
+        authorize=authorize,
         listener_executor=executor,
     )
     register_listeners(app, services)

@@ -60,10 +60,11 @@ class SlackNotifier:
         try:
             return self._post(watch.channel_id, message, metadata=meta)
         except SlackApiError as error:
+            if slack_error(error) in CANNOT_POST and watch.via == "subscription":
+                # Nobody asked (no one to DM): the channel is gone for its subscriptions.
+                raise Undeliverable(slack_error(error), "channel") from None
             if slack_error(error) not in CANNOT_POST or not watch.askers:
                 raise
-            if watch.via == "subscription":
-                raise Undeliverable(slack_error(error), "channel") from None
         # Posting to a user ID opens the app's DM with them; the thread lives there.
         return self._dm(watch.askers[0], message, metadata=meta)
 
@@ -77,7 +78,7 @@ class SlackNotifier:
 
     # Concluding ------------------------------------------------------------------
 
-    def finish(self, watch: WatchView, outcome: Outcome) -> None:
+    def finish(self, watch: WatchView, outcome: Outcome, *, posted: bool = False) -> None:
         if outcome.result is not None:
             if watch.thread_ts:
                 reply = messages.final_reply(watch, outcome.result)
@@ -90,7 +91,8 @@ class SlackNotifier:
                 messages.gave_up_reply(watch, reason),
                 messages.gave_up_parent(watch, reason),
             )
-        self._conclude(watch, reply)
+        if not posted:
+            self._conclude(watch, reply)
         self._update(watch, parent)
 
     def find_outcome(self, watch: WatchView) -> bool:

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select, text
+from sqlalchemy.exc import InterfaceError, OperationalError
 
-from korebot.gateway import Limits
+from korebot.gateway import Limits, LocalBudget
 from korebot.ratelimit import SlidingWindows
 from korebot.watch.store import KoreCall, Store, now
 
 # Rows older than the longest window are deleted now and then, not on every call.
 _PRUNE_EVERY = 100
+
+log = logging.getLogger(__name__)
 
 
 class DatabaseBudget:
@@ -28,8 +32,18 @@ class DatabaseBudget:
         self.limits = limits
         self.clock = clock
         self._calls = 0
+        # While the database is unreachable, this process counts alone: asks are still
+        # answered, and Kore.ai's own 429s are ridden out if the processes overspend.
+        self._fallback = LocalBudget(limits)
 
     def acquire(self, bot: tuple[str, str]) -> float:
+        try:
+            return self._shared(bot)
+        except (OperationalError, InterfaceError) as error:
+            log.warning("Database unavailable; Kore.ai's budget is counted here: %s", error.orig)
+            return self._fallback.acquire(bot)
+
+    def _shared(self, bot: tuple[str, str]) -> float:
         key = "|".join(bot)
         moment = self.clock()
         horizon = moment - timedelta(seconds=max(self.limits.windows))

@@ -4,7 +4,10 @@ It knows nothing of Slack: it tells a ``Notifier`` what to say and records what
 was said. The database is the queue: a target is due when its ``next_poll_at``
 has passed, and a periodic *tick* claims due targets and pending messages. So a
 restart resumes everything, and several processes sharing PostgreSQL split the
-work (``FOR UPDATE SKIP LOCKED`` claims, leases on watches being posted).
+work (``FOR UPDATE SKIP LOCKED`` claims, leases on watches being posted). Leases
+say when a dead process's work is due again (seconds); advisory locks held while a
+poll or post runs (``Store.exclusive``) keep a live but slow one from being done
+twice at once.
 
 Delivery is at-least-once made exactly-once: the final word is recorded on the
 watch before it is posted, the attempt is counted, and a retry after a crash
@@ -31,9 +34,26 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from korebot.gateway import BudgetExhausted, StatusGateway
-from korebot.kore import InvalidInput, KoreError, State, Status, TrainingStatus
+from korebot.kore import (
+    InvalidInput,
+    KoreError,
+    RateLimited,
+    State,
+    Status,
+    TrainingStatus,
+    UnreadableResponse,
+)
 from korebot.registry import Bot
-from korebot.watch.store import Asker, Store, Subscription, Target, Watch, now
+from korebot.watch.store import (
+    POLLING,
+    POSTING,
+    Asker,
+    Store,
+    Subscription,
+    Target,
+    Watch,
+    now,
+)
 
 log = logging.getLogger(__name__)
 
@@ -113,8 +133,12 @@ class Notifier(Protocol):
     def find_announcement(self, watch: WatchView) -> tuple[str, str] | None:
         """After a crash: the watch's message if it was already posted."""
 
-    def finish(self, watch: WatchView, outcome: Outcome) -> None:
-        """Post the outcome (in the thread if there is one) and update the watch's message."""
+    def finish(self, watch: WatchView, outcome: Outcome, *, posted: bool = False) -> None:
+        """Post the outcome (in the thread if there is one) and update the watch's message.
+
+        ``posted``: the outcome was found already posted (a crash came before its
+        record); only update the watch's message, which the crash may have prevented.
+        """
 
     def find_outcome(self, watch: WatchView) -> bool:
         """After a crash: whether the outcome was already posted."""
@@ -175,9 +199,10 @@ class WatchEngine:
         self.max_poll_interval = max(max_poll_interval or poll_interval * 4, poll_interval)
         self.watch_timeout = watch_timeout
         self.subscription_interval = subscription_interval
-        # How soon another process takes over a poll whose process died. A poll that
-        # outlives it is merely done twice: results are recorded idempotently.
-        self.poll_lease = timedelta(seconds=max(2 * poll_interval, 5.0))
+        # How soon another process takes over a poll whose process died: seconds, whatever
+        # the interval. A poll that outlives it is not done twice: `poll` skips a target
+        # a live process is polling (Store.exclusive).
+        self.poll_lease = timedelta(seconds=5.0)
         # How long a process may hold a watch while posting for it; after a crash, how
         # soon its message is retried (after checking Slack for it).
         self.delivery_lease = timedelta(seconds=delivery_lease)
@@ -189,6 +214,10 @@ class WatchEngine:
         )
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="korebot-poll")
         self._stopping = threading.Event()
+        # Watches this process is posting for. A post can outlast its lease (slack_sdk's
+        # retries, Retry-After): this process's next tick must not post it alongside.
+        self._posting: set[int] = set()
+        self._posting_lock = threading.Lock()
 
     @property
     def running(self) -> bool:
@@ -351,6 +380,8 @@ class WatchEngine:
             ]
             for watch_view in stopped:
                 _end(session.get_one(Watch, watch_view.watch_id), "stopped", self.clock())
+            # If nothing else follows the target, stop polling now, not after one more poll.
+            self._schedule(session.get_one(Target, sub.target_id), self.clock())
         for watch_view in stopped:
             self._quietly(partial(self.notifier.stopped, watch_view, user_id), watch_view)
         return view
@@ -428,7 +459,16 @@ class WatchEngine:
     # Polling ----------------------------------------------------------------------
 
     def poll(self, target_id: int) -> None:
-        """Ask Kore.ai about one target and act on the answer."""
+        """Ask Kore.ai about one target and act on the answer, unless a live process is.
+
+        The claim's lease only says when a dead process's poll is due again; a poll
+        that outlives it (Kore.ai slow, retries) must not be done alongside.
+        """
+        with self.store.exclusive(POLLING, target_id) as mine:
+            if mine:
+                self._poll(target_id)
+
+    def _poll(self, target_id: int) -> None:
         with self.store.session() as session:
             target = session.get(Target, target_id)
             if target is None:
@@ -442,7 +482,11 @@ class WatchEngine:
         except InvalidInput as error:
             self._failed(target_id, f"the bot is no longer configured ({error})", permanent=True)
         except KoreError as error:
-            self._failed(target_id, str(error), permanent=not error.transient)
+            # A body Kore.ai should not send (an HTML error page, an odd shape) is a passing
+            # fault for a watch: it keeps trying, until its deadline at worst.
+            passing = error.transient or isinstance(error, UnreadableResponse)
+            wait = error.retry_after if isinstance(error, RateLimited) else None
+            self._failed(target_id, str(error), permanent=not passing, retry_after=wait)
         else:
             self._observed(target_id, result)
 
@@ -464,7 +508,15 @@ class WatchEngine:
                     watch.outcome = Outcome(result=result).dumps()
                 elif watch.deadline <= moment:
                     watch.outcome = Outcome(reason=self._timeout_reason(result)).dumps()
-            watching = {w.channel_id for w in watches}
+            # Channels with any unfinished watch, including one whose result is still being
+            # posted: a second active watch there would break the one-per-channel rule.
+            watching = set(
+                session.scalars(
+                    select(Watch.channel_id).where(
+                        Watch.target_id == target_id, Watch.ended.is_(None)
+                    )
+                )
+            )
             for sub in _live_subscriptions(session, target_id):
                 if not sub.armed:
                     sub.armed = True  # the first poll only records the current state
@@ -481,7 +533,9 @@ class WatchEngine:
         for watch_id in self._pending_for(target_id):
             self._guarded(self.deliver, watch_id)
 
-    def _failed(self, target_id: int, error: str, *, permanent: bool) -> None:
+    def _failed(
+        self, target_id: int, error: str, *, permanent: bool, retry_after: float | None = None
+    ) -> None:
         moment = self.clock()
         with self.store.session.begin() as session:
             target = session.get_one(Target, target_id)
@@ -507,6 +561,10 @@ class WatchEngine:
                         reason = self._timeout_reason(None, target.last_status, error)
                         watch.outcome = Outcome(reason=reason).dumps()
             self._schedule(target, moment)
+            if retry_after and target.next_poll_at is not None:
+                # Kore.ai said when to ask again (Retry-After): not sooner.
+                later = moment + timedelta(seconds=retry_after)
+                target.next_poll_at = max(target.next_poll_at, later)
             since = target.failing_since
             failing = [_view(w) for w in watches if w.outcome is None] if newly_failing else []
         for view in failing:
@@ -602,6 +660,7 @@ class WatchEngine:
                 if found:
                     view = self._record_thread(watch_id, found)
             if outcome_attempts and self.notifier.find_outcome(view):
+                self.notifier.finish(view, outcome, posted=True)
                 self._close(watch_id, "delivered")
                 return
             self._count(watch_id, announce=False)
@@ -610,6 +669,35 @@ class WatchEngine:
 
     @contextmanager
     def _lease(
+        self, watch_id: int
+    ) -> Iterator[tuple[WatchView, Outcome | None, int, int, str | None] | None]:
+        """The watch's delivery lease, unless this process is posting for it already."""
+        if not self._mark(watch_id):
+            yield None
+            return
+        try:
+            with self.store.exclusive(POSTING, watch_id) as mine:
+                if not mine:  # another process is posting it (and outlived the lease)
+                    yield None
+                    return
+                with self._db_lease(watch_id) as claimed:
+                    yield claimed
+        finally:
+            self._unmark(watch_id)
+
+    def _mark(self, watch_id: int) -> bool:
+        with self._posting_lock:
+            if watch_id in self._posting:
+                return False
+            self._posting.add(watch_id)
+            return True
+
+    def _unmark(self, watch_id: int) -> None:
+        with self._posting_lock:
+            self._posting.discard(watch_id)
+
+    @contextmanager
+    def _db_lease(
         self, watch_id: int
     ) -> Iterator[tuple[WatchView, Outcome | None, int, int, str | None] | None]:
         moment = self.clock()
@@ -647,14 +735,21 @@ class WatchEngine:
 
     def _post_announcement(self, view: WatchView, status: TrainingStatus) -> WatchView:
         """Post a new watch's message right away (the asker is waiting), holding its lease."""
-        try:
-            where = self.notifier.announce(view, status)
-        except Exception:
-            with self.store.session.begin() as session:
-                watch = session.get_one(Watch, view.watch_id)
-                _end(watch, "undeliverable", self.clock())
-            raise
-        return self._record_thread(view.watch_id, where, release=True)
+        self._mark(view.watch_id)
+        # Held, like the lease, for as long as the post takes (which may outlast the lease);
+        # nobody else can hold it yet: the watch was created a moment ago.
+        with self.store.exclusive(POSTING, view.watch_id):
+            try:
+                try:
+                    where = self.notifier.announce(view, status)
+                except Exception:
+                    with self.store.session.begin() as session:
+                        watch = session.get_one(Watch, view.watch_id)
+                        _end(watch, "undeliverable", self.clock())
+                    raise
+                return self._record_thread(view.watch_id, where, release=True)
+            finally:
+                self._unmark(view.watch_id)
 
     def _record_thread(
         self, watch_id: int, where: tuple[str, str], *, release: bool = False

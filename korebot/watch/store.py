@@ -8,6 +8,9 @@ each channel waiting for a run's end has a *watch* row (each user who asked is a
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,7 +25,7 @@ from sqlalchemy import (
     event,
     text,
 )
-from sqlalchemy.engine import Dialect, Engine
+from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, sessionmaker
 
 
@@ -166,12 +169,69 @@ class KoreCall(Base):
     at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
 
 
+#: Kinds of work ``Store.exclusive`` hands out, one key space each (advisory lock class IDs).
+POLLING = 0x6B620001  # a target's poll, keyed by target ID
+POSTING = 0x6B620002  # a watch's messages, keyed by watch ID
+_ADVISORY = {
+    "pg_try_advisory_lock": text("SELECT pg_try_advisory_lock(:kind, :key)"),
+    "pg_advisory_unlock": text("SELECT pg_advisory_unlock(:kind, :key)"),
+}
+
+
 class Store:
     """Owns the engine and session factory; creates the tables on start."""
 
     def __init__(self, url: str) -> None:
         self.engine = make_engine(url)
         self.session = sessionmaker(self.engine, expire_on_commit=False)
+        self._held: set[tuple[int, int]] = set()
+        self._held_lock = threading.Lock()
+        self._lock_connection: Connection | None = None
+
+    @contextmanager
+    def exclusive(self, kind: int, key: int) -> Iterator[bool]:
+        """Whether this process may do this work now; it is then its own until the block ends.
+
+        Leases (timestamps in the rows) say when work left by a dead process is due again;
+        this says whether anyone alive is still doing it. In this process, a set; across
+        processes sharing PostgreSQL, a session advisory lock on one connection the process
+        keeps for them, which PostgreSQL releases when the process dies. So a slow poll or
+        post that outlives its lease is skipped by the others, not done alongside.
+        """
+        with self._held_lock:
+            if (kind, key) in self._held:
+                mine = False
+            else:
+                mine = self._advisory("pg_try_advisory_lock", kind, key)
+                if mine:
+                    self._held.add((kind, key))
+        try:
+            yield mine
+        finally:
+            if mine:
+                with self._held_lock:
+                    self._held.discard((kind, key))
+                    self._advisory("pg_advisory_unlock", kind, key)
+
+    def _advisory(self, function: str, kind: int, key: int) -> bool:
+        """Call an advisory lock function (under _held_lock); True where they do not exist."""
+        if self.engine.dialect.name != "postgresql":
+            return True  # SQLite: one process, and the set above
+        if self._lock_connection is None or self._lock_connection.invalidated:
+            connection = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+            self._lock_connection = connection
+        try:
+            return bool(
+                self._lock_connection.scalar(_ADVISORY[function], {"kind": kind, "key": key})
+            )
+        except Exception:
+            # A broken connection has lost its locks with it: start again on a new one.
+            self._lock_connection.invalidate()
+            self._lock_connection.close()
+            self._lock_connection = None
+            if function == "pg_advisory_unlock":
+                return False
+            raise
 
     def create_tables(self) -> None:
         Base.metadata.create_all(self.engine)
@@ -185,6 +245,10 @@ class Store:
         return True
 
     def dispose(self) -> None:
+        with self._held_lock:
+            if self._lock_connection is not None:
+                self._lock_connection.close()
+                self._lock_connection = None
         self.engine.dispose()
 
 

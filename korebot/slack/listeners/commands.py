@@ -15,6 +15,7 @@ from typing import Any
 from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from korebot.kore import InvalidInput, KoreError, Status
 from korebot.registry import Bot
@@ -26,6 +27,8 @@ from korebot.watch.engine import LimitReached, Undeliverable, WatchRequest, Watc
 log = logging.getLogger(__name__)
 
 COMMAND = "/faq-status"
+# The database cannot be reached (refused, cut, locked): worth a clear answer, not a traceback.
+DATABASE_DOWN = (OperationalError, InterfaceError)
 
 
 class Refusal(Exception):
@@ -40,6 +43,15 @@ def register(app: App, services: Services) -> None:
             _answer(services, command, respond, client)
         except Refusal as refusal:
             respond(**messages.problem(str(refusal), show_usage=False).kwargs())
+        except DATABASE_DOWN as error:
+            log.warning("Database unavailable answering %s: %s", COMMAND, error.orig)
+            respond(
+                **messages.problem(
+                    "My database is unavailable right now, so I can't do that; "
+                    "try again in a minute.",
+                    show_usage=False,
+                ).kwargs()
+            )
         except Exception:
             log.exception("Unexpected error answering %s", COMMAND)
             respond(
@@ -115,10 +127,28 @@ def _answer(
                 started = services.engine.watch(request, result)
             except LimitReached as error:
                 raise Refusal(str(error)) from None
-            except (Undeliverable, SlackApiError) as error:
-                code = slack_error(error) if isinstance(error, SlackApiError) else str(error)
+            except DATABASE_DOWN as error:
+                # The status can still be told; only watching needs the database.
+                log.warning("Database unavailable, not watching %s: %s", bot.name, error.orig)
+                answer = messages.status(bot, lang, state, result, user, age=fetched.age)
+                respond(response_type="in_channel", **answer.kwargs())
                 raise Refusal(
-                    f"I could not post in this channel or message you ({code})."
+                    "I can't watch this training for now: my database is unavailable. "
+                    "Ask again in a few minutes to have its result posted here."
+                ) from None
+            except (Undeliverable, SlackApiError, OSError) as error:
+                # OSError: Slack could not be reached (slack_sdk's retries included).
+                if isinstance(error, SlackApiError):
+                    code = slack_error(error)
+                else:
+                    code = str(error) if isinstance(error, Undeliverable) else "Slack unreachable"
+                log.warning("Not watching %s: cannot post (%s)", bot.name, code)
+                # The answer does not need the Web API: the status is told all the same.
+                answer = messages.status(bot, lang, state, result, user, age=fetched.age)
+                respond(response_type="in_channel", **answer.kwargs())
+                raise Refusal(
+                    f"I could not post in this channel or message you ({code}), so I am not "
+                    "watching this training. Ask again in a few minutes."
                 ) from None
             if started.existing:
                 respond(
