@@ -52,6 +52,9 @@ def build_app(
         signing_secret=signing_secret,
         authorize=authorize,
         listener_executor=executor,
+        # Ack functions run in the request's thread and the work in lazy listeners on the
+        # executor, so a burst of commands never delays an ack behind earlier work.
+        process_before_response=True,
     )
     register_listeners(app, services)
     return app

@@ -24,6 +24,19 @@ log = logging.getLogger(__name__)
 CANNOT_POST = frozenset({"not_in_channel", "channel_not_found", "is_archived", "restricted_action"})
 # The token itself is dead: nothing can be delivered anywhere in that workspace.
 DEAD_TOKEN = frozenset({"invalid_auth", "token_revoked", "account_inactive", "not_authed"})
+# A look-up after a crash that Slack refuses for good (nothing there, or no right to read):
+# post anyway. Any other failure (rate limit, 5xx) means "look again later", never "not there".
+CANNOT_LOOK = frozenset(
+    {
+        "channel_not_found",
+        "thread_not_found",
+        "not_in_channel",
+        "is_archived",
+        "missing_scope",
+        "not_allowed_token_type",
+        "access_denied",
+    }
+)
 
 ANNOUNCED = "korebot_watch"
 CONCLUDED = "korebot_outcome"
@@ -111,6 +124,8 @@ class SlackNotifier:
                 )
         except SlackApiError as error:
             self._raise_if_dead(error)
+            if slack_error(error) not in CANNOT_LOOK:
+                raise  # the result may be there: do not post it blind, look again later
             log.warning(
                 "Could not look for watch %d's result: %s", watch.watch_id, slack_error(error)
             )
@@ -210,6 +225,8 @@ class SlackNotifier:
             )
         except SlackApiError as error:
             self._raise_if_dead(error)
+            if slack_error(error) not in CANNOT_LOOK:
+                raise  # the message may be there: do not post it blind, look again later
             return None
         for message in response.get("messages") or []:
             if _tagged(message, kind, watch):

@@ -5,20 +5,17 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from slack_bolt import Ack, App, Respond
+from slack_bolt import App, Respond
 
 from korebot.slack import messages
+from korebot.slack.listeners.commands import acknowledge
 from korebot.slack.listeners.context import Services
 
 log = logging.getLogger(__name__)
 
 
 def register(app: App, services: Services) -> None:
-    @app.action(messages.STOP_ACTION)
-    def stop_watching(
-        ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond
-    ) -> None:
-        ack()
+    def stop_watching(body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
         channel = (body.get("channel") or {}).get("id", "")
         user = (body.get("user") or {}).get("id", "")
         try:
@@ -31,3 +28,5 @@ def register(app: App, services: Services) -> None:
                 replace_original=False,
                 **messages.problem("That watch has already ended.", show_usage=False).kwargs(),
             )
+
+    app.action(messages.STOP_ACTION)(ack=acknowledge, lazy=[stop_watching])

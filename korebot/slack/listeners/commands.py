@@ -35,10 +35,13 @@ class Refusal(Exception):
     """A reason to give the asker instead of an answer."""
 
 
+def acknowledge(ack: Ack) -> None:
+    """Runs in the request's own thread, so the ack never queues behind earlier work."""
+    ack()
+
+
 def register(app: App, services: Services) -> None:
-    @app.command(COMMAND)
-    def faq_status(ack: Ack, command: dict[str, Any], respond: Respond, client: WebClient) -> None:
-        ack()
+    def faq_status(command: dict[str, Any], respond: Respond, client: WebClient) -> None:
         try:
             _answer(services, command, respond, client)
         except Refusal as refusal:
@@ -60,6 +63,8 @@ def register(app: App, services: Services) -> None:
                     show_usage=False,
                 ).kwargs()
             )
+
+    app.command(COMMAND)(ack=acknowledge, lazy=[faq_status])
 
 
 def _answer(
