@@ -409,6 +409,41 @@ def test_exactly_one_final_message_per_watch_across_sigkills(
     assert tracebacks == [], "\n".join(run.logs)
 
 
+@pytest.mark.parametrize(
+    ("lookup", "tag"),
+    [("conversations.replies", OUTCOME_TAG), ("conversations.history", WATCH_TAG)],
+)
+def test_a_failed_look_up_after_a_crash_is_retried_not_taken_for_no(
+    kore: HookedKore, slack: HookedSlack, killer: Killer, tmp_path: Path, lookup: str, tag: str
+) -> None:
+    """Slack briefly cannot answer the look-up: the app looks again later, it does not post."""
+    db = tmp_path / "korebot.db"
+    env = app_env(kore, slack, db, **FAST)
+    store = Store(f"sqlite:///{db}")
+    language, channel = "xzz", new_channel()
+    kore.script(BOT, language, Status("in-progress"))
+    app = AppProcess(env).start()
+    killer.app = app
+    # Killed right after Slack stored the announcement, or the result: the app never heard.
+    killer.arm(Trigger("posted", _slack("after", "chat.postMessage", tag)))
+    assert ask(app, slack, channel, f"support {language}")
+    if tag == OUTCOME_TAG:
+        wait_until(lambda: any(r.thread_ts for r in watches(store)), 10, "the watch")
+        kore.script(BOT, language, Status("success"))
+    assert killer.wait(10)
+    app.stop()
+    kore.script(BOT, language, Status("success"))
+    # More failures than slack_sdk's retry handlers ride out.
+    slack.fail(lookup, "internal_error", http_status=503, times=4)
+    with AppProcess(env) as again:
+        wait_until(lambda: all(row.ended for row in watches(store)), 20, "the watch to end")
+        assert again.stop() == 0
+    problems, _, rows = check_exactly_once(slack, store, [channel])
+    store.dispose()
+    assert len(rows) == 1
+    assert problems == []
+
+
 # 2. Graceful stop -----------------------------------------------------------------------
 
 
