@@ -22,6 +22,7 @@ EXPECTED_BOT_SCOPES = {
     "channels:history",
     "groups:history",
     "im:history",
+    "im:write",
 }
 EVENTS_PATH = "/slack/events"
 

@@ -82,12 +82,12 @@ class SlackNotifier:
         return self._dm(watch.askers[0], message, metadata=meta)
 
     def find_announcement(self, watch: WatchView) -> tuple[str, str] | None:
-        places = [watch.channel_id, *watch.askers[:1]]
-        for channel in places:
-            found = self._search_history(channel, ANNOUNCED, watch)
-            if found:
-                return found
-        return None
+        found = self._search_history(watch.channel_id, ANNOUNCED, watch)
+        if found is None and watch.askers:
+            # It may have gone to the first asker's DM (the channel was closed to the bot).
+            dm = self._dm_channel(watch.askers[0])
+            found = self._search_history(dm, ANNOUNCED, watch) if dm else None
+        return found
 
     # Concluding ------------------------------------------------------------------
 
@@ -130,7 +130,11 @@ class SlackNotifier:
                 "Could not look for watch %d's result: %s", watch.watch_id, slack_error(error)
             )
             return False
-        return any(_tagged(m, CONCLUDED, watch) for m in response.get("messages") or [])
+        if any(_tagged(m, CONCLUDED, watch) for m in response.get("messages") or []):
+            return True
+        # The result may have gone to the first asker by DM (the channel was closed to it).
+        dm = self._dm_channel(watch.askers[0]) if watch.askers else None
+        return bool(dm and dm != channel and self._search_history(dm, CONCLUDED, watch))
 
     # Updates ---------------------------------------------------------------------
 
@@ -232,6 +236,18 @@ class SlackNotifier:
             if _tagged(message, kind, watch):
                 return str(response.get("channel") or channel), str(message["ts"])
         return None
+
+    def _dm_channel(self, user: str) -> str | None:
+        """The ID of the app's DM with a user (history calls need it, not the user ID)."""
+        try:
+            response = self.client.conversations_open(users=user)
+        except SlackApiError as error:
+            self._raise_if_dead(error)
+            if slack_error(error) not in CANNOT_LOOK:
+                raise
+            return None
+        channel = response.get("channel") or {}
+        return str(channel["id"]) if channel.get("id") else None
 
     @staticmethod
     def _raise_if_dead(error: SlackApiError) -> None:
