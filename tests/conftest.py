@@ -9,6 +9,26 @@ from collections.abc import Iterator
 
 import pytest
 from postgres import PostgresServer
+from slack_app import BOT, OTHER_BOT
+
+from korebot.testing.fake_kore import FakeKore
+from korebot.testing.fake_slack import FakeSlack
+
+# --- The fakes of Kore.ai and Slack, one pair per test module ---------------------------------
+
+
+@pytest.fixture(scope="module")
+def kore() -> Iterator[FakeKore]:
+    # No rate limit: one fake serves a whole module; limits have their own tests.
+    with FakeKore(bots=[BOT, OTHER_BOT], rate_limit=None) as fake:
+        yield fake
+
+
+@pytest.fixture(scope="module")
+def slack() -> Iterator[FakeSlack]:
+    with FakeSlack() as fake:
+        yield fake
+
 
 # --- PostgreSQL: a real server, started by the tests (tests/postgres.py) ----------------------
 # `postgres` starts one server per session (as root, it runs as the `postgres` user);

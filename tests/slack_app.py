@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -135,3 +136,15 @@ def alltext(message: dict[str, Any]) -> str:
 
 def has_buttons(message: dict[str, Any]) -> bool:
     return any(block.get("type") == "actions" for block in message.get("blocks") or [])
+
+
+def check_clean(app: AppProcess, kore: FakeKore, slack: FakeSlack, extra: str = "") -> None:
+    """After an app ran: no secret or JWT in its logs, messages or `extra` text, no
+    traceback, and every Block Kit payload valid."""
+    logs = "\n".join(app.logs)
+    seen = logs + extra + json.dumps([call.args for call in slack.calls], default=str)
+    for secret in (SIGNING_SECRET, kore.client_secret, slack.token):
+        assert secret not in seen, "a secret leaked into the logs, a message or /healthz"
+    assert "eyJ" not in logs, "a JWT leaked into the logs"
+    assert "Traceback" not in logs, logs
+    assert slack.block_errors == []

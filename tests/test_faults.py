@@ -151,18 +151,6 @@ def faults(request: pytest.FixtureRequest) -> Iterator[Counter[str]]:
 
 
 @pytest.fixture(scope="module")
-def kore() -> Iterator[FakeKore]:
-    with FakeKore(bots=[BOT], rate_limit=None) as fake:
-        yield fake
-
-
-@pytest.fixture(scope="module")
-def slack() -> Iterator[FakeSlack]:
-    with FakeSlack() as fake:
-        yield fake
-
-
-@pytest.fixture(scope="module")
 def kore_gate(kore: FakeKore) -> Iterator[Gate]:
     gate = Gate(int(kore.url.rsplit(":", 1)[1])).open()
     yield gate

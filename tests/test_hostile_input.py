@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from collections.abc import Iterator
@@ -12,7 +11,7 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from slack_app import BOT, OTHER_BOT, SIGNING_SECRET, Harness, alltext, app_env, new_channel
+from slack_app import BOT, OTHER_BOT, Harness, alltext, app_env, check_clean, new_channel
 
 from korebot.testing.app_process import AppProcess
 from korebot.testing.fake_kore import FakeKore, Status
@@ -30,18 +29,6 @@ inputs_tried = 0
 
 
 @pytest.fixture(scope="module")
-def kore() -> Iterator[FakeKore]:
-    with FakeKore(bots=[BOT, OTHER_BOT], rate_limit=None) as fake:
-        yield fake
-
-
-@pytest.fixture(scope="module")
-def slack() -> Iterator[FakeSlack]:
-    with FakeSlack() as fake:
-        yield fake
-
-
-@pytest.fixture(scope="module")
 def h(
     kore: FakeKore, slack: FakeSlack, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Harness]:
@@ -49,15 +36,9 @@ def h(
     with AppProcess(app_env(kore, slack, db)) as app:
         yield Harness(kore, slack, app)
         health = httpx.get(app.url + "/healthz").text
-    secrets = (SIGNING_SECRET, kore.client_secret, slack.token)
-    seen = "\n".join(app.logs) + health + json.dumps([c.args for c in slack.calls], default=str)
-    for secret in secrets:
-        assert secret not in seen, "a secret leaked into logs, /healthz or a Slack message"
-    assert "eyJ" not in "\n".join(app.logs), "a JWT leaked into the logs"
-    assert "Traceback" not in "\n".join(app.logs)
+    check_clean(app, kore, slack, extra=health)
     for request in kore.requests:
         assert ALLOWED_PATH.fullmatch(request.path), request.path
-    assert slack.block_errors == []
 
 
 def check_answer(h: Harness, text: str) -> str:

@@ -11,10 +11,10 @@ import pytest
 from slack_app import (
     BOT,
     OTHER_BOT,
-    SIGNING_SECRET,
     Harness,
     alltext,
     app_env,
+    check_clean,
     has_buttons,
     new_channel,
 )
@@ -25,30 +25,13 @@ from korebot.testing.fake_slack import FakeSlack
 
 
 @pytest.fixture(scope="module")
-def kore() -> Iterator[FakeKore]:
-    # Generous limits: one module-wide fake serves many tests; limits have their own tests.
-    with FakeKore(bots=[BOT, OTHER_BOT], rate_limit=None) as fake:
-        yield fake
-
-
-@pytest.fixture(scope="module")
-def slack() -> Iterator[FakeSlack]:
-    with FakeSlack() as fake:
-        yield fake
-
-
-@pytest.fixture(scope="module")
 def shared(
     kore: FakeKore, slack: FakeSlack, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Harness]:
     db = tmp_path_factory.mktemp("db") / "korebot.db"
     with AppProcess(app_env(kore, slack, db)) as app:
         yield Harness(kore, slack, app)
-        logs = "\n".join(app.logs)
-    for secret in (SIGNING_SECRET, kore.client_secret, slack.token):
-        assert secret not in logs, "a secret leaked into the app's logs"
-    assert "Traceback" not in logs, logs
-    assert slack.block_errors == []
+    check_clean(app, kore, slack)
 
 
 @pytest.fixture

@@ -19,10 +19,10 @@ import pytest
 from slack_app import (
     BOT,
     OTHER_BOT,
-    SIGNING_SECRET,
     Harness,
     alltext,
     app_env,
+    check_clean,
     has_buttons,
     kore_polls,
     new_channel,
@@ -61,33 +61,13 @@ def running(hours: int) -> Status:
 
 
 @pytest.fixture(scope="module")
-def kore() -> Iterator[FakeKore]:
-    with FakeKore(bots=[BOT, OTHER_BOT], rate_limit=None) as fake:
-        yield fake
-
-
-@pytest.fixture(scope="module")
-def slack() -> Iterator[FakeSlack]:
-    with FakeSlack() as fake:
-        yield fake
-
-
-def check_logs(app: AppProcess, kore: FakeKore, slack: FakeSlack) -> None:
-    logs = "\n".join(app.logs)
-    for secret in (SIGNING_SECRET, kore.client_secret, slack.token):
-        assert secret not in logs, "a secret leaked into the app's logs"
-    assert "Traceback" not in logs, logs
-    assert slack.block_errors == []
-
-
-@pytest.fixture(scope="module")
 def shared(
     kore: FakeKore, slack: FakeSlack, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Harness]:
     db = tmp_path_factory.mktemp("db") / "korebot.db"
     with AppProcess(app_env(kore, slack, db, **SUBSCRIPTION_ENV)) as app:
         yield Harness(kore, slack, app)
-    check_logs(app, kore, slack)
+    check_clean(app, kore, slack)
 
 
 _subscribed: list[tuple[str, str]] = []  # (text, channel) of this test's subscribe commands
@@ -525,7 +505,7 @@ def test_a_restart_in_the_middle_of_a_run_reports_its_end_once(
         parent = announced(before, channel)
         later_polls(before, BOT, "hu", 2)
         assert first.stop() == 0
-    check_logs(first, kore, slack)
+    check_clean(first, kore, slack)
 
     with AppProcess(env) as second:
         after = Harness(kore, slack, second)
@@ -534,7 +514,7 @@ def test_a_restart_in_the_middle_of_a_run_reports_its_end_once(
         kore.script(BOT, "hu", idle(2))
         done = concluded(after, channel)
         later_polls(after, BOT, "hu")
-    check_logs(second, kore, slack)
+    check_clean(second, kore, slack)
     assert done["ts"] == parent["ts"]
     (reply,) = top(after, channel)[0]["replies"]
     assert "succeeded" in reply["text"]
