@@ -86,17 +86,21 @@ class Killer:
             if trigger is None or not trigger.matches(seen):
                 return False
             self._trigger = None
+            target = self.app
         delay = trigger.after(seen)
         if delay > 0:
-            threading.Timer(delay, self.kill, args=(trigger.name,)).start()
+            # Only the process that saw the event: a late timer must not kill a later one.
+            threading.Timer(delay, self.kill, args=(trigger.name, target)).start()
             return False
         self.kill(trigger.name)
         return True
 
-    def kill(self, why: str) -> None:
+    def kill(self, why: str, only: AppProcess | None = None) -> None:
         """SIGKILL the app now (from any thread); recorded once per process."""
         with self._lock:
             app = self.app
+            if only is not None and app is not only:
+                return
             self.app = None
             self._trigger = None
         if app is not None and app.returncode is None:

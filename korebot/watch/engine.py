@@ -57,6 +57,10 @@ from korebot.watch.store import (
 
 log = logging.getLogger(__name__)
 
+#: Posts of one watch that may fail (backing off up to 5 min apart, about 2 h in all)
+#: before its message is given up as undeliverable.
+MAX_DELIVERY_ATTEMPTS = 30
+
 
 @dataclass(frozen=True)
 class WatchView:
@@ -714,10 +718,12 @@ class WatchEngine:
         if not taken:
             yield None
             return
+        retry_in: float | None = None
         try:
             with self.store.session() as session:
                 watch = session.get_one(Watch, watch_id)
                 outcome = Outcome.loads(watch.outcome) if watch.outcome else None
+                attempts = watch.announce_attempts + watch.outcome_attempts
                 claimed = (
                     _view(watch),
                     outcome,
@@ -725,13 +731,26 @@ class WatchEngine:
                     watch.outcome_attempts,
                     watch.target.last_status,
                 )
+            if attempts >= MAX_DELIVERY_ATTEMPTS:
+                self._undeliverable(
+                    watch_id, Undeliverable(f"gave up after {attempts} attempts", "user")
+                )
+                yield None
+                return
             try:
                 yield claimed
             except Undeliverable as error:
                 self._undeliverable(watch_id, error)
+            except Exception:
+                # Slack is failing: back off (2, 4, … 300 s) instead of retrying every tick.
+                retry_in = min(2.0 ** max(attempts, 1), 300.0)
+                raise
         finally:
+            release = None if retry_in is None else self.clock() + timedelta(seconds=retry_in)
             with self.store.session.begin() as session:
-                session.execute(update(Watch).where(Watch.id == watch_id).values(lease_until=None))
+                session.execute(
+                    update(Watch).where(Watch.id == watch_id).values(lease_until=release)
+                )
 
     def _post_announcement(self, view: WatchView, status: TrainingStatus) -> WatchView:
         """Post a new watch's message right away (the asker is waiting), holding its lease."""
