@@ -90,8 +90,9 @@ def summarise(path: Path, top: int = 12) -> Summary | None:
         own[frames[-1]] += count
         for frame in set(frames):
             inclusive[frame] += count
-    boring = ("_bootstrap", "run (threading.py", "_worker (concurrent", "run (concurrent")
-    ranked = [(f, n) for f, n in inclusive.most_common() if not f.startswith(boring)]
+    # Thread plumbing is in every stack; what it runs is the interesting part.
+    boring = ("(threading.py:", "(concurrent/futures/thread.py:")
+    ranked = [(f, n) for f, n in inclusive.most_common() if not any(b in f for b in boring)]
     return Summary(total, ranked[:top], own.most_common(top))
 
 
