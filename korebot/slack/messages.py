@@ -24,7 +24,7 @@ from slack_sdk.models.blocks import (
 from korebot.kore import State, Status, TrainingStatus
 from korebot.registry import Bot
 from korebot.slack.parsing import USAGE
-from korebot.watch.engine import SubscriptionView, WatchView
+from korebot.watch.model import SubscriptionView, WatchView
 
 STOP_ACTION = "stop_watch"
 

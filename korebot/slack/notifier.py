@@ -16,7 +16,7 @@ from slack_sdk.errors import SlackApiError
 
 from korebot.kore import TrainingStatus
 from korebot.slack import messages
-from korebot.watch.engine import Outcome, SubscriptionView, Undeliverable, WatchView
+from korebot.watch.model import Outcome, SubscriptionView, Undeliverable, WatchView
 
 log = logging.getLogger(__name__)
 

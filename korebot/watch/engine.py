@@ -16,17 +16,15 @@ first asks the notifier whether the message is already there.
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
-from typing import Literal, Protocol
+from typing import Literal
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import func, or_, select, update
@@ -44,6 +42,16 @@ from korebot.kore import (
     UnreadableResponse,
 )
 from korebot.registry import Bot
+from korebot.watch.model import (
+    LimitReached,
+    Notifier,
+    Outcome,
+    Started,
+    SubscriptionView,
+    Undeliverable,
+    WatchRequest,
+    WatchView,
+)
 from korebot.watch.store import (
     POLLING,
     POSTING,
@@ -60,119 +68,6 @@ log = logging.getLogger(__name__)
 #: Posts of one watch that may fail (backing off up to 5 min apart, about 2 h in all)
 #: before its message is given up as undeliverable.
 MAX_DELIVERY_ATTEMPTS = 30
-
-
-@dataclass(frozen=True)
-class WatchView:
-    """A read-only snapshot of one channel's watch, for the notifier to render."""
-
-    watch_id: int
-    via: str
-    bot_name: str
-    bot_id: str
-    language: str
-    state: State
-    team_id: str
-    channel_id: str
-    thread_channel: str | None
-    thread_ts: str | None
-    askers: tuple[str, ...]
-    started_at: datetime
-    last_status: str | None
-    failing_since: datetime | None
-
-
-@dataclass(frozen=True)
-class SubscriptionView:
-    subscription_id: int
-    bot_name: str
-    bot_id: str
-    language: str
-    state: State
-    team_id: str
-    channel_id: str
-    paused: str | None
-    last_status: str | None
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """The final word of a watch: the training's result, or why watching stopped."""
-
-    result: TrainingStatus | None = None
-    reason: str | None = None
-
-    def dumps(self) -> str:
-        if self.result is not None:
-            return json.dumps({"result": self.result.as_json()})
-        return json.dumps({"reason": self.reason})
-
-    @classmethod
-    def loads(cls, text: str) -> Outcome:
-        data = json.loads(text)
-        if "result" in data:
-            return cls(result=TrainingStatus.from_json(data["result"]))
-        return cls(reason=str(data["reason"]))
-
-
-class LimitReached(Exception):
-    """Too many active watches; the message says which limit and what to do."""
-
-
-class Undeliverable(Exception):
-    """A message can never be delivered; ``scope`` says what is lost."""
-
-    def __init__(self, code: str, scope: Literal["channel", "workspace", "user"]) -> None:
-        super().__init__(code)
-        self.code = code
-        self.scope = scope
-
-
-class Notifier(Protocol):
-    """What the engine needs from the chat side. Transient failures raise any other error."""
-
-    def announce(self, watch: WatchView, status: TrainingStatus) -> tuple[str, str]:
-        """Post the watch's message; return (channel, ts) of the thread it starts."""
-
-    def find_announcement(self, watch: WatchView) -> tuple[str, str] | None:
-        """After a crash: the watch's message if it was already posted."""
-
-    def finish(self, watch: WatchView, outcome: Outcome, *, posted: bool = False) -> None:
-        """Post the outcome (in the thread if there is one) and update the watch's message.
-
-        ``posted``: the outcome was found already posted (a crash came before its
-        record); only update the watch's message, which the crash may have prevented.
-        """
-
-    def find_outcome(self, watch: WatchView) -> bool:
-        """After a crash: whether the outcome was already posted."""
-
-    def stopped(self, watch: WatchView, user_id: str) -> None:
-        """Update the watch's message after it was stopped."""
-
-    def unreachable(self, watch: WatchView, since: datetime | None, error: str) -> None:
-        """Show on the watch's message that Kore.ai is failing (or, with since=None, is back)."""
-
-    def paused(self, subscription: SubscriptionView, reason: str) -> None:
-        """Tell a subscribed channel, once, that its subscription is paused and why."""
-
-
-@dataclass(frozen=True)
-class WatchRequest:
-    team_id: str
-    channel_id: str
-    user_id: str
-    bot: Bot
-    language: str
-    state: State
-
-
-@dataclass(frozen=True)
-class Started:
-    """The answer to ``WatchEngine.watch``: the watch, and whether it already existed."""
-
-    watch: WatchView
-    existing: bool
 
 
 def target_key(host: str, bot_id: str, language: str, state: str) -> str:

@@ -22,7 +22,7 @@ from korebot.registry import Bot
 from korebot.slack import messages, parsing
 from korebot.slack.listeners.context import Services
 from korebot.slack.notifier import slack_error
-from korebot.watch.engine import LimitReached, Undeliverable, WatchRequest, WatchView
+from korebot.watch.model import LimitReached, Undeliverable, WatchRequest, WatchView
 
 log = logging.getLogger(__name__)
 
