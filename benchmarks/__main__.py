@@ -15,9 +15,9 @@ import traceback
 from datetime import UTC, datetime
 from pathlib import Path
 
-from benchmarks.harness import clean_environment
+from benchmarks.harness import MachineLoad, clean_environment
 from benchmarks.plan import GOALS, Plan
-from benchmarks.report import render
+from benchmarks.report import code_fingerprint, commit, render
 from benchmarks.scenarios import SCENARIOS, Context, Outcome
 
 EPILOG = """\
@@ -80,6 +80,9 @@ def main(argv: list[str] | None = None) -> int:
     plan = Plan.quick() if args.quick else Plan.full()
     ctx = Context(plan, profile_dir=args.profile)
     started, clock = datetime.now(UTC), time.perf_counter()
+    whole = MachineLoad()
+    code = commit()  # now: the tree may change while the suite runs
+    fingerprints: dict[str, str] = {}
     outcomes: dict[str, Outcome] = {}
     missing: dict[str, str] = {}
     failed = False
@@ -87,8 +90,16 @@ def main(argv: list[str] | None = None) -> int:
         work, goals = SCENARIOS[name]
         ctx.log(f"[{index}/{len(names)}] {name} ...")
         began = time.perf_counter()
+        fingerprints[name] = code_fingerprint()
+        load = MachineLoad()
         try:
             outcomes[name] = work(ctx)
+            other, share = load.others()
+            outcomes[name].details.insert(
+                0,
+                f"_While this ran, other processes on the machine used {share:.0%} of its CPU "
+                f"({other:.0f} CPU-seconds)._\n",
+            )
         except Exception as error:
             failed = True
             traceback.print_exc()
@@ -96,14 +107,18 @@ def main(argv: list[str] | None = None) -> int:
                 missing.setdefault(goal, f"not measured: {type(error).__name__}: {error}"[:300])
         ctx.log(f"[{index}/{len(names)}] {name} done in {time.perf_counter() - began:.0f} s")
     runtime = time.perf_counter() - clock
+    other_share = whole.others()[1]
     command = shlex.join(["python", "-m", "benchmarks", *(sys.argv[1:] if argv is None else argv)])
     previous = args.out.read_text() if args.out.exists() else None
     page = render(
         outcomes,
+        code=code,
+        fingerprints=fingerprints,
         command=command,
         mode=plan.name,
         started=started,
         runtime=runtime,
+        other_load=other_share,
         missing=missing,
         previous=previous,
     )

@@ -394,6 +394,30 @@ def observe(pid: int, seconds: float, every: float = 1.0) -> Usage:
     return Usage(wall, share, max(samples), samples[-1], samples)
 
 
+class MachineLoad:
+    """CPU time the rest of the machine used while a block ran (others' tests, say)."""
+
+    def __init__(self) -> None:
+        self.start = _busy_and_own()
+
+    def others(self) -> tuple[float, float]:
+        """(seconds, share of the whole machine) used by processes other than this suite."""
+        (busy0, own0, wall0), (busy1, own1, wall1) = self.start, _busy_and_own()
+        other = max(0.0, (busy1 - busy0) - (own1 - own0))
+        capacity = (wall1 - wall0) * (os.cpu_count() or 1)
+        return other, other / capacity if capacity > 0 else 0.0
+
+
+def _busy_and_own() -> tuple[float, float, float]:
+    """Busy CPU seconds of the machine and of this process and its reaped children; wall."""
+    fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(x) for x in fields[:8])
+    busy = (user + nice + system + irq + softirq + steal) / _TICK
+    times = os.times()
+    own = times.user + times.system + times.children_user + times.children_system
+    return busy, own, time.monotonic()
+
+
 # -- small helpers -------------------------------------------------------------------------------
 
 

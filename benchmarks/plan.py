@@ -58,7 +58,7 @@ class Plan:
         return cls(
             name="full",
             startups=3,
-            bursts=3,
+            bursts=5,
             burst_size=250,
             identical=100,
             watchers=(1, 10, 100, 1000),

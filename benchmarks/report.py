@@ -6,6 +6,7 @@ analysis of missed goals) is kept.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import platform
 import subprocess
@@ -95,13 +96,26 @@ def commit() -> str:
     return text
 
 
+def code_fingerprint() -> str:
+    """A short hash of the app's code as it is on disk now (korebot/ and app.py)."""
+    digest = hashlib.sha1(usedforsecurity=False)
+    for path in sorted([*ROOT.glob("korebot/**/*.py"), ROOT / "app.py"]):
+        if path.is_file():
+            digest.update(str(path.relative_to(ROOT)).encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:10]
+
+
 def render(
     outcomes: dict[str, Outcome],
     *,
+    code: str,
+    fingerprints: dict[str, str],
     command: str,
     mode: str,
     started: datetime,
     runtime: float,
+    other_load: float,
     missing: dict[str, str],
     previous: str | None,
 ) -> str:
@@ -118,8 +132,10 @@ def render(
         "",
         f"- **Command:** `{command}` ({mode} run, {_duration(runtime)})",
         f"- **Date:** {started.strftime('%Y-%m-%d %H:%M UTC')}",
-        f"- **Commit:** {commit()}",
-        f"- **Machine:** {machine().line()}",
+        f"- **Commit:** {code}",
+        f"- **Code measured:** {_code_line(fingerprints)}",
+        f"- **Machine:** {machine().line()}; other processes used {other_load:.0%} of its "
+        "CPU during the run",
         "",
         "## Results",
         "",
@@ -150,6 +166,19 @@ def render(
         kept = previous.split(MARKER, 1)[1].lstrip("\n")
         text += kept
     return text.rstrip("\n") + "\n"
+
+
+def _code_line(fingerprints: dict[str, str]) -> str:
+    """Which code each scenario's app process ran (each scenario starts its own process)."""
+    distinct = list(dict.fromkeys(fingerprints.values()))
+    if len(distinct) <= 1:
+        first = distinct[0] if distinct else "?"
+        return f"`{first}` (hash of korebot/*.py), the same for every scenario"
+    parts = [f"{name}: `{print_}`" for name, print_ in fingerprints.items()]
+    return (
+        "**the code changed during the run**; hash of korebot/*.py when each scenario "
+        "started: " + ", ".join(parts)
+    )
 
 
 def _met(met: bool | None) -> str:
