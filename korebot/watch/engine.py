@@ -70,6 +70,22 @@ log = logging.getLogger(__name__)
 MAX_DELIVERY_ATTEMPTS = 30
 
 
+def poll_interval(
+    running_for: float,
+    first: float,
+    ceiling: float,
+    jitter: Callable[[], float] = lambda: random.uniform(0.9, 1.0),  # noqa: S311
+) -> float:
+    """Seconds to the next poll of a training running for ``running_for`` seconds.
+
+    ``first`` at first (a training is often short), doubling after every ten
+    intervals up to ``ceiling``; jitter (up to 10 % shorter) keeps many watches from
+    polling in step. A result is still seen within one current interval.
+    """
+    steps = min(int(running_for / (10 * first)), 16)
+    return min(first * float(2**steps), ceiling) * jitter()
+
+
 def target_key(host: str, bot_id: str, language: str, state: str) -> str:
     return f"{host}|{bot_id}|{language}|{state}"
 
@@ -489,13 +505,10 @@ class WatchEngine:
         return reason + (f" Kore.ai is failing: {error}" if error else "")
 
     def _interval(self, target: Target, moment: datetime, *, watched: bool) -> float:
-        """Seconds to the next poll: short at first, longer as a run goes on, with jitter."""
         if target.running_since is None and not watched:
             return self.subscription_interval
-        elapsed = (moment - (target.running_since or moment)).total_seconds()
-        steps = int(elapsed / (10 * self.poll_interval))
-        interval = min(self.poll_interval * float(2 ** min(steps, 16)), self.max_poll_interval)
-        return interval * random.uniform(0.9, 1.0)  # noqa: S311  (jitter, not crypto)
+        running_for = (moment - (target.running_since or moment)).total_seconds()
+        return poll_interval(running_for, self.poll_interval, self.max_poll_interval)
 
     def _schedule(self, target: Target, moment: datetime) -> None:
         """Set when the target is next due, or None when nothing needs it any more."""
