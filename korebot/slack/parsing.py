@@ -30,31 +30,28 @@ class ListBots:
 
 
 @dataclass(frozen=True)
-class AskStatus:
+class Targeted:
+    """A command about one training: a bot, maybe a language, a state."""
+
     bot: str
     language: str | None
     state: State
 
 
-@dataclass(frozen=True)
-class StopWatch:
-    bot: str
-    language: str | None
-    state: State
+class AskStatus(Targeted):
+    pass
 
 
-@dataclass(frozen=True)
-class Subscribe:
-    bot: str
-    language: str | None
-    state: State
+class StopWatch(Targeted):
+    pass
 
 
-@dataclass(frozen=True)
-class Unsubscribe:
-    bot: str
-    language: str | None
-    state: State
+class Subscribe(Targeted):
+    pass
+
+
+class Unsubscribe(Targeted):
+    pass
 
 
 @dataclass(frozen=True)
@@ -64,9 +61,9 @@ class Invalid:
     reason: str
 
 
-Command = Help | ListWatches | ListBots | AskStatus | StopWatch | Subscribe | Unsubscribe | Invalid
+Command = Help | ListWatches | ListBots | Targeted | Invalid
 
-_TARGETED: dict[str, type[StopWatch | Subscribe | Unsubscribe]] = {
+_TARGETED: dict[str, type[Targeted]] = {
     "stop": StopWatch,
     "subscribe": Subscribe,
     "unsubscribe": Unsubscribe,
