@@ -44,6 +44,8 @@ class Plan:
     # resources
     res_watches: int = 10_000
     res_idle: float = 15.0
+    #: At most this long to create the watches (the app's speed decides how many).
+    res_create: float = 420.0
     res_hold: float = 180.0
     # end-to-thread delay (intervals and limits time-scaled, real Kore.ai latency)
     delay_scale: float = 10.0
@@ -83,6 +85,7 @@ class Plan:
             res_watches=200,
             res_idle=3.0,
             res_hold=15.0,
+            res_create=60.0,
             delay_scale=30.0,
             delay_trainings=8,
             delay_window=10.0,

@@ -16,6 +16,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -143,6 +144,33 @@ def _ask_all(s: Stack, asks: Sequence[Ask], timeout: float) -> tuple[list[tuple[
     done = _asked(s, len(asks))
     acks = s.commands(asks)
     return acks, s.slack.wait_until(done, timeout)
+
+
+def _ask_paced(
+    s: Stack, asks: Sequence[Ask], outstanding: int, budget: float
+) -> tuple[list[tuple[int, float]], bool]:
+    """Send asks with at most ``outstanding`` unanswered at any time, for at most ``budget``
+    seconds; then wait (at most 60 s) for the answers to those sent. Returns (acks, all sent
+    and answered)."""
+    base = s.slack.counts["announcement"] + s.slack.counts["response_url"]
+    deadline = time.monotonic() + budget
+    futures = []
+
+    def answered(slack: TimedSlack) -> int:
+        return slack.counts["announcement"] + slack.counts["response_url"] - base
+
+    def reached(n: int) -> Callable[[TimedSlack], bool]:
+        return lambda slack: answered(slack) >= n
+
+    with ThreadPoolExecutor(16, thread_name_prefix="bench-paced") as pool:
+        for i, ask in enumerate(asks):
+            left = deadline - time.monotonic()
+            if left <= 0 or not s.slack.wait_until(reached(i - outstanding), left):
+                break
+            futures.append(pool.submit(s.command, ask))
+        acks = [future.result() for future in futures]
+    done = s.slack.wait_until(reached(len(acks)), timeout=60)
+    return acks, done and len(acks) == len(asks)
 
 
 # -- start-up ---------------------------------------------------------------------------------
@@ -694,7 +722,9 @@ def resources(ctx: Context) -> Outcome:
         idle = observe(pid, plan.res_idle)
         ctx.log(f"  idle: {idle.cpu_share:.1%} CPU, {idle.rss_peak_mb:.0f} MB")
         start = time.perf_counter()
-        acks, made = _ask_all(s, asks, timeout=600)
+        # Paced (a bounded number unanswered), as watches build up in real use; a flood of
+        # commands is the ack scenario's subject, and its queue would dominate memory here.
+        acks, made = _ask_paced(s, asks, outstanding=32, budget=plan.res_create)
         created_in = time.perf_counter() - start
         announced = s.slack.counts["announcement"]
         ctx.log(f"  {announced} watches created in {secs(created_in)}")
@@ -718,7 +748,8 @@ def resources(ctx: Context) -> Outcome:
         Row(
             "memory",
             f"{memory:+.0f} MB (idle {idle.rss_peak_mb:.0f} MB, peak while holding "
-            f"{hold.rss_peak_mb:.0f} MB)",
+            f"{hold.rss_peak_mb:.0f} MB; a restarted process holding the same watches: "
+            f"{after.rss_peak_mb:.0f} MB)",
             "< 100 MB",
             memory < 100 and announced >= n,
             label=label,
@@ -744,7 +775,8 @@ def resources(ctx: Context) -> Outcome:
         f"languages), {len(asks) // per_channel:,} channels watching {per_channel} trainings "
         "each, spread over workspaces of 400 watches (korebot's default cap is 500 per "
         "workspace and 20 per channel). Created with real signed asks, 16 at a time, in "
-        f"{secs(created_in)} ({len(asks) / created_in:.0f}/s; "
+        f"{secs(created_in)} ({len(acks) / created_in:.0f}/s, at most 32 unanswered at a time, "
+        f"for at most {secs(plan.res_create)}; "
         f"{sum(1 for c, _ in acks if c != 200)} not acked with 200; "
         f"{announced:,} announced{'' if made else ', NOT all'}). The app runs with the "
         "production defaults (poll interval, ceiling, cache, budget). "

@@ -16,11 +16,12 @@ first asks the notifier whether the message is already there.
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from functools import partial
@@ -31,7 +32,7 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
-from korebot.gateway import BudgetExhausted, StatusGateway
+from korebot.gateway import BudgetExhausted, Fetched, StatusGateway
 from korebot.kore import (
     InvalidInput,
     KoreError,
@@ -103,6 +104,7 @@ class WatchEngine:
         subscription_interval: float = 60.0,
         clock: Callable[[], datetime] = now,
         workers: int = 8,
+        posters: int = 8,
         delivery_lease: float = 30.0,
         max_watches_per_channel: int = 20,
         max_watches_per_workspace: int = 500,
@@ -128,10 +130,13 @@ class WatchEngine:
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
         )
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="korebot-poll")
+        # Posts have their own pool: one ending fans out to every watching channel at once
+        # (Slack's limit is per channel), and a slow Slack does not hold up the polls.
+        self._posts = ThreadPoolExecutor(max_workers=posters, thread_name_prefix="korebot-post")
         self._stopping = threading.Event()
-        # Watches this process is posting for. A post can outlast its lease (slack_sdk's
-        # retries, Retry-After): this process's next tick must not post it alongside.
-        self._posting: set[int] = set()
+        # Watches this process has queued or is posting for. A post can outlast its lease
+        # (slack_sdk's retries, Retry-After): this process must not post it alongside.
+        self._posting: dict[int, Future[None] | None] = {}
         self._posting_lock = threading.Lock()
 
     @property
@@ -148,11 +153,18 @@ class WatchEngine:
 
     def shutdown(self, timeout: float = 8.0) -> None:
         """Stop ticking and let polls and posts in flight finish."""
-        if not self.scheduler.running:
-            return
         self._stopping.set()
-        self.scheduler.shutdown(wait=True)
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=True)
         self._pool.shutdown(wait=True, cancel_futures=True)
+        # Queued posts stay owed in the database: the next process makes them.
+        self._posts.shutdown(wait=True, cancel_futures=True)
+
+    def drain(self) -> None:
+        """Wait for the posts queued so far (for tests: the tick does not wait for them)."""
+        with self._posting_lock:
+            queued = [job for job in self._posting.values() if job is not None]
+        wait(queued)
 
     # Commands ---------------------------------------------------------------------
 
@@ -187,6 +199,30 @@ class WatchEngine:
         if existing:
             return Started(view, True)
         return Started(self._post_announcement(view, status), False)
+
+    def watched_status(self, bot: Bot, language: str, state: State) -> Fetched | None:
+        """The last poll's answer while the training runs and its next poll is not yet due.
+
+        A watch posts a change within one interval, so asking Kore.ai in between would
+        tell nothing more and spend the bot's budget: asks ride on the polls, and many
+        channels asking about one training cost no more calls than one. None otherwise.
+        """
+        key = target_key(bot.host, bot.bot_id, language, state.value)
+        moment = self.clock()
+        with self.store.session() as session:
+            target = session.scalars(select(Target).where(Target.key == key)).first()
+        if (
+            target is None
+            or target.next_poll_at is None
+            or moment > target.next_poll_at
+            or target.last_status != Status.IN_PROGRESS.value
+            or target.failing_since is not None
+            or target.last_result is None
+            or target.last_checked_at is None
+        ):
+            return None
+        status = TrainingStatus.from_json(json.loads(target.last_result))
+        return Fetched(status, (moment - target.last_checked_at).total_seconds())
 
     def _check_limits(self, session: Session, team_id: str, channel_id: str) -> None:
         for column, value, limit, where in (
@@ -329,8 +365,9 @@ class WatchEngine:
         except OperationalError as error:
             log.warning("Database unavailable, will retry: %s", error.orig)
             return
+        for watch_id in pending:
+            self._queue(watch_id)
         jobs = [self._pool.submit(self._guarded, self.poll, t) for t in targets]
-        jobs += [self._pool.submit(self._guarded, self.deliver, w) for w in pending]
         for job in jobs:
             job.result()
 
@@ -441,12 +478,12 @@ class WatchEngine:
                     )
                     if result.status.is_final:
                         watch.outcome = Outcome(result=result).dumps()
-            self._schedule(target, moment)
+            self._schedule(target, moment, polled=True)
             back = [_view(w) for w in watches if w.outcome is None] if recovered else []
         for view in back:
             self._quietly(partial(self.notifier.unreachable, view, None, ""), view)
         for watch_id in self._pending_for(target_id):
-            self._guarded(self.deliver, watch_id)
+            self._queue(watch_id)
 
     def _failed(
         self, target_id: int, error: str, *, permanent: bool, retry_after: float | None = None
@@ -475,7 +512,7 @@ class WatchEngine:
                     if watch.deadline <= moment:
                         reason = self._timeout_reason(None, target.last_status, error)
                         watch.outcome = Outcome(reason=reason).dumps()
-            self._schedule(target, moment)
+            self._schedule(target, moment, polled=True)
             if retry_after and target.next_poll_at is not None:
                 # Kore.ai said when to ask again (Retry-After): not sooner.
                 later = moment + timedelta(seconds=retry_after)
@@ -492,7 +529,7 @@ class WatchEngine:
                     "Could not tell %s that its subscription is paused", sub_view.channel_id
                 )
         for watch_id in self._pending_for(target_id):
-            self._guarded(self.deliver, watch_id)
+            self._queue(watch_id)
 
     def _timeout_reason(
         self, result: TrainingStatus | None, last: str | None = None, error: str | None = None
@@ -510,8 +547,12 @@ class WatchEngine:
         running_for = (moment - (target.running_since or moment)).total_seconds()
         return poll_interval(running_for, self.poll_interval, self.max_poll_interval)
 
-    def _schedule(self, target: Target, moment: datetime) -> None:
-        """Set when the target is next due, or None when nothing needs it any more."""
+    def _schedule(self, target: Target, moment: datetime, *, polled: bool = False) -> None:
+        """Set when the target is next due, or None when nothing needs it any more.
+
+        Right after a poll, one interval from now: that replaces the claim's short lease.
+        Otherwise only ever sooner, so that a new watch cannot postpone a due poll.
+        """
         session = Session.object_session(target)
         assert session is not None
         session.flush()
@@ -535,7 +576,7 @@ class WatchEngine:
             target.next_poll_at = None
             return
         due = moment + timedelta(seconds=self._interval(target, moment, watched=active))
-        if target.next_poll_at is None or target.next_poll_at > due:
+        if polled or target.next_poll_at is None or target.next_poll_at > due:
             target.next_poll_at = due
 
     # Delivery ---------------------------------------------------------------------
@@ -551,6 +592,19 @@ class WatchEngine:
                     )
                 )
             )
+
+    def _queue(self, watch_id: int) -> None:
+        """Have a watch's posts made on the posting pool, unless this process has them."""
+        with self._posting_lock:
+            if watch_id in self._posting:
+                return
+            self._posting[watch_id] = self._posts.submit(self._deliver_queued, watch_id)
+
+    def _deliver_queued(self, watch_id: int) -> None:
+        try:
+            self._guarded(self.deliver, watch_id)
+        finally:
+            self._unmark(watch_id)
 
     def deliver(self, watch_id: int) -> None:
         """Post whatever a watch still owes: its message, then its outcome."""
@@ -583,30 +637,24 @@ class WatchEngine:
     def _lease(
         self, watch_id: int
     ) -> Iterator[tuple[WatchView, Outcome | None, int, int, str | None] | None]:
-        """The watch's delivery lease, unless this process is posting for it already."""
-        if not self._mark(watch_id):
-            yield None
-            return
-        try:
-            with self.store.exclusive(POSTING, watch_id) as mine:
-                if not mine:  # another process is posting it (and outlived the lease)
-                    yield None
-                    return
-                with self._db_lease(watch_id) as claimed:
-                    yield claimed
-        finally:
-            self._unmark(watch_id)
+        """The watch's delivery lease (this process has marked it as its own)."""
+        with self.store.exclusive(POSTING, watch_id) as mine:
+            if not mine:  # another process is posting it (and outlived the lease)
+                yield None
+                return
+            with self._db_lease(watch_id) as claimed:
+                yield claimed
 
     def _mark(self, watch_id: int) -> bool:
         with self._posting_lock:
             if watch_id in self._posting:
                 return False
-            self._posting.add(watch_id)
+            self._posting[watch_id] = None
             return True
 
     def _unmark(self, watch_id: int) -> None:
         with self._posting_lock:
-            self._posting.discard(watch_id)
+            self._posting.pop(watch_id, None)
 
     @contextmanager
     def _db_lease(
@@ -705,12 +753,13 @@ class WatchEngine:
             session.execute(update(Watch).where(Watch.id == watch_id).values({column: column + 1}))
 
     def _close(self, watch_id: int, how: str) -> None:
+        # The target was rescheduled when the outcome was recorded: only the watch changes.
         with self.store.session.begin() as session:
-            watch = session.get_one(Watch, watch_id)
-            if watch.ended is None:
-                _end(watch, how, self.clock())
-            target = watch.target
-            self._schedule(target, self.clock())
+            session.execute(
+                update(Watch)
+                .where(Watch.id == watch_id, Watch.ended.is_(None))
+                .values(ended=how, ended_at=self.clock(), active_key=None)
+            )
 
     def _undeliverable(self, watch_id: int, error: Undeliverable) -> None:
         moment = self.clock()
@@ -814,7 +863,7 @@ def _observe_status(
             event = "ended"
         elif result.status.is_final and run != before_run:
             event = "ran"
-    target.last_status, target.last_message = result.raw_status, result.message
+    target.last_status, target.last_result = result.raw_status, json.dumps(result.as_json())
     target.last_run, target.last_checked_at = run, moment
     target.last_error, target.failing_since = None, None
     if running:

@@ -87,7 +87,8 @@ class Target(Base):
     #: When the next poll is due; NULL while nothing watches or subscribes.
     next_poll_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), index=True)
     last_status: Mapped[str | None] = mapped_column(String(64))
-    last_message: Mapped[str | None] = mapped_column(Text)
+    #: The last status Kore.ai gave, in its own JSON shape (asks reuse it between polls).
+    last_result: Mapped[str | None] = mapped_column(Text)
     #: Identity of the last training run seen: Kore's _id and modifiedOn.
     last_run: Mapped[str | None] = mapped_column(String(120))
     last_checked_at: Mapped[datetime | None] = mapped_column(UtcDateTime())

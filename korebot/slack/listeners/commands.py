@@ -17,7 +17,8 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from sqlalchemy.exc import InterfaceError, OperationalError
 
-from korebot.kore import InvalidInput, KoreError, Status
+from korebot.gateway import Fetched
+from korebot.kore import InvalidInput, KoreError, State, Status
 from korebot.registry import Bot
 from korebot.slack import messages, parsing
 from korebot.slack.listeners.context import Services
@@ -111,10 +112,7 @@ def _answer(
             respond(**messages.stopped_confirmation(view).kwargs())
         case parsing.AskStatus(name, language, state):
             bot, lang = _target(services, name, language, channel, user)
-            try:
-                fetched = services.gateway.status(bot, lang, state)
-            except KoreError as error:
-                raise Refusal(str(error)) from None
+            fetched = _status(services, bot, lang, state)
             result = fetched.status
             if result.status is not Status.IN_PROGRESS:
                 answer = messages.status(bot, lang, state, result, user, age=fetched.age)
@@ -163,6 +161,20 @@ def _answer(
                 )
             elif started.watch.thread_channel != channel:
                 respond(**messages.moved_to_dm(channel).kwargs())
+
+
+def _status(services: Services, bot: Bot, language: str, state: State) -> Fetched:
+    """The training's status: its watch's last poll while one is due soon, else the gateway's."""
+    try:
+        watched = services.engine.watched_status(bot, language, state)
+    except DATABASE_DOWN:
+        watched = None  # Kore.ai can still be asked
+    if watched is not None:
+        return watched
+    try:
+        return services.gateway.status(bot, language, state)
+    except KoreError as error:
+        raise Refusal(str(error)) from None
 
 
 def _target(

@@ -1,0 +1,134 @@
+"""The watch engine's schedule, with time controlled: polls, asks riding on them, fan-out.
+
+The engine runs in this process (its scheduler is not started; the test calls ``tick``)
+against the fake Kore.ai and the fake Slack over 127.0.0.1, with a clock the test moves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from slack_app import BOT, app_env, new_channel
+
+from korebot import config
+from korebot.gateway import StatusGateway
+from korebot.kore import State
+from korebot.registry import Bot
+from korebot.slack.app import web_client
+from korebot.slack.notifier import SlackNotifier
+from korebot.testing.fake_kore import FakeKore, Status
+from korebot.testing.fake_slack import FakeSlack
+from korebot.watch.engine import WatchEngine
+from korebot.watch.model import WatchRequest
+from korebot.watch.store import Store
+
+FIRST = 30.0  # the first poll interval (the production default)
+
+
+class Clock:
+    """Both clocks the app reads: wall time for the engine, monotonic for the gateway."""
+
+    def __init__(self) -> None:
+        self.wall = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+        self.mono = 1000.0
+
+    def __call__(self) -> datetime:
+        return self.wall
+
+    def monotonic(self) -> float:
+        return self.mono
+
+    def advance(self, seconds: float) -> None:
+        self.wall += timedelta(seconds=seconds)
+        self.mono += seconds
+
+
+class Engine:
+    def __init__(self, kore: FakeKore, slack: FakeSlack, db: Path) -> None:
+        self.kore, self.slack, self.clock = kore, slack, Clock()
+        settings = config.load(app_env(kore, slack, db, KOREBOT_POLL_INTERVAL=str(FIRST)))
+        self.registry = settings.registry
+        self.store = Store(settings.settings.database_url)
+        self.store.create_tables()
+        self.gateway = StatusGateway(self.registry, clock=self.clock.monotonic)
+        self.engine = WatchEngine(
+            self.store,
+            self.gateway,
+            SlackNotifier(web_client(slack.token, slack.api_url)),
+            poll_interval=FIRST,
+            watch_timeout=4 * 3600,
+            clock=self.clock,
+        )
+        self.bot: Bot = self.registry.resolve("support")
+
+    def ask(self, channel: str, user: str = "U0ASKER") -> None:
+        """What /faq-status does for a training in progress: the status, then the watch."""
+        fetched = self.engine.watched_status(self.bot, "en", State.CONFIGURED)
+        if fetched is None:
+            fetched = self.gateway.status(self.bot, "en", State.CONFIGURED)
+        request = WatchRequest("T0TEAM", channel, user, self.bot, "en", State.CONFIGURED)
+        self.engine.watch(request, fetched.status)
+
+    def tick(self, after: float) -> int:
+        """Move the clock, tick, wait for the posts it queued; Kore.ai calls so far."""
+        self.clock.advance(after)
+        self.engine.tick()
+        self.engine.drain()
+        return self.kore.count(BOT)
+
+    def close(self) -> None:
+        self.engine.shutdown()
+        self.registry.close()
+        self.store.dispose()
+
+
+@pytest.fixture
+def e(kore: FakeKore, slack: FakeSlack, tmp_path: Path) -> Iterator[Engine]:
+    kore.script(BOT, "en", Status("in-progress"))
+    engine = Engine(kore, slack, tmp_path / "korebot.sqlite")
+    yield engine
+    engine.close()
+
+
+def test_the_next_poll_comes_one_interval_after_the_last(e: Engine) -> None:
+    base = e.kore.count(BOT)
+    e.ask(new_channel())
+    assert e.kore.count(BOT) == base + 1  # the ask's own call
+    assert e.tick(FIRST) == base + 2  # the first poll, one interval after the ask
+    # The poll's claim leased the target for a few seconds only; after the poll, the next
+    # one is a whole interval (less at most 10 % jitter) away, not the lease's end.
+    assert e.tick(6) == base + 2
+    assert e.tick(FIRST * 0.9 - 6 - 0.5) == base + 2
+    assert e.tick(3.5) == base + 3  # 30 s after the poll
+
+
+def test_asks_about_a_watched_training_ride_on_its_polls(e: Engine) -> None:
+    base = e.kore.count(BOT)
+    e.ask(new_channel())
+    for _ in range(20):  # asks from other channels, beyond the 5 s answer cache
+        e.clock.advance(1.0)
+        e.ask(new_channel())
+    assert e.kore.count(BOT) == base + 1
+    fetched = e.engine.watched_status(e.bot, "en", State.CONFIGURED)
+    assert fetched is not None
+    assert fetched.age == 20.0
+    assert fetched.status.raw_status == "in-progress"
+    # Once the poll is overdue (the budget, a crash), an ask calls Kore.ai itself.
+    e.clock.advance(FIRST)
+    assert e.engine.watched_status(e.bot, "en", State.CONFIGURED) is None
+
+
+def test_an_ending_reaches_every_watching_channel(e: Engine) -> None:
+    channels = [new_channel() for _ in range(40)]
+    for channel in channels:
+        e.ask(channel)
+    e.kore.script(BOT, "en", Status("success"))
+    calls = e.tick(FIRST)
+    for channel in channels:
+        replies = e.slack.messages(channel)[0]["replies"]
+        assert len(replies) == 1, channel
+        assert "FAQ training for support (en) succeeded" in replies[0]["text"]
+    assert e.tick(FIRST * 4) == calls  # nothing is watched any more: no more polls
