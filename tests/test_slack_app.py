@@ -16,6 +16,7 @@ from slack_app import (
     app_env,
     check_clean,
     has_buttons,
+    kore_polls,
     new_channel,
 )
 
@@ -313,3 +314,24 @@ def test_a_restart_resumes_the_watch(
         final = Harness(kore, slack, second).wait_reply(channel)
     assert len(final["replies"]) == 1
     assert "succeeded" in final["replies"][0]["text"]
+
+
+def test_asks_from_many_channels_about_a_watched_training_make_one_call(
+    kore: FakeKore, slack: FakeSlack, tmp_path: Path
+) -> None:
+    # No answer cache and a first poll a minute away: only the watch can answer the others.
+    env = app_env(
+        kore,
+        slack,
+        tmp_path / "korebot.db",
+        KOREBOT_POLL_INTERVAL="60",
+        KOREBOT_STATUS_CACHE="0",
+    )
+    kore.script(BOT, "rda", Status("in-progress"))
+    with AppProcess(env) as app:
+        h = Harness(kore, slack, app)
+        channels = [new_channel() for _ in range(6)]
+        for channel in channels:
+            h.ask("support rda", channel)
+            assert "in progress" in h.parent(channel)["text"]
+        assert kore_polls(kore, BOT, "rda") == 1

@@ -477,7 +477,7 @@ def test_a_channel_gone_drops_its_subscription(
 
     h.kore.script(BOT, language, running(1))
     announced(h, staying)
-    h.app.wait_for_log(f"Cannot post in {gone} ({error}); dropping its subscriptions")
+    h.app.wait_for_log(f"Cannot post in {gone} ({error}); dropped its subscriptions")
     assert "Nothing is watched or subscribed" in private(h, "list", gone)
     h.kore.script(BOT, language, idle(2))
     concluded(h, staying)

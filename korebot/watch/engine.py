@@ -23,12 +23,13 @@ import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Literal
 
 from apscheduler.schedulers.background import BackgroundScheduler
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import and_, case, func, or_, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -69,6 +70,20 @@ log = logging.getLogger(__name__)
 #: Posts of one watch that may fail (backing off up to 5 min apart, about 2 h in all)
 #: before its message is given up as undeliverable.
 MAX_DELIVERY_ATTEMPTS = 30
+
+
+@dataclass
+class _Claim:
+    """A watch this process may post for now, as it was when its lease was taken."""
+
+    view: WatchView
+    outcome: Outcome | None
+    #: Attempts before this one: non-zero means a post may already be there (look first).
+    announce_attempts: int
+    outcome_attempts: int
+    last_status: str | None
+    #: Set once the watch is closed, which also releases its lease.
+    closed: bool = False
 
 
 def poll_interval(
@@ -201,11 +216,12 @@ class WatchEngine:
         return Started(self._post_announcement(view, status), False)
 
     def watched_status(self, bot: Bot, language: str, state: State) -> Fetched | None:
-        """The last poll's answer while the training runs and its next poll is not yet due.
+        """The last poll's answer while the training runs and its next poll is on time.
 
         A watch posts a change within one interval, so asking Kore.ai in between would
         tell nothing more and spend the bot's budget: asks ride on the polls, and many
-        channels asking about one training cost no more calls than one. None otherwise.
+        channels asking about one training cost no more calls than one. A poll just due
+        (waiting for the tick, or under way) still counts as on time. None otherwise.
         """
         key = target_key(bot.host, bot.bot_id, language, state.value)
         moment = self.clock()
@@ -214,7 +230,7 @@ class WatchEngine:
         if (
             target is None
             or target.next_poll_at is None
-            or moment > target.next_poll_at
+            or moment > target.next_poll_at + self.poll_lease
             or target.last_status != Status.IN_PROGRESS.value
             or target.failing_since is not None
             or target.last_result is None
@@ -608,35 +624,29 @@ class WatchEngine:
 
     def deliver(self, watch_id: int) -> None:
         """Post whatever a watch still owes: its message, then its outcome."""
-        with self._lease(watch_id) as claimed:
-            if claimed is None:
+        with self._lease(watch_id) as claim:
+            if claim is None:
                 return
-            view, outcome, announce_attempts, outcome_attempts, last = claimed
+            view, outcome = claim.view, claim.outcome
             if view.thread_ts is None and outcome is None:
-                status = TrainingStatus.placeholder(last)
-                found = self.notifier.find_announcement(view) if announce_attempts else None
-                self._count(watch_id, announce=True)
+                status = TrainingStatus.placeholder(claim.last_status)
+                found = self.notifier.find_announcement(view) if claim.announce_attempts else None
                 where = found or self.notifier.announce(view, status)
                 self._record_thread(watch_id, where)
                 return
             if outcome is None:
                 return
-            if view.thread_ts is None and announce_attempts:
+            if view.thread_ts is None and claim.announce_attempts:
                 found = self.notifier.find_announcement(view)
                 if found:
                     view = self._record_thread(watch_id, found)
-            if outcome_attempts and self.notifier.find_outcome(view):
-                self.notifier.finish(view, outcome, posted=True)
-                self._close(watch_id, "delivered")
-                return
-            self._count(watch_id, announce=False)
-            self.notifier.finish(view, outcome)
+            posted = bool(claim.outcome_attempts) and self.notifier.find_outcome(view)
+            self.notifier.finish(view, outcome, posted=posted)
             self._close(watch_id, "delivered")
+            claim.closed = True
 
     @contextmanager
-    def _lease(
-        self, watch_id: int
-    ) -> Iterator[tuple[WatchView, Outcome | None, int, int, str | None] | None]:
+    def _lease(self, watch_id: int) -> Iterator[_Claim | None]:
         """The watch's delivery lease (this process has marked it as its own)."""
         with self.store.exclusive(POSTING, watch_id) as mine:
             if not mine:  # another process is posting it (and outlived the lease)
@@ -657,10 +667,10 @@ class WatchEngine:
             self._posting.pop(watch_id, None)
 
     @contextmanager
-    def _db_lease(
-        self, watch_id: int
-    ) -> Iterator[tuple[WatchView, Outcome | None, int, int, str | None] | None]:
+    def _db_lease(self, watch_id: int) -> Iterator[_Claim | None]:
         moment = self.clock()
+        owes_outcome = Watch.outcome.is_not(None)
+        owes_announcement = and_(Watch.outcome.is_(None), Watch.thread_ts.is_(None))
         with self.store.session.begin() as session:
             taken = session.execute(
                 update(Watch)
@@ -669,24 +679,32 @@ class WatchEngine:
                     Watch.ended.is_(None),
                     or_(Watch.lease_until.is_(None), Watch.lease_until < moment),
                 )
-                .values(lease_until=moment + self.delivery_lease)
+                .values(
+                    lease_until=moment + self.delivery_lease,
+                    # The attempt is counted before the post: after a crash, it says "look".
+                    announce_attempts=Watch.announce_attempts
+                    + case((owes_announcement, 1), else_=0),
+                    outcome_attempts=Watch.outcome_attempts + case((owes_outcome, 1), else_=0),
+                )
+                .execution_options(synchronize_session=False)
             ).rowcount  # type: ignore[attr-defined]
+            if taken:  # read in the same transaction: what was owed is what was counted
+                watch = session.get_one(Watch, watch_id)
+                outcome = Outcome.loads(watch.outcome) if watch.outcome else None
+                announcing = outcome is None and watch.thread_ts is None
+                claim = _Claim(
+                    _view(watch),
+                    outcome,
+                    watch.announce_attempts - announcing,
+                    watch.outcome_attempts - (outcome is not None),
+                    watch.target.last_status,
+                )
         if not taken:
             yield None
             return
         retry_in: float | None = None
         try:
-            with self.store.session() as session:
-                watch = session.get_one(Watch, watch_id)
-                outcome = Outcome.loads(watch.outcome) if watch.outcome else None
-                attempts = watch.announce_attempts + watch.outcome_attempts
-                claimed = (
-                    _view(watch),
-                    outcome,
-                    watch.announce_attempts,
-                    watch.outcome_attempts,
-                    watch.target.last_status,
-                )
+            attempts = claim.announce_attempts + claim.outcome_attempts
             if attempts >= MAX_DELIVERY_ATTEMPTS:
                 self._undeliverable(
                     watch_id, Undeliverable(f"gave up after {attempts} attempts", "user")
@@ -694,7 +712,7 @@ class WatchEngine:
                 yield None
                 return
             try:
-                yield claimed
+                yield claim
             except Undeliverable as error:
                 self._undeliverable(watch_id, error)
             except Exception:
@@ -702,11 +720,12 @@ class WatchEngine:
                 retry_in = min(2.0 ** max(attempts, 1), 300.0)
                 raise
         finally:
-            release = None if retry_in is None else self.clock() + timedelta(seconds=retry_in)
-            with self.store.session.begin() as session:
-                session.execute(
-                    update(Watch).where(Watch.id == watch_id).values(lease_until=release)
-                )
+            if not claim.closed:  # closing released it already
+                release = None if retry_in is None else self.clock() + timedelta(seconds=retry_in)
+                with self.store.session.begin() as session:
+                    session.execute(
+                        update(Watch).where(Watch.id == watch_id).values(lease_until=release)
+                    )
 
     def _post_announcement(self, view: WatchView, status: TrainingStatus) -> WatchView:
         """Post a new watch's message right away (the asker is waiting), holding its lease."""
@@ -747,53 +766,47 @@ class WatchEngine:
         )
         return view
 
-    def _count(self, watch_id: int, *, announce: bool) -> None:
-        column = Watch.announce_attempts if announce else Watch.outcome_attempts
-        with self.store.session.begin() as session:
-            session.execute(update(Watch).where(Watch.id == watch_id).values({column: column + 1}))
-
     def _close(self, watch_id: int, how: str) -> None:
         # The target was rescheduled when the outcome was recorded: only the watch changes.
         with self.store.session.begin() as session:
             session.execute(
                 update(Watch)
                 .where(Watch.id == watch_id, Watch.ended.is_(None))
-                .values(ended=how, ended_at=self.clock(), active_key=None)
+                .values(ended=how, ended_at=self.clock(), active_key=None, lease_until=None)
             )
 
     def _undeliverable(self, watch_id: int, error: Undeliverable) -> None:
         moment = self.clock()
         with self.store.session.begin() as session:
             watch = session.get_one(Watch, watch_id)
+            team, channel = watch.team_id, watch.channel_id
             _end(watch, "undeliverable", moment)
             if error.scope == "workspace":
-                log.error(
-                    "Slack refused the token of workspace %s (%s); stopping its watches "
-                    "and subscriptions",
-                    watch.team_id,
-                    error.code,
-                )
                 for other in session.scalars(
-                    select(Watch).where(Watch.team_id == watch.team_id, Watch.ended.is_(None))
+                    select(Watch).where(Watch.team_id == team, Watch.ended.is_(None))
                 ):
                     _end(other, "undeliverable", moment)
-                for sub in session.scalars(
-                    select(Subscription).where(Subscription.team_id == watch.team_id)
-                ):
+                subscriptions = select(Subscription).where(Subscription.team_id == team)
+                for sub in session.scalars(subscriptions):
                     sub.paused = f"Slack refused the app's token ({error.code})"
             elif error.scope == "channel":
-                log.warning(
-                    "Cannot post in %s (%s); dropping its subscriptions",
-                    watch.channel_id,
-                    error.code,
-                )
                 for sub in session.scalars(
-                    select(Subscription).where(Subscription.channel_id == watch.channel_id)
+                    select(Subscription).where(Subscription.channel_id == channel)
                 ):
                     session.delete(sub)
-            else:
-                log.error("Watch %d could not be delivered to anyone: %s", watch_id, error.code)
             self._schedule(watch.target, moment)
+        # Logged once it is recorded: what the log says is what the database holds.
+        if error.scope == "workspace":
+            log.error(
+                "Slack refused the token of workspace %s (%s); stopped its watches "
+                "and subscriptions",
+                team,
+                error.code,
+            )
+        elif error.scope == "channel":
+            log.warning("Cannot post in %s (%s); dropped its subscriptions", channel, error.code)
+        else:
+            log.error("Watch %d could not be delivered to anyone: %s", watch_id, error.code)
 
     def _quietly(self, say: Callable[[], None], view: WatchView) -> None:
         try:

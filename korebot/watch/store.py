@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import (
     DateTime,
     ForeignKey,
+    Index,
     String,
     Text,
     TypeDecorator,
@@ -38,16 +39,21 @@ def database_url(url: str) -> str:
 
 
 def make_engine(url: str) -> Engine:
-    engine = create_engine(database_url(url), pool_pre_ping=True)
-    if engine.dialect.name == "sqlite":
+    sqlite = url.startswith("sqlite")
+    # A server may drop idle connections (PostgreSQL): check each before use. A file can't.
+    engine = create_engine(database_url(url), pool_pre_ping=not sqlite)
+    if sqlite:
         event.listen(engine, "connect", _sqlite_pragmas)
     return engine
 
 
 def _sqlite_pragmas(connection: Any, _record: Any) -> None:
     # WAL lets the web threads read while the scheduler writes; wait instead of failing.
+    # With WAL, synchronous=NORMAL cannot corrupt the file and spares an fsync per commit
+    # (a power cut may lose the last commits; a dyno's disk does not outlive a restart anyway).
     cursor = connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
@@ -102,6 +108,13 @@ class Watch(Base):
     """One channel waiting for the end of a training run, with its thread."""
 
     __tablename__ = "korebot_watches"
+    # Active watches are looked up by channel and workspace (limits, lists) and by "not
+    # ended" every tick; ended ones stay as history and must not slow those down.
+    __table_args__ = (
+        Index("ix_korebot_watches_channel_active", "channel_id", "ended"),
+        Index("ix_korebot_watches_team_active", "team_id", "ended"),
+        Index("ix_korebot_watches_ended", "ended"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     target_id: Mapped[int] = mapped_column(ForeignKey("korebot_targets.id"), index=True)
@@ -127,7 +140,8 @@ class Watch(Base):
     ended: Mapped[str | None] = mapped_column(String(16))
     ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
-    target: Mapped[Target] = relationship()
+    # Every use of a watch needs its target: load it in the same query.
+    target: Mapped[Target] = relationship(lazy="joined", innerjoin=True)
     askers: Mapped[list[Asker]] = relationship(order_by="Asker.id", cascade="all, delete-orphan")
 
 
