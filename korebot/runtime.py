@@ -55,7 +55,10 @@ class Runtime:
             max_watches_per_channel=settings.korebot_max_watches_per_channel,
             max_watches_per_workspace=settings.korebot_max_watches_per_workspace,
         )
-        self.executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="korebot-listener")
+        # The work after an ack is mostly Python (the ORM, Block Kit) holding the GIL, which
+        # the acks need too: in a burst of 250 asks, 8 threads gave a p99 ack 3.2x a bare
+        # app's and 4 gave 1.9x, with every answer out sooner (docs/benchmarks.md).
+        self.executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="korebot-listener")
         self.app = build_app(
             self.client,
             secret.get_secret_value() if secret else "",
