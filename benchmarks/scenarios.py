@@ -528,6 +528,12 @@ def watchers(ctx: Context) -> Outcome:
             team = next(teams)
             asks += [Ask(f"{alias} en", channel, user(), team) for alias in group]
     random.Random(4).shuffle(asks)
+    # Each training's first ask comes first, so that every training is watched for the same
+    # span whatever its W: a W=1 training first asked late would otherwise be polled less.
+    first: dict[str, Ask] = {}
+    for ask in asks:
+        first.setdefault(ask.text, ask)
+    asks = [*first.values(), *(ask for ask in asks if first[ask.text] is not ask)]
     with stack(bots, env=plan.watch_env) as s, ctx.profile(s.pid, "watchers"):
         start = time.time()
         acks, _ = _ask_all(s, asks, timeout=120)
@@ -590,7 +596,8 @@ def watchers(ctx: Context) -> Outcome:
     outcome.details += [
         f"For each W, W channels each ask about the same K={k} trainings (each training on its "
         "own bot, so each W has its own Kore.ai rate budget); all W run at once in one app "
-        f"process, asks shuffled and sent 16 at a time ({len(asks)} asks, sent in "
+        "process; one ask about each training first (so each is watched equally long), then "
+        f"the others shuffled, sent 16 at a time ({len(asks)} asks, sent in "
         f"{secs(asked_in)}, {sum(1 for c, _ in acks if c != 200)} not acked with 200). "
         f"Every training ends at the same moment, {secs(length)} after the first ask; Kore.ai "
         "calls are counted from the first ask until every watch's thread got its result "

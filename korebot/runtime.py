@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import logging
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from korebot.config import Config
 from korebot.gateway import Limits, StatusGateway
 from korebot.kore import RetryPolicy
 from korebot.ratelimit import KeyedWindows
+from korebot.slack.ack_first import AckFirst, AckFirstExecutor
 from korebot.slack.app import build_app, web_client
 from korebot.slack.listeners import Services
 from korebot.slack.notifier import SlackNotifier
@@ -56,9 +56,13 @@ class Runtime:
             max_watches_per_workspace=settings.korebot_max_watches_per_workspace,
         )
         # The work after an ack is mostly Python (the ORM, Block Kit) holding the GIL, which
-        # the acks need too: in a burst of 250 asks, 8 threads gave a p99 ack 3.2x a bare
-        # app's and 4 gave 1.9x, with every answer out sooner (docs/benchmarks.md).
-        self.executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="korebot-listener")
+        # the acks need too: it waits for the acks of requests already in (ack_first.py),
+        # and runs on 4 threads, not 8 (in a burst of 250 asks, 8 threads gave a p99 ack
+        # 3.2x a bare app's and 4 gave 1.9x, with every answer out sooner).
+        self.acks = AckFirst()
+        self.executor = AckFirstExecutor(
+            self.acks, max_workers=4, thread_name_prefix="korebot-listener"
+        )
         self.app = build_app(
             self.client,
             secret.get_secret_value() if secret else "",

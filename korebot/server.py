@@ -46,7 +46,8 @@ def wsgi_app(runtime: Runtime, *, slack_over_http: bool = True) -> WSGIApplicati
             start_response(status, [("Content-Type", "application/json")])
             return [body]
         if slack_over_http:
-            return bolt(environ, start_response)
+            with runtime.acks.request():
+                return bolt(environ, start_response)
         start_response("404 Not Found", [("Content-Type", "text/plain")])
         return [b"Socket Mode: Slack events do not come over HTTP here.\n"]
 

@@ -470,25 +470,31 @@ class WatchEngine:
             target = session.get_one(Target, target_id)
             recovered = target.failing_since is not None
             event = _observe_status(target, result, moment)
-            watches = _active_watches(session, target_id)
+            # Most polls change no watch: load only those that end now (or all of them, to
+            # tell them Kore.ai is back), not a popular training's thousands every time.
+            everyone = result.status.is_final or recovered
+            watches = _active_watches(session, target_id, None if everyone else moment)
             for watch in watches:
                 if result.status.is_final:
                     watch.outcome = Outcome(result=result).dumps()
                 elif watch.deadline <= moment:
                     watch.outcome = Outcome(reason=self._timeout_reason(result)).dumps()
+            subscriptions = _live_subscriptions(session, target_id)
             # Channels with any unfinished watch, including one whose result is still being
             # posted: a second active watch there would break the one-per-channel rule.
-            watching = set(
-                session.scalars(
-                    select(Watch.channel_id).where(
-                        Watch.target_id == target_id, Watch.ended.is_(None)
+            watching: set[str] = set()
+            if event != "same" and subscriptions:
+                watching = set(
+                    session.scalars(
+                        select(Watch.channel_id).where(
+                            Watch.target_id == target_id, Watch.ended.is_(None)
+                        )
                     )
                 )
-            )
-            for sub in _live_subscriptions(session, target_id):
+            for sub in subscriptions:
                 if not sub.armed:
                     sub.armed = True  # the first poll only records the current state
-                elif event in ("started", "ended", "ran") and sub.channel_id not in watching:
+                elif event != "same" and sub.channel_id not in watching:
                     watch = self._new_watch(
                         session, target, sub.team_id, sub.channel_id, "subscription", moment
                     )
@@ -511,7 +517,8 @@ class WatchEngine:
             newly_failing = target.failing_since is None
             if newly_failing:
                 target.failing_since = moment
-            watches = _active_watches(session, target_id)
+            everyone = permanent or newly_failing
+            watches = _active_watches(session, target_id, None if everyone else moment)
             paused: list[SubscriptionView] = []
             if permanent:
                 log.error(
@@ -892,15 +899,16 @@ def _active_watch(session: Session, target_id: int, channel_id: str) -> Watch | 
     ).first()
 
 
-def _active_watches(session: Session, target_id: int) -> list[Watch]:
-    """Watches still waiting for their outcome."""
-    return list(
-        session.scalars(
-            select(Watch).where(
-                Watch.target_id == target_id, Watch.ended.is_(None), Watch.outcome.is_(None)
-            )
-        )
+def _active_watches(
+    session: Session, target_id: int, due_by: datetime | None = None
+) -> list[Watch]:
+    """Watches still waiting for their outcome (only those past their deadline by ``due_by``)."""
+    query = select(Watch).where(
+        Watch.target_id == target_id, Watch.ended.is_(None), Watch.outcome.is_(None)
     )
+    if due_by is not None:
+        query = query.where(Watch.deadline <= due_by)
+    return list(session.scalars(query))
 
 
 def _live_subscriptions(session: Session, target_id: int) -> list[Subscription]:
