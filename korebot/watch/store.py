@@ -24,6 +24,7 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
+    inspect,
     text,
 )
 from sqlalchemy.engine import Connection, Dialect, Engine
@@ -249,7 +250,23 @@ class Store:
             raise
 
     def create_tables(self) -> None:
+        """Create what is missing: tables, and the columns and indexes later versions added.
+
+        There are no other migrations yet: an added column must be nullable.
+        """
         Base.metadata.create_all(self.engine)
+        existing = inspect(self.engine)
+        with self.engine.begin() as connection:
+            for table in Base.metadata.sorted_tables:
+                present = {column["name"] for column in existing.get_columns(table.name)}
+                for column in table.columns:
+                    if column.name not in present:
+                        kind = column.type.compile(self.engine.dialect)
+                        connection.execute(
+                            text(f"ALTER TABLE {table.name} ADD COLUMN {column.name} {kind}")
+                        )
+                for index in table.indexes:
+                    index.create(connection, checkfirst=True)
 
     def healthy(self) -> bool:
         try:
