@@ -166,7 +166,7 @@ class WatchEngine:
         )
         self.scheduler.start()
 
-    def shutdown(self, timeout: float = 8.0) -> None:
+    def shutdown(self) -> None:
         """Stop ticking and let polls and posts in flight finish."""
         self._stopping.set()
         if self.scheduler.running:
