@@ -312,7 +312,7 @@ def test_doctor_reports_each_problem_with_a_fix(korebot: Korebot, fake: FakeKore
     assert bad_config.returncode == 2
     assert bad_config.stdout.splitlines() == [
         "✘ Configuration: KORE_HOST: 'x' is not a usable Kore.ai host: give an https:// URL "
-        "such as https://bots.kore.ai (plain http is allowed only on localhost).",
+        "such as https://platform.kore.ai (plain http is allowed only on localhost).",
         "✘ Configuration: KOREBOT_BOTS: alias 'support' needs KORE_CLIENT_ID and "
         "KORE_CLIENT_SECRET.",
     ]
