@@ -41,7 +41,8 @@ def run(config: Config) -> Iterator[Check]:
         try:
             result = registry.client(bot).training_status(bot.bot_id, lang)
         except KoreError as error:
-            detail = f"asked {bot.host} ({lang}): {error}{_try_hint(bot, error)}"
+            hint = _try_hint(bot, error, own_host=bot.host != registry.default_host)
+            detail = f"asked {bot.host} ({lang}): {error}{hint}"
             yield Check(f"Bot {bot.label}", detail, False)
         else:
             detail = f"credentials work on {bot.host}; {lang}: {result.raw_status}"
@@ -69,12 +70,14 @@ def hosts_to_try(host: str, error: KoreError) -> tuple[str, ...]:
     return tuple(other for other in (DEFAULT_KORE_HOST, LEGACY_KORE_HOST) if other != host)
 
 
-def _try_hint(bot: Bot, error: KoreError) -> str:
+def _try_hint(bot: Bot, error: KoreError, *, own_host: bool) -> str:
     hosts = hosts_to_try(bot.host, error)
     if not hosts:
         return ""
+    # A bot with a host of its own in the TOML file ignores KORE_HOST.
+    where = "" if own_host else "KORE_HOST, or "
     return (
-        f" Wrong Kore.ai environment? Try {' or '.join(hosts)}: set KORE_HOST, or host "
+        f" Wrong Kore.ai environment? Try {' or '.join(hosts)}: set {where}host "
         f"under [bots.{bot.name}] in the KOREBOT_CONFIG file."
     )
 

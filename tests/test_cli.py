@@ -312,9 +312,14 @@ def test_doctor_reports_each_problem_with_a_fix(korebot: Korebot, fake: FakeKore
     with socket.socket() as closed:
         closed.bind(("127.0.0.1", 0))
         refusing = f"http://127.0.0.1:{closed.getsockname()[1]}"
-        wrong_secret, unknown_bot, refused, bad_config = korebot.all(
+        # A bot with a host of its own in the TOML file, which KORE_HOST does not change.
+        own_host = korebot.workdir / "own-host.toml"
+        own_host.write_text(f'[bots.support]\nid = "{BOT}"\nhost = "{fake.url}"\n')
+        own_host_env = {"KOREBOT_BOTS": "", "KOREBOT_CONFIG": str(own_host), "KORE_HOST": refusing}
+        wrong_secret, own_host_wrong_secret, unknown_bot, refused, bad_config = korebot.all(
             [
                 (["doctor"], env_for(fake, KORE_CLIENT_SECRET=WRONG_SECRET)),
+                (["doctor"], env_for(fake, KORE_CLIENT_SECRET=WRONG_SECRET, **own_host_env)),
                 (["doctor"], env_for(fake, KOREBOT_BOTS=f"support={UNKNOWN_BOT}")),
                 (["doctor"], env_for(fake, KORE_HOST=refusing)),
                 (["doctor"], env_for(fake, KORE_CLIENT_ID="", KORE_HOST="x")),
@@ -337,8 +342,17 @@ def test_doctor_reports_each_problem_with_a_fix(korebot: Korebot, fake: FakeKore
     assert f"asked {fake.url} (en): Kore.ai does not know bot {UNKNOWN_BOT}" in line
     assert line.endswith(TRY_BOTH_HOSTS), line
     assert_clean(unknown_bot)
+
+    assert own_host_wrong_secret.returncode == 1
+    line = bot_line(own_host_wrong_secret, BOT)
+    assert f"asked {fake.url} (en): Kore.ai rejected the credentials" in line
+    assert line.endswith(
+        " Wrong Kore.ai environment? Try https://platform.kore.ai or https://bots.kore.ai: "
+        "set host under [bots.support] in the KOREBOT_CONFIG file."
+    ), line
+    assert_clean(own_host_wrong_secret)
     # One call each, to the configured host only.
-    assert sorted(r.http_status for r in fake.requests) == [401, 404]
+    assert sorted(r.http_status for r in fake.requests) == [401, 401, 404]
 
     assert refused.returncode == 1
     line = bot_line(refused, BOT)
