@@ -21,7 +21,10 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from korebot.kore import Credentials, InvalidInput, validation
 from korebot.registry import Bot, BotRegistry
 
-DEFAULT_KORE_HOST = "https://bots.kore.ai"
+#: The environment URL Kore.ai's current API documentation uses.
+DEFAULT_KORE_HOST = "https://platform.kore.ai"
+#: Kore.ai's older cloud host, which still serves older accounts.
+LEGACY_KORE_HOST = "https://bots.kore.ai"
 T = TypeVar("T")
 _ALIAS = re.compile(r"[a-z0-9][a-z0-9_.-]{0,39}", re.IGNORECASE)
 # Words of /faq-status itself cannot be bot aliases.

@@ -9,8 +9,16 @@ from slack_sdk.errors import SlackApiError
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from korebot.config import Config
-from korebot.kore import KoreError, NotFound
+from korebot.config import DEFAULT_KORE_HOST, LEGACY_KORE_HOST, Config
+from korebot.kore import (
+    CredentialsRejected,
+    KoreError,
+    KoreUnreachable,
+    NotFound,
+    ScopeMissing,
+    UnreadableResponse,
+)
+from korebot.registry import Bot
 from korebot.slack.app import web_client
 from korebot.watch.store import Store, database_url
 
@@ -32,14 +40,46 @@ def run(config: Config) -> Iterator[Check]:
         lang = bot.languages[0] if bot.languages else "en"
         try:
             result = registry.client(bot).training_status(bot.bot_id, lang)
-        except NotFound as error:
-            yield Check(f"Bot {bot.label}", f"{error} (checked language {lang})", False)
         except KoreError as error:
-            yield Check(f"Bot {bot.label}", str(error), False)
+            hint = _try_hint(bot, error, own_host=bot.host != registry.default_host)
+            detail = f"asked {bot.host} ({lang}): {error}{hint}"
+            yield Check(f"Bot {bot.label}", detail, False)
         else:
-            yield Check(f"Bot {bot.label}", f"credentials work; {lang}: {result.raw_status}", True)
+            detail = f"credentials work on {bot.host}; {lang}: {result.raw_status}"
+            yield Check(f"Bot {bot.label}", detail, True)
     yield _slack(config)
     yield _database(config)
+
+
+def hosts_to_try(host: str, error: KoreError) -> tuple[str, ...]:
+    """The Kore.ai cloud hosts to suggest when ``error``, from ``host``, hints at the wrong one.
+
+    An unknown bot, rejected credentials (a missing scope is not: that is the right
+    environment), no connection at all, or an answer that is not Kore.ai's are what
+    asking the wrong environment looks like. Other hosts are only suggested, never
+    asked: signed requests go only where the user configured.
+    """
+    wrong_environment = (
+        isinstance(error, NotFound | UnreadableResponse)
+        or (isinstance(error, CredentialsRejected) and not isinstance(error, ScopeMissing))
+        or (isinstance(error, KoreUnreachable) and not error.connected)
+    )
+    if not wrong_environment:
+        return ()
+    # From a regional or on-premises host both are suggested: those users know their own.
+    return tuple(other for other in (DEFAULT_KORE_HOST, LEGACY_KORE_HOST) if other != host)
+
+
+def _try_hint(bot: Bot, error: KoreError, *, own_host: bool) -> str:
+    hosts = hosts_to_try(bot.host, error)
+    if not hosts:
+        return ""
+    # A bot with a host of its own in the TOML file ignores KORE_HOST.
+    where = "" if own_host else "KORE_HOST, or "
+    return (
+        f" Wrong Kore.ai environment? Try {' or '.join(hosts)}: set {where}host "
+        f"under [bots.{bot.name}] in the KOREBOT_CONFIG file."
+    )
 
 
 def _slack(config: Config) -> Check:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator, Sequence
@@ -27,6 +28,11 @@ CLIENT_ID = "cs-cli-tests"
 SECRET = "cli-tests-secret-8c4e2a71b9d05f3e6a"
 WRONG_SECRET = "cli-tests-wrong-secret-13f9d0c7e5a2b8"
 BOT = "st-1a2b3c4d-0000-5e6f-8a9b-0c1d2e3f4a5b"
+UNKNOWN_BOT = "st-99999999-8888-7777-6666-555555555555"
+TRY_BOTH_HOSTS = (
+    " Wrong Kore.ai environment? Try https://platform.kore.ai or https://bots.kore.ai: "
+    "set KORE_HOST, or host under [bots.support] in the KOREBOT_CONFIG file."
+)
 KOREBOT = Path(sys.executable).parent / "korebot"
 COMMANDS = sorted(typer.main.get_group(app).commands)
 
@@ -86,6 +92,13 @@ def env_for(fake: FakeKore, **overrides: str) -> dict[str, str]:
     }
     env.update(overrides)
     return env
+
+
+def bot_line(result: Run, bot_id: str) -> str:
+    """The doctor's line about the bot called support."""
+    lines = [line for line in result.stdout.splitlines() if f"Bot support ({bot_id})" in line]
+    assert len(lines) == 1, result.stdout
+    return lines[0]
 
 
 def assert_clean(result: Run) -> None:
@@ -286,7 +299,7 @@ def test_doctor_all_good(korebot: Korebot, fake: FakeKore) -> None:
     lines = result.stdout.splitlines()
     assert lines[:2] == [
         "✔ Configuration: 1 bot alias(es) configured",
-        f"✔ Bot support ({BOT}): credentials work; en: success",
+        f"✔ Bot support ({BOT}): credentials work on {fake.url}; en: success",
     ]
     assert "✘" not in result.stdout
     assert any(line.startswith("✔ Database: reachable") for line in lines), lines
@@ -295,28 +308,85 @@ def test_doctor_all_good(korebot: Korebot, fake: FakeKore) -> None:
 
 
 def test_doctor_reports_each_problem_with_a_fix(korebot: Korebot, fake: FakeKore) -> None:
-    wrong_secret, bad_config = korebot.all(
-        [
-            (["doctor"], env_for(fake, KORE_CLIENT_SECRET=WRONG_SECRET)),
-            (["doctor"], env_for(fake, KORE_CLIENT_ID="", KORE_HOST="x")),
-        ]
-    )
+    # Bound but not listening: connections are refused, and no other process can take the port.
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        refusing = f"http://127.0.0.1:{closed.getsockname()[1]}"
+        # A bot with a host of its own in the TOML file, which KORE_HOST does not change.
+        own_host = korebot.workdir / "own-host.toml"
+        own_host.write_text(f'[bots.support]\nid = "{BOT}"\nhost = "{fake.url}"\n')
+        own_host_env = {"KOREBOT_BOTS": "", "KOREBOT_CONFIG": str(own_host), "KORE_HOST": refusing}
+        wrong_secret, own_host_wrong_secret, unknown_bot, refused, bad_config = korebot.all(
+            [
+                (["doctor"], env_for(fake, KORE_CLIENT_SECRET=WRONG_SECRET)),
+                (["doctor"], env_for(fake, KORE_CLIENT_SECRET=WRONG_SECRET, **own_host_env)),
+                (["doctor"], env_for(fake, KOREBOT_BOTS=f"support={UNKNOWN_BOT}")),
+                (["doctor"], env_for(fake, KORE_HOST=refusing)),
+                (["doctor"], env_for(fake, KORE_CLIENT_ID="", KORE_HOST="x")),
+            ]
+        )
     assert wrong_secret.returncode == 1
     lines = wrong_secret.stdout.splitlines()
     assert lines[0] == "✔ Configuration: 1 bot alias(es) configured"
-    assert lines[1].startswith(f"✘ Bot support ({BOT}): Kore.ai rejected the credentials")
+    assert lines[1].startswith(
+        f"✘ Bot support ({BOT}): asked {fake.url} (en): Kore.ai rejected the credentials"
+    )
+    assert "Invalid SDK credentials" in lines[1]
     assert "Check the client ID and secret" in lines[1]
+    # The fake is neither Kore.ai cloud host, so both are suggested.
+    assert lines[1].endswith(TRY_BOTH_HOSTS), lines[1]
     assert_clean(wrong_secret)
-    assert [r.http_status for r in fake.requests] == [401]
+
+    assert unknown_bot.returncode == 1
+    line = bot_line(unknown_bot, UNKNOWN_BOT)
+    assert f"asked {fake.url} (en): Kore.ai does not know bot {UNKNOWN_BOT}" in line
+    assert line.endswith(TRY_BOTH_HOSTS), line
+    assert_clean(unknown_bot)
+
+    assert own_host_wrong_secret.returncode == 1
+    line = bot_line(own_host_wrong_secret, BOT)
+    assert f"asked {fake.url} (en): Kore.ai rejected the credentials" in line
+    assert line.endswith(
+        " Wrong Kore.ai environment? Try https://platform.kore.ai or https://bots.kore.ai: "
+        "set host under [bots.support] in the KOREBOT_CONFIG file."
+    ), line
+    assert_clean(own_host_wrong_secret)
+    # One call each, to the configured host only.
+    assert sorted(r.http_status for r in fake.requests) == [401, 401, 404]
+
+    assert refused.returncode == 1
+    line = bot_line(refused, BOT)
+    assert f"asked {refusing} (en): Could not reach Kore.ai at {refusing} (ConnectError)" in line
+    assert line.endswith(TRY_BOTH_HOSTS), line
+    assert_clean(refused)
 
     assert bad_config.returncode == 2
     assert bad_config.stdout.splitlines() == [
         "✘ Configuration: KORE_HOST: 'x' is not a usable Kore.ai host: give an https:// URL "
-        "such as https://bots.kore.ai (plain http is allowed only on localhost).",
+        "such as https://platform.kore.ai (plain http is allowed only on localhost).",
         "✘ Configuration: KOREBOT_BOTS: alias 'support' needs KORE_CLIENT_ID and "
         "KORE_CLIENT_SECRET.",
     ]
     assert_clean(bad_config)
+
+
+def test_doctor_on_a_missing_scope_gives_the_scope_hint_not_another_host(
+    korebot: Korebot, fake: FakeKore
+) -> None:
+    body = '{"errors": [{"msg": "Permission denied. Scope is incorrect!", "code": 4002}]}'
+    fake.script(BOT, "en", Fail(401, body=body))
+    result = korebot(["doctor"], env_for(fake))
+    assert result.returncode == 1
+    line = bot_line(result, BOT)
+    assert f"asked {fake.url} (en): " in line
+    assert "Permission denied. Scope is incorrect!" in line
+    assert "Grant the app the 'Train FAQ' scope" in line
+    assert "publish the app's scopes" in line
+    assert "Wrong Kore.ai environment" not in result.stdout
+    assert "bots.kore.ai" not in result.stdout
+    assert "platform.kore.ai" not in result.stdout
+    assert_clean(result)
+    assert [r.http_status for r in fake.requests] == [401]
 
 
 # -- help ------------------------------------------------------------------------------------------

@@ -45,7 +45,7 @@ def test_defaults_with_an_empty_environment() -> None:
     loaded = load(environ={})
     assert isinstance(loaded, Config)
     settings = loaded.settings
-    assert settings.kore_host == DEFAULT_KORE_HOST == "https://bots.kore.ai"
+    assert settings.kore_host == DEFAULT_KORE_HOST == "https://platform.kore.ai"
     assert settings.kore_client_id is None
     assert settings.kore_client_secret is None
     assert settings.korebot_poll_interval == 30.0
@@ -102,6 +102,34 @@ def test_korebot_bots_with_spaces_semicolons_and_new_lines() -> None:
     assert registry.resolve("FAQ.V2").bot_id == BOT3
     assert registry.resolve("hr-team").bot_id == BOT4
     assert registry.resolve("Support") is support
+
+
+def test_bots_default_to_platform_kore_ai_and_the_older_host_stays_configurable(
+    tmp_path: Path,
+) -> None:
+    path = write(
+        tmp_path,
+        f"""
+        [bots.new]
+        id = "{BOT2}"
+
+        [bots.old]
+        id = "{BOT3}"
+        host = "https://bots.kore.ai"
+        """,
+    )
+    registry = load(
+        environ={**CREDENTIALS, "KOREBOT_BOTS": f"a={BOT}", "KOREBOT_CONFIG": path}
+    ).registry
+    assert registry.default_host == "https://platform.kore.ai"
+    assert registry.resolve("a").host == "https://platform.kore.ai"
+    assert registry.resolve("new").host == "https://platform.kore.ai"
+    assert registry.resolve("old").host == "https://bots.kore.ai"
+    assert registry.resolve(BOT4).host == "https://platform.kore.ai"  # a raw bot ID
+    older = load(
+        environ={**CREDENTIALS, "KORE_HOST": "https://bots.kore.ai", "KOREBOT_BOTS": f"a={BOT}"}
+    )
+    assert older.registry.resolve("a").host == older.registry.default_host == "https://bots.kore.ai"
 
 
 def test_korebot_bots_use_kore_host() -> None:

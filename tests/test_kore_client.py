@@ -30,6 +30,7 @@ from korebot.kore import (
     NotFound,
     RateLimited,
     RetryPolicy,
+    ScopeMissing,
     State,
     Status,
     TrainingStatus,
@@ -250,6 +251,22 @@ def test_401_and_403_are_credentials_rejected(fake: FakeKore, once: KoreClient, 
     assert not error.transient
 
 
+@pytest.mark.parametrize("code", [401, 403])
+def test_a_refusal_naming_a_scope_is_scope_missing(
+    fake: FakeKore, once: KoreClient, code: int
+) -> None:
+    body = '{"errors": [{"msg": "Permission denied. Scope is incorrect!", "code": 4002}]}'
+    fake.script(BOT, "en", Fail(code, body=body))
+    error = raises(ScopeMissing, lambda: once.training_status(BOT, "en"))
+    assert isinstance(error, CredentialsRejected)
+    message = str(error)
+    assert "Permission denied. Scope is incorrect!" in message
+    assert "'Train FAQ' scope" in message
+    assert "publish the app's scopes" in message
+    assert CLIENT_ID in message
+    assert not error.transient
+
+
 def test_404_is_not_found(fake: FakeKore, once: KoreClient) -> None:
     fake.script(BOT, "de", Fail(404))
     error = raises(NotFound, lambda: once.training_status(BOT, "de"))
@@ -353,6 +370,8 @@ def test_5xx_is_unavailable(fake: FakeKore, once: KoreClient, code: int) -> None
 def test_a_dropped_connection_is_unreachable(fake: FakeKore, once: KoreClient) -> None:
     fake.script(BOT, "en", Drop())
     error = raises(KoreUnreachable, lambda: once.training_status(BOT, "en"))
+    assert isinstance(error, KoreUnreachable)
+    assert error.connected  # something at the host answered the connection
     assert fake.url in str(error)
     assert statuses(fake) == [0]
 
@@ -363,6 +382,8 @@ def test_an_answer_slower_than_the_timeout_is_unreachable(
     fake.script(BOT, "en", Delay(0.5), Answer())
     with make_client(fake, sleeps, retry=NO_RETRY, timeout=httpx.Timeout(0.2)) as kore_client:
         error = raises(KoreUnreachable, lambda: kore_client.training_status(BOT, "en"))
+    assert isinstance(error, KoreUnreachable)
+    assert error.connected
     assert "did not answer in time" in str(error)
 
 
@@ -372,6 +393,8 @@ def test_a_closed_port_is_unreachable_and_retried(sleeps: SleepRecorder) -> None
     credentials = Credentials(CLIENT_ID, SECRET)
     with KoreClient(url, credentials, sleep=sleeps, transport=plain_http()) as kore_client:
         error = raises(KoreUnreachable, lambda: kore_client.training_status(BOT, "en"))
+    assert isinstance(error, KoreUnreachable)
+    assert not error.connected
     assert "Could not reach Kore.ai" in str(error)
     assert len(sleeps.waits) == RetryPolicy().attempts - 1
 

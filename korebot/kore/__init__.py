@@ -11,6 +11,7 @@ from korebot.kore.errors import (
     KoreUnreachable,
     NotFound,
     RateLimited,
+    ScopeMissing,
     UnreadableResponse,
 )
 from korebot.kore.models import State, Status, TrainingStatus
@@ -28,6 +29,7 @@ __all__ = [
     "NotFound",
     "RateLimited",
     "RetryPolicy",
+    "ScopeMissing",
     "State",
     "Status",
     "TrainingStatus",

@@ -29,6 +29,7 @@ from korebot.kore.errors import (
     KoreUnreachable,
     NotFound,
     RateLimited,
+    ScopeMissing,
     UnreadableResponse,
 )
 from korebot.kore.models import State, TrainingStatus
@@ -37,6 +38,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 _RATE_LIMIT_TEXT = re.compile(r"rate\s*limit", re.IGNORECASE)
+_SCOPE_TEXT = re.compile(r"\bscope", re.IGNORECASE)
 _NOT_FOUND_TEXT = re.compile(r"not\s*found|does\s*not\s*exist|invalid\s*bot", re.IGNORECASE)
 
 
@@ -170,15 +172,17 @@ class KoreClient:
             response = self._http.request(
                 method, path, params=params, json=json_body, headers=headers
             )
-        except httpx.TimeoutException:
+        except httpx.TimeoutException as error:
             raise KoreUnreachable(
                 f"Kore.ai at {self.host} did not answer in time; it may be slow or down. "
-                "Try again in a minute."
+                "Try again in a minute.",
+                connected=not isinstance(error, httpx.ConnectTimeout),
             ) from None
         except httpx.TransportError as error:
             raise KoreUnreachable(
                 f"Could not reach Kore.ai at {self.host} ({type(error).__name__}). "
-                "Check KORE_HOST and the network."
+                "Check KORE_HOST and the network.",
+                connected=not isinstance(error, httpx.ConnectError),
             ) from None
         return self._read(response, bot=bot, language=language)
 
@@ -190,6 +194,13 @@ class KoreClient:
             raise RateLimited(
                 f"Kore.ai's rate limit for bot {bot} was reached ({detail or code}).",
                 retry_after=_retry_after(response),
+            )
+        if code in (401, 403) and _SCOPE_TEXT.search(detail):
+            raise ScopeMissing(
+                f"Kore.ai refused JWT app {self.credentials.client_id} for a missing scope "
+                f"(HTTP {code}: {detail}). Grant the app the 'Train FAQ' scope (Admin Console: "
+                f"Test and Train > Train FAQ) with access to bot {bot}, then publish the app's "
+                "scopes: they take effect only once published."
             )
         if code in (401, 403):
             raise CredentialsRejected(

@@ -24,6 +24,12 @@ class CredentialsRejected(KoreError):
     kind = "credentials_rejected"
 
 
+class ScopeMissing(CredentialsRejected):
+    """401/403 naming a scope: the credentials are known, the app lacks a scope."""
+
+    kind = "scope_missing"
+
+
 class NotFound(KoreError):
     """The bot, or its FAQs in that language, does not exist for these credentials."""
 
@@ -63,6 +69,11 @@ class KoreUnreachable(KoreError):
 
     kind = "unreachable"
     transient = True
+
+    def __init__(self, message: str, *, connected: bool) -> None:
+        super().__init__(message)
+        #: False when no connection was made (the name did not resolve, or nothing answered).
+        self.connected = connected
 
 
 class UnreadableResponse(KoreError):

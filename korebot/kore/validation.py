@@ -91,5 +91,5 @@ def host(value: str) -> str:
         return str(url.copy_with(path=url.path.rstrip("/") or "")).rstrip("/")
     raise InvalidInput(
         f"{shown(value)} is not a usable Kore.ai host: give an https:// URL such as "
-        "https://bots.kore.ai (plain http is allowed only on localhost)."
+        "https://platform.kore.ai (plain http is allowed only on localhost)."
     )
