@@ -196,8 +196,8 @@ class PostgresServer:
         """``bindir``, or as root a copy of its installation the server's user can run.
 
         A virtual environment under a private directory (a 0700 home or mktemp -d) hides the
-        wheel's programs from that user; a copy under ``base_dir`` (about 40 MB, relocatable:
-        PostgreSQL finds its libraries relative to its programs) does not.
+        wheel's programs from that user; a copy under ``base_dir`` (about 40 MB; PostgreSQL
+        finds its own files relative to its programs) does not.
         """
         if not self._as_root():
             return bindir
@@ -205,10 +205,16 @@ class PostgresServer:
         runs = subprocess.run([*probe, str(bindir / "initdb")], check=False)  # noqa: S603
         if runs.returncode == 0:
             return bindir
-        copy = self.base_dir / "pginstall"
-        shutil.copytree(bindir.parent, copy, symlinks=True)
-        copy.chmod(0o755)
-        return copy / bindir.name
+        install, package = bindir.parent, bindir.parent.parent
+        root = self.base_dir / "programs"
+        shutil.copytree(install, root / package.name / install.name, symlinks=True)
+        # A wheel's programs find their shared libraries in <package>.libs beside the package
+        # (auditwheel's RPATH $ORIGIN/../../../<package>.libs): keep that layout.
+        libs = package.with_name(f"{package.name}.libs")
+        if libs.is_dir():
+            shutil.copytree(libs, root / libs.name, symlinks=True)
+        root.chmod(0o755)
+        return root / package.name / install.name / bindir.name
 
     def _prepare_dirs(self) -> None:
         self.base_dir.mkdir(parents=True, exist_ok=True)
