@@ -46,8 +46,7 @@ def wsgi_app(runtime: Runtime, *, slack_over_http: bool = True) -> WSGIApplicati
             start_response(status, [("Content-Type", "application/json")])
             return [body]
         if slack_over_http:
-            with runtime.acks.request():
-                return bolt(environ, start_response)
+            return bolt(environ, start_response)
         start_response("404 Not Found", [("Content-Type", "text/plain")])
         return [b"Socket Mode: Slack events do not come over HTTP here.\n"]
 
