@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket as socketlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -268,6 +269,25 @@ def test_after_a_disconnect_the_app_reconnects_and_keeps_answering(
     assert "support" in alltext(h.answer(url))
 
 
+def test_a_refused_first_connection_is_retried(
+    kore: FakeKore, slack: FakeSlack, socket: FakeSlackSocket, tmp_path: Path
+) -> None:
+    socket.refuse_connections(1)
+    opened, connections = len(slack.calls_to(OPEN)), socket.connections
+    with AppProcess(socket_env(kore, slack, tmp_path / "k.db")) as app:
+        h = SocketHarness(kore, slack, app, socket)
+        # The app serves /healthz meanwhile, and opens a new connection within its ping interval.
+        assert httpx.get(app.url + "/healthz").status_code == 200
+        slack.wait_for(lambda s: len(s.calls_to(OPEN)) == opened + 2, 30, "a second URL")
+        mine = connections + 1
+        socket.wait_for(lambda s: s.connections == mine and s.is_open(mine), 10, "its connection")
+        url = slack.response_url()
+        envelope = socket.command("bots", channel_id=new_channel(), response_url=url)
+        assert h.acked(envelope).connection == mine
+        assert "support" in alltext(h.answer(url))
+    logs_are_clean(app, kore, slack)
+
+
 # A bad app token --------------------------------------------------------------------------
 
 
@@ -299,3 +319,18 @@ def test_a_bad_app_token_stops_the_start_with_a_clear_message(
     assert error in message
     assert "Traceback" not in logs
     assert token not in logs
+
+
+def test_slack_out_of_reach_stops_the_start_with_a_clear_message(
+    kore: FakeKore, slack: FakeSlack, tmp_path: Path
+) -> None:
+    with socketlib.socket() as unused:  # a port of 127.0.0.1 that nothing listens on
+        unused.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{unused.getsockname()[1]}/api/"
+    app = AppProcess(socket_env(kore, slack, tmp_path / "k.db", SLACK_API_URL=closed))
+    with pytest.raises(RuntimeError, match="did not start"):
+        app.start()
+    assert app.returncode == 1
+    (message,) = [line for line in app.logs if line.startswith("korebot: ")]
+    assert closed in message
+    assert "Traceback" not in "\n".join(app.logs)

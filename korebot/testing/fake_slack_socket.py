@@ -69,6 +69,7 @@ class FakeSlackSocket:
         self.problems: list[str] = []
         self._cond = threading.Condition()
         self._tickets: dict[str, bool] = {}  # ticket -> used
+        self._refusals = 0
         self._connections: list[ServerConnection] = []  # by number - 1
         self._closed: set[int] = set()
         self._envelopes: dict[str, Envelope] = {}
@@ -113,6 +114,11 @@ class FakeSlackSocket:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+    def refuse_connections(self, times: int = 1) -> None:
+        """Answer the next `times` WebSocket handshakes with 503, as a Slack outage would."""
+        with self._cond:
+            self._refusals += times
 
     # ------------------------------------------------------------------ sending
 
@@ -224,6 +230,9 @@ class FakeSlackSocket:
                 self._cond.notify_all()
                 return connection.respond(401, "invalid ticket\n")
             self._tickets[ticket] = True
+            if self._refusals > 0:
+                self._refusals -= 1
+                return connection.respond(503, "unavailable\n")
         return None
 
     def _session(self, connection: ServerConnection) -> None:
