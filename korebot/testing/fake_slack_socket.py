@@ -169,6 +169,14 @@ class FakeSlackSocket:
         connection.send(json.dumps(message))
         return number
 
+    def drop(self) -> int:
+        """Close the newest connection from Slack's side; returns its number."""
+        with self._cond:
+            number = self._newest_open()
+            connection = self._connections[number - 1]
+        connection.close(1001, "going away")
+        return number
+
     # ------------------------------------------------------------------ queries
 
     @property
