@@ -24,7 +24,8 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 from websockets.sync.server import Server, ServerConnection, serve
 
-from korebot.testing.fake_slack import FakeSlack, block_actions_payload, slash_command_fields
+from korebot.testing.fake_slack import FakeSlack
+from korebot.testing.slack_payloads import block_actions_payload, slash_command_fields
 
 __all__ = ["Envelope", "FakeSlackSocket", "SocketAck"]
 
@@ -151,12 +152,12 @@ class FakeSlackSocket:
         return envelope
 
     def command(self, text: str, **fields: str) -> Envelope:
-        """A slash command; `fields` as for `fake_slack.slash_command_fields`."""
+        """A slash command; `fields` as for `slack_payloads.slash_command_fields`."""
         payload = slash_command_fields(text, api_app_id=self.app_id, **fields)
         return self.send("slash_commands", payload, accepts_response_payload=True)
 
     def action(self, action_id: str, value: str, **fields: str) -> Envelope:
-        """A button click; `fields` as for `fake_slack.block_actions_payload`."""
+        """A button click; `fields` as for `slack_payloads.block_actions_payload`."""
         payload = block_actions_payload(action_id, value, api_app_id=self.app_id, **fields)
         return self.send("interactive", payload, accepts_response_payload=False)
 
