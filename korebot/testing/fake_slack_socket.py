@@ -218,7 +218,9 @@ class FakeSlackSocket:
                 f"{len(self._envelopes)} envelopes sent, {len(self._acks)} acked, "
                 f"problems: {self.problems or 'none'}"
             )
-        raise AssertionError(f"timed out after {timeout:g}s waiting for {what}; {state}")
+        raise AssertionError(
+            f"timed out after {timeout:g}s waiting for {what or 'a condition'}; {state}"
+        )
 
     # --------------------------------------------------------------- the server
 
@@ -245,9 +247,11 @@ class FakeSlackSocket:
         return None
 
     def _session(self, connection: ServerConnection) -> None:
+        with self._cond:
+            others = len(self._connections) - len(self._closed)
         hello = {
             "type": "hello",
-            "num_connections": 1,
+            "num_connections": others + 1,
             "debug_info": {"host": "fake", "approximate_connection_time": 18060},
             "connection_info": {"app_id": self.app_id},
         }
