@@ -181,6 +181,21 @@ def test_the_ack_comes_before_kore_answers(over_socket: SocketHarness) -> None:
     assert h.answer(url, timeout=15)["response_type"] == "in_channel"
 
 
+def test_a_burst_of_commands_is_acked_in_time_and_each_answered(
+    over_socket: SocketHarness,
+) -> None:
+    h = over_socket
+    h.kore.script(BOT, "el", Status("success", modified_on=CHANGED))
+    urls = [h.slack.response_url() for _ in range(25)]
+    envelopes = [
+        h.fake.command("support el", channel_id=new_channel(), response_url=url) for url in urls
+    ]
+    for envelope in envelopes:  # sent at once; the work after each ack waits for the acks
+        h.acked(envelope)
+    h.slack.wait_for(lambda s: all(h.answers(url) for url in urls), 30, "every answer")
+    assert all(len(h.answers(url)) == 1 for url in urls)
+
+
 # Watching and the button ----------------------------------------------------------------
 
 
