@@ -59,9 +59,8 @@ class Runtime:
         # the acks need too: it waits for the acks of requests already in (ack_first.py),
         # and runs on 4 threads, not 8 (in a burst of 250 asks, 8 threads gave a p99 ack
         # 3.2x a bare app's and 4 gave 1.9x, with every answer out sooner).
-        self.acks = AckFirst()
         self.executor = AckFirstExecutor(
-            self.acks, max_workers=4, thread_name_prefix="korebot-listener"
+            AckFirst(), max_workers=4, thread_name_prefix="korebot-listener"
         )
         self.app = build_app(
             self.client,

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_bolt.adapter.wsgi import SlackRequestHandler
+from slack_sdk.errors import SlackApiError
 from waitress.server import create_server
 
 from korebot import config as config_module
@@ -33,6 +34,15 @@ log = logging.getLogger("korebot")
 EVENTS_PATH = "/slack/events"
 # After SIGTERM, in-flight work gets this long; platforms allow 30 s, korebot promises 10.
 STOP_DEADLINE = 8.0
+SOCKET_MODE_LOG = "korebot.socket_mode"
+
+
+class StartError(Exception):
+    """Serving cannot start; the message says why and what to do."""
+
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 def wsgi_app(runtime: Runtime, *, slack_over_http: bool = True) -> WSGIApplication:
@@ -46,12 +56,37 @@ def wsgi_app(runtime: Runtime, *, slack_over_http: bool = True) -> WSGIApplicati
             start_response(status, [("Content-Type", "application/json")])
             return [body]
         if slack_over_http:
-            with runtime.acks.request():
-                return bolt(environ, start_response)
+            return bolt(environ, start_response)
         start_response("404 Not Found", [("Content-Type", "text/plain")])
         return [b"Socket Mode: Slack events do not come over HTTP here.\n"]
 
     return application
+
+
+def connect_socket_mode(runtime: Runtime, app_token: str, api_url: str) -> SocketModeHandler:
+    """Open the Socket Mode connection (Bolt reconnects by itself after that)."""
+    handler = SocketModeHandler(runtime.app, app_token, logger=logging.getLogger(SOCKET_MODE_LOG))
+    try:
+        handler.connect()  # type: ignore[no-untyped-call]  # untyped in slack_bolt
+    except SlackApiError as error:
+        handler.close()  # type: ignore[no-untyped-call]
+        raise StartError(
+            f"Slack refused SLACK_APP_TOKEN for Socket Mode ({error.response.get('error')}). "
+            "Use the app-level token (xapp-…) from the Slack app's Basic Information > "
+            "App-Level Tokens, with the connections:write scope, and turn Socket Mode on.",
+            code=2,
+        ) from None
+    except OSError as error:  # urllib's URLError, after the client's retries
+        handler.close()  # type: ignore[no-untyped-call]
+        raise StartError(
+            f"Cannot reach Slack at {api_url} to open a Socket Mode connection ({error}).",
+            code=1,
+        ) from None
+    if handler.client.is_connected():
+        log.info("Connected to Slack in Socket Mode")
+    else:  # the WebSocket refused: the client tries again every ping interval
+        log.warning("Socket Mode: Slack's WebSocket did not connect yet; retrying")
+    return handler
 
 
 def _abandon() -> None:
@@ -88,12 +123,19 @@ def serve() -> int:
     # One line per poll and per request would drown what matters.
     for noisy in ("apscheduler", "httpx"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
+    # Its DEBUG lines hold every envelope whole, response_url included; INFO tells reconnects.
+    logging.getLogger(SOCKET_MODE_LOG).setLevel(max(logging.INFO, logging.getLogger().level))
     runtime.start()
     socket_mode = None
     if settings.slack_app_token:
-        socket_mode = SocketModeHandler(runtime.app, settings.slack_app_token.get_secret_value())
-        socket_mode.connect()  # type: ignore[no-untyped-call]  # untyped in slack_bolt
-        log.info("Connected to Slack in Socket Mode")
+        try:
+            socket_mode = connect_socket_mode(
+                runtime, settings.slack_app_token.get_secret_value(), settings.slack_api_url
+            )
+        except StartError as error:
+            runtime.stop()
+            print(f"korebot: {error}", file=sys.stderr)
+            return error.code
     server = create_server(
         wsgi_app(runtime, slack_over_http=socket_mode is None),
         host="0.0.0.0",  # noqa: S104  (platforms route $PORT from outside)

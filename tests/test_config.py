@@ -402,3 +402,15 @@ def test_one_client_per_host_and_jwt_app(tmp_path: Path) -> None:
         assert SECRET not in repr(support)
     finally:
         registry.close()
+
+
+def test_serving_slack_needs_a_signing_secret_or_socket_mode() -> None:
+    bot_token = {"SLACK_BOT_TOKEN": "xoxb-config-tests"}
+    with pytest.raises(ConfigError) as info:
+        load(environ=bot_token).require_slack()
+    (problem,) = info.value.problems
+    assert "SLACK_SIGNING_SECRET" in problem
+    assert "SLACK_APP_TOKEN" in problem
+    # Slack signs HTTP requests but not Socket Mode envelopes: either is enough.
+    load(environ={**bot_token, "SLACK_SIGNING_SECRET": "s"}).require_slack()
+    load(environ={**bot_token, "SLACK_APP_TOKEN": "xapp-1-config-tests"}).require_slack()

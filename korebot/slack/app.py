@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from concurrent.futures import Executor
+from typing import Any
 
-from slack_bolt import App
+from slack_bolt import App, BoltRequest, BoltResponse
 from slack_bolt.authorization import AuthorizeResult
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import (
@@ -13,6 +13,7 @@ from slack_sdk.http_retry.builtin_handlers import (
     ServerErrorRetryHandler,
 )
 
+from korebot.slack.ack_first import AckFirst, AckFirstExecutor
 from korebot.slack.listeners import Services, register_listeners
 
 
@@ -30,8 +31,25 @@ def web_client(token: str, base_url: str) -> WebClient:
     )
 
 
+class AckCountingApp(App):
+    """A Bolt app that counts each request it handles until its ack (ack_first.py).
+
+    HTTP (the WSGI adapter) and Socket Mode (SocketModeHandler) both hand every request
+    to `dispatch`, which returns the ack: counting here covers both in one place. Bolt's
+    middleware cannot do it, as its `next()` does not run the rest of the request.
+    """
+
+    def __init__(self, acks: AckFirst, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.acks = acks
+
+    def dispatch(self, req: BoltRequest) -> BoltResponse:
+        with self.acks.request():
+            return super().dispatch(req)
+
+
 def build_app(
-    client: WebClient, signing_secret: str, services: Services, executor: Executor
+    client: WebClient, signing_secret: str, services: Services, executor: AckFirstExecutor
 ) -> App:
     token = client.token
 
@@ -41,7 +59,9 @@ def build_app(
         # would turn commands away with "reinstall this app". `korebot doctor` checks the token.
         return AuthorizeResult(enterprise_id=enterprise_id, team_id=team_id, bot_token=token)
 
-    app = App(
+    app = AckCountingApp(
+        # The executor's work waits for the requests this app counts.
+        executor.acks,
         # The same client without its token (authorize gives it), so that Bolt does not warn
         # that the token is unused.
         client=WebClient(

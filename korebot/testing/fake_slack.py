@@ -3,7 +3,8 @@
 `FakeSlack` answers the Web API methods korebot uses over real HTTP on 127.0.0.1, keeps
 channels, messages and threads in memory, validates Block Kit payloads with slack_sdk and
 records every call. `SlackSender` posts slash commands and button clicks to the app, signed
-as Slack signs them. Used by the tests, the benchmarks and `korebot demo`.
+as Slack signs them. Used by the tests, the benchmarks and `korebot demo`. Socket Mode's
+endpoint is in `fake_slack_socket.py` (it needs `websockets`, a test dependency).
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import json
 import re
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -27,12 +27,16 @@ import httpx
 from slack_sdk.models.blocks import Block
 from slack_sdk.signature import SignatureVerifier
 
+from korebot.testing.slack_payloads import block_actions_payload, slash_command_fields
+
 __all__ = ["FakeSlack", "SlackCall", "SlackSender"]
 
 Message = dict[str, Any]
 
 #: Form fields whose values are JSON documents (slack_sdk sends them as JSON strings).
 JSON_FIELDS = frozenset({"blocks", "attachments", "metadata"})
+#: Methods that take the app-level token (xapp-…) rather than the bot token.
+APP_LEVEL_METHODS = frozenset({"apps.connections.open"})
 #: Slack refuses messages with more blocks than this.
 MAX_BLOCKS = 50
 _FIRST_TS_MICROS = 1_700_000_000_000_000
@@ -108,11 +112,13 @@ class FakeSlack:
         self,
         token: str = "xoxb-fake-token",  # noqa: S107 - a fake token for a fake server
         *,
+        app_token: str = "xapp-1-A0KOREBOT-1-fake-app-token",  # noqa: S107 - likewise
         team_id: str = "T0FAKE",
         bot_user_id: str = "U0KOREBOT",
         response_url_max_uses: int = 5,
     ) -> None:
         self.token = token
+        self.app_token = app_token
         self.team_id = team_id
         self.bot_user_id = bot_user_id
         self.bot_id = "B" + bot_user_id[1:]
@@ -237,6 +243,20 @@ class FakeSlack:
                 _Failure(error, times, status, retry_after)
             )
 
+    def serve_socket_mode(self, issue_url: Callable[[], str] | None) -> None:
+        """Answer `apps.connections.open` with `issue_url()` (None: the method is unknown).
+
+        `fake_slack_socket.FakeSlackSocket` calls this with its own URLs.
+        """
+        with self._cond:
+            if issue_url is None:
+                self._methods.pop("apps.connections.open", None)
+            else:
+                self._methods["apps.connections.open"] = lambda args: {
+                    "ok": True,
+                    "url": issue_url(),
+                }
+
     def add_message(
         self,
         channel: str,
@@ -312,9 +332,12 @@ class FakeSlack:
         with self._cond:
             form_token = args.pop("token", None)
             token = bearer if bearer is not None else form_token
+            expected = self.app_token if method in APP_LEVEL_METHODS else self.token
             if not token:
                 result: dict[str, Any] = {"ok": False, "error": "not_authed"}
-            elif token != self.token:
+            elif token in (self.token, self.app_token) and token != expected:
+                result = {"ok": False, "error": "not_allowed_token_type"}
+            elif token != expected:
                 result = {"ok": False, "error": "invalid_auth"}
             elif (failure := self._take_failure(method)) is not None:
                 result = {"ok": False, "error": failure.error}
@@ -785,21 +808,15 @@ class SlackSender:
         signature: str | None = None,
     ) -> httpx.Response:
         """POST a slash command; `timestamp`/`signature` override the signing."""
-        fields = {
-            "token": "fake-verification-token",
-            "team_id": self.team_id,
-            "team_domain": "fake",
-            "channel_id": channel_id,
-            "channel_name": _channel_name(channel_id),
-            "user_id": user_id,
-            "user_name": user_id.lower(),
-            "command": command,
-            "text": text,
-            "api_app_id": self.api_app_id,
-            "is_enterprise_install": "false",
-            "response_url": response_url,
-            "trigger_id": _trigger_id(),
-        }
+        fields = slash_command_fields(
+            text,
+            user_id=user_id,
+            channel_id=channel_id,
+            response_url=response_url,
+            command=command,
+            team_id=self.team_id,
+            api_app_id=self.api_app_id,
+        )
         return self._post(urlencode(fields), timestamp, signature)
 
     def action(
@@ -815,42 +832,16 @@ class SlackSender:
         signature: str | None = None,
     ) -> httpx.Response:
         """POST a block_actions payload for a button click, signed like `command`."""
-        payload: dict[str, Any] = {
-            "type": "block_actions",
-            "user": {
-                "id": user_id,
-                "username": user_id.lower(),
-                "name": user_id.lower(),
-                "team_id": self.team_id,
-            },
-            "api_app_id": self.api_app_id,
-            "token": "fake-verification-token",
-            "container": {
-                "type": "message",
-                "message_ts": message_ts,
-                "channel_id": channel_id,
-                "is_ephemeral": not message_ts,
-            },
-            "trigger_id": _trigger_id(),
-            "team": {"id": self.team_id, "domain": "fake"},
-            "enterprise": None,
-            "is_enterprise_install": False,
-            "channel": {"id": channel_id, "name": _channel_name(channel_id)},
-            "state": {"values": {}},
-            "response_url": response_url,
-            "actions": [
-                {
-                    "type": "button",
-                    "action_id": action_id,
-                    "block_id": "fake-block",
-                    "text": {"type": "plain_text", "text": action_id},
-                    "value": value,
-                    "action_ts": f"{time.time():.6f}",
-                }
-            ],
-        }
-        if message_ts:
-            payload["message"] = {"type": "message", "ts": message_ts, "text": ""}
+        payload = block_actions_payload(
+            action_id,
+            value,
+            user_id=user_id,
+            channel_id=channel_id,
+            message_ts=message_ts,
+            response_url=response_url,
+            team_id=self.team_id,
+            api_app_id=self.api_app_id,
+        )
         return self._post(urlencode({"payload": json.dumps(payload)}), timestamp, signature)
 
     def _post(self, body: str, timestamp: int | None, signature: str | None) -> httpx.Response:
@@ -878,11 +869,3 @@ class SlackSender:
         tb: TracebackType | None,
     ) -> None:
         self.close()
-
-
-def _channel_name(channel_id: str) -> str:
-    return "directmessage" if channel_id.startswith("D") else "general"
-
-
-def _trigger_id() -> str:
-    return f"{int(time.time())}.{uuid.uuid4().int % 10**12}.{uuid.uuid4().hex}"
