@@ -24,6 +24,7 @@ from waitress.server import create_server
 
 from korebot import config as config_module
 from korebot.runtime import Runtime
+from korebot.watch.schema import SchemaError
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -88,7 +89,12 @@ def serve() -> int:
     # One line per poll and per request would drown what matters.
     for noisy in ("apscheduler", "httpx"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
-    runtime.start()
+    try:
+        runtime.start()
+    except SchemaError as error:
+        print(f"korebot: {error}", file=sys.stderr)
+        runtime.stop()
+        return 2
     socket_mode = None
     if settings.slack_app_token:
         socket_mode = SocketModeHandler(runtime.app, settings.slack_app_token.get_secret_value())
