@@ -10,7 +10,7 @@ import shutil
 import socket
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,6 +22,7 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from chaos import pid
 from slack_app import app_env, check_clean, wait_until
 from sqlalchemy import (
     Boolean,
@@ -557,29 +558,11 @@ CREATE EVENT TRIGGER log_ddl ON ddl_command_end EXECUTE FUNCTION log_ddl();
 """
 
 
-@pytest.fixture
-def held(postgres_url: str) -> Iterator[psycopg.Connection[Any]]:
-    """A connection of the test's own, for locks and catalog queries."""
-    with psycopg.connect(postgres_url) as connection:
-        yield connection
-
-
-@pytest.mark.postgres
-def test_two_processes_starting_at_once_migrate_an_old_database_once(
-    postgres_url: str,
-    tmp_path: Path,
-    kore: FakeKore,
-    slack: FakeSlack,
-    held: psycopg.Connection[Any],
-) -> None:
-    before = create(postgres_url, ON_2026_11_28)
-    with psycopg.connect(postgres_url, autocommit=True) as connection:
-        connection.execute(_DDL_LOG.encode())
-    # Holding korebot_targets makes the two overlap: the migrating one waits here with the
-    # migration lock held, the other for that lock. Without it both would migrate, and the
-    # second would fail on what the first did.
-    held.execute("LOCK TABLE korebot_targets IN ACCESS EXCLUSIVE MODE")
-    env = app_env(kore, slack, tmp_path / "unused.db", DATABASE_URL=postgres_url)
+def start_together(
+    env: dict[str, str], waiting: Callable[[list[AppProcess]], bool], release: Callable[[], None]
+) -> list[AppProcess]:
+    """Start two apps at once while the test holds the database; once both wait for it
+    (``waiting``), ``release`` it. Returns them started, or fails with their logs."""
     apps = [AppProcess(env), AppProcess(env)]
     failures: list[BaseException] = []
 
@@ -593,33 +576,65 @@ def test_two_processes_starting_at_once_migrate_an_old_database_once(
     try:
         for thread in threads:
             thread.start()
-
-        def waiting() -> int:
-            query = (
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                "AND pid <> pg_backend_pid() AND wait_event_type = 'Lock'"
-            )
-            with psycopg.connect(postgres_url, autocommit=True) as probe:
-                row = probe.execute(query).fetchone()
-            return int(row[0]) if row else 0
-
         # Generous: two interpreters importing the app at once on a busy machine.
-        wait_until(lambda: waiting() == 2, 60, "both processes waiting to migrate")
-        held.rollback()  # lets them go
+        wait_until(lambda: waiting(apps), 60, "both processes waiting to migrate")
+    finally:
+        release()
         for thread in threads:
             thread.join()
-        assert failures == []
-        for app in apps:
-            health = httpx.get(app.url + "/healthz", timeout=5)
-            assert health.status_code == 200
-            assert health.json()["status"] == "ok"
-            check_clean(app, kore, slack, extra=health.text)
-    finally:
-        held.rollback()
+    if failures:
         for app in apps:
             app.stop()
-        for thread in threads:
-            thread.join()
+        raise AssertionError(failures)
+    return apps
+
+
+def check_up(apps: list[AppProcess], kore: FakeKore, slack: FakeSlack) -> None:
+    for app in apps:
+        health = httpx.get(app.url + "/healthz", timeout=5)
+        assert health.status_code == 200
+        assert health.json()["status"] == "ok"
+        check_clean(app, kore, slack, extra=health.text)
+
+
+def assert_kept(before: dict[str, list[dict[str, Any]]], url: str) -> None:
+    """Every row is still there (running apps have polled and paused some: unknown bots)."""
+    after = rows(url)
+    for table, old in before.items():
+        assert [row["id"] for row in after[table]] == [row["id"] for row in old], table
+    askers = [(row["watch_id"], row["user_id"]) for row in after["korebot_askers"]]
+    assert askers == [(row["watch_id"], row["user_id"]) for row in before["korebot_askers"]]
+
+
+@pytest.mark.postgres
+def test_two_processes_starting_at_once_migrate_an_old_postgresql_database_once(
+    postgres_url: str, tmp_path: Path, kore: FakeKore, slack: FakeSlack
+) -> None:
+    before = create(postgres_url, ON_2026_11_28)
+    with psycopg.connect(postgres_url, autocommit=True) as connection:
+        connection.execute(_DDL_LOG.encode())
+
+    def waiting(_apps: list[AppProcess]) -> bool:
+        query = (
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid() AND wait_event_type = 'Lock'"
+        )
+        with psycopg.connect(postgres_url, autocommit=True) as probe:
+            row = probe.execute(query).fetchone()
+        return row is not None and row[0] == 2
+
+    # Holding korebot_targets makes the two overlap: the migrating one waits here with the
+    # migration lock held, the other for that lock. Without the lock both would migrate,
+    # and the second would fail on what the first did.
+    with psycopg.connect(postgres_url) as held:
+        held.execute("LOCK TABLE korebot_targets IN ACCESS EXCLUSIVE MODE")
+        env = app_env(kore, slack, tmp_path / "unused.db", DATABASE_URL=postgres_url)
+        apps = start_together(env, waiting, held.rollback)
+    try:
+        check_up(apps, kore, slack)
+    finally:
+        for app in apps:
+            app.stop()
     assert version(postgres_url) == [HEAD]
     with psycopg.connect(postgres_url) as connection:
         done = connection.execute("SELECT tag, object FROM ddl_log").fetchall()
@@ -634,12 +649,43 @@ def test_two_processes_starting_at_once_migrate_an_old_database_once(
         ]
     )
     assert differences(postgres_url) == []
-    # Every row is still there; the apps have polled and paused some since (unknown bots).
-    after = rows(postgres_url)
-    for table, old in before.items():
-        assert [row["id"] for row in after[table]] == [row["id"] for row in old], table
-    askers = [(row["watch_id"], row["user_id"]) for row in after["korebot_askers"]]
-    assert askers == [(row["watch_id"], row["user_id"]) for row in before["korebot_askers"]]
+    assert_kept(before, postgres_url)
+
+
+def test_two_processes_starting_at_once_migrate_an_old_sqlite_database_once(
+    tmp_path: Path, kore: FakeKore, slack: FakeSlack
+) -> None:
+    db = tmp_path / "old.db"
+    before = create(f"sqlite:///{db}", ON_2026_11_28)
+
+    def waiting(apps: list[AppProcess]) -> bool:
+        # Both have the file open, so both are in the migration (nothing opens it before),
+        # where the test's exclusive lock holds them (within SQLite's 10 s busy timeout).
+        return all(any(fd.resolve() == db for fd in _fds(app)) for app in apps)
+
+    # Without the exclusive transaction both would read "no version" and both migrate.
+    held = sqlite3.connect(db, isolation_level=None)
+    try:
+        held.execute("BEGIN EXCLUSIVE")
+        apps = start_together(app_env(kore, slack, db), waiting, lambda: held.execute("ROLLBACK"))
+    finally:
+        held.close()
+    try:
+        check_up(apps, kore, slack)
+    finally:
+        for app in apps:
+            app.stop()
+    assert version(f"sqlite:///{db}") == [HEAD]
+    assert differences(f"sqlite:///{db}") == []
+    assert_kept(before, f"sqlite:///{db}")
+
+
+def _fds(app: AppProcess) -> list[Path]:
+    """The files a running app has open."""
+    try:
+        return list(Path(f"/proc/{pid(app)}/fd").iterdir())
+    except (AssertionError, OSError):  # not spawned yet, or gone
+        return []
 
 
 # --- Writing the next revision ---------------------------------------------------------------
