@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -153,6 +154,41 @@ def _print_checks(checks: list[Check]) -> None:
     for check in checks:
         out.print(f"{marks[check.ok]} {check.what}: ", end="", markup=True)
         out.print(check.detail, markup=False)
+
+
+@app.command(epilog="Example: korebot migrate --sql")
+def migrate(
+    sql: Annotated[
+        bool,
+        typer.Option(
+            "--sql",
+            help="Print the SQL instead of running it, from the revision the database is at "
+            "(read, never written; a database from before korebot used Alembic: the revision "
+            "its tables match; an empty one or a missing SQLite file: from nothing).",
+        ),
+    ] = False,
+) -> None:
+    """Upgrade the database (DATABASE_URL) to this version's schema.
+
+    The app does it too when it starts; on Heroku the release phase runs it first.
+    Exit 2 if the database is unreachable or at a revision this version does not know.
+    """
+    # Imported here: Alembic and SQLAlchemy, which the other commands skip.
+    from korebot.watch import schema
+
+    try:
+        loaded = config_module.load()
+    except config_module.ConfigError as error:
+        _fail(Exit.USAGE, str(error))
+    loaded.registry.close()  # only the database is needed
+    try:
+        if sql:
+            schema.print_sql(loaded.settings.database_url, sys.stdout)
+        else:
+            out.print(str(schema.migrate(loaded.settings.database_url)), markup=False)
+    except schema.SchemaError as error:
+        _fail(Exit.USAGE, str(error))
+    raise typer.Exit(Exit.SUCCESS)
 
 
 @app.command(epilog="Example: korebot demo")

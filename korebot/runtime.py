@@ -13,6 +13,7 @@ from korebot.slack.ack_first import AckFirst, AckFirstExecutor
 from korebot.slack.app import build_app, web_client
 from korebot.slack.listeners import Services
 from korebot.slack.notifier import SlackNotifier
+from korebot.watch import schema
 from korebot.watch.budget import DatabaseBudget
 from korebot.watch.engine import WatchEngine
 from korebot.watch.store import Store
@@ -75,7 +76,8 @@ class Runtime:
         )
 
     def start(self) -> None:
-        self.store.create_tables()
+        """Migrate the database (a SchemaError if it cannot be), then start the engine."""
+        log.info("%s", schema.upgrade(self.store.engine))
         self.engine.start()
 
     def stop(self) -> None:

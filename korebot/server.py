@@ -25,6 +25,7 @@ from waitress.server import create_server
 
 from korebot import config as config_module
 from korebot.runtime import Runtime
+from korebot.watch.schema import SchemaError
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -125,7 +126,12 @@ def serve() -> int:
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
     # Its DEBUG lines hold every envelope whole, response_url included; INFO tells reconnects.
     logging.getLogger(SOCKET_MODE_LOG).setLevel(max(logging.INFO, logging.getLogger().level))
-    runtime.start()
+    try:
+        runtime.start()
+    except SchemaError as error:
+        print(f"korebot: {error}", file=sys.stderr)
+        runtime.stop()
+        return 2
     socket_mode = None
     if settings.slack_app_token:
         try:

@@ -6,7 +6,7 @@ import contextlib
 import itertools
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -116,6 +116,15 @@ def wait_polls(kore: FakeKore, bot: str, language: str, n: int, timeout: float =
         with contextlib.suppress(AssertionError):  # timed out: the loop reports with the count
             kore.wait_for_requests(len(kore.requests) + 1, timeout=left)
     return seen
+
+
+def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
+    """Wait for a condition, checked every 50 ms, for at most `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(0.05)
 
 
 def texts(message: dict[str, Any]) -> Iterator[str]:

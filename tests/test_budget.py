@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from korebot.gateway import Limits
+from korebot.watch import schema
 from korebot.watch.budget import DatabaseBudget
 from korebot.watch.store import Store
 
@@ -27,7 +28,7 @@ class Clock:
 def stores(url: str, count: int) -> list[Store]:
     """Separate engines on one database, as separate processes would have."""
     result = [Store(url) for _ in range(count)]
-    result[0].create_tables()
+    schema.upgrade(result[0].engine)
     return result
 
 

@@ -21,6 +21,7 @@ from korebot.slack.app import web_client
 from korebot.slack.notifier import SlackNotifier
 from korebot.testing.fake_kore import FakeKore, Status
 from korebot.testing.fake_slack import FakeSlack
+from korebot.watch import schema
 from korebot.watch.engine import WatchEngine
 from korebot.watch.model import WatchRequest
 from korebot.watch.store import Store
@@ -52,7 +53,7 @@ class Engine:
         settings = config.load(app_env(kore, slack, db, KOREBOT_POLL_INTERVAL=str(FIRST)))
         self.registry = settings.registry
         self.store = Store(settings.settings.database_url)
-        self.store.create_tables()
+        schema.upgrade(self.store.engine)
         self.gateway = StatusGateway(self.registry, clock=self.clock.monotonic)
         self.engine = WatchEngine(
             self.store,

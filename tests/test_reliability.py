@@ -39,7 +39,7 @@ from chaos import (
     connections_to,
     pid,
 )
-from slack_app import BOT, SIGNING_SECRET, app_env, has_buttons, new_channel
+from slack_app import BOT, SIGNING_SECRET, app_env, has_buttons, new_channel, wait_until
 from sqlalchemy import select, update
 
 from korebot.testing.app_process import AppProcess
@@ -104,14 +104,6 @@ def watches(store: Store) -> list[Row]:
             Row(w.id, w.channel_id, w.target.language, w.thread_ts, w.ended)
             for w in session.scalars(select(Watch).order_by(Watch.id))
         ]
-
-
-def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
-        time.sleep(0.05)
 
 
 def ask(app: AppProcess, slack: HookedSlack, channel: str, text: str) -> bool:

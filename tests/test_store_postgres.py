@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import TypeDecorator, inspect
 from sqlalchemy.sql.elements import NamedColumn
 
+from korebot.watch import schema
 from korebot.watch.store import Asker, Base, Store, Watch
 
 pytestmark = pytest.mark.postgres
@@ -29,18 +30,17 @@ def store(postgres_url: str) -> Iterator[Store]:
 
 
 @pytest.mark.parametrize("scheme", ["postgres", "postgresql"])
-def test_store_accepts_both_url_schemes_and_creates_tables_twice(
-    postgres_url: str, scheme: str
-) -> None:
+def test_store_accepts_both_url_schemes_and_migrates_twice(postgres_url: str, scheme: str) -> None:
     url = scheme + postgres_url.removeprefix("postgresql")
     assert url.startswith(f"{scheme}://")
     store = Store(url)
     try:
         assert store.engine.dialect.name == "postgresql"
         assert store.engine.dialect.driver == "psycopg"
-        store.create_tables()
-        store.create_tables()
-        assert set(inspect(store.engine).get_table_names()) == set(Base.metadata.tables)
+        assert schema.upgrade(store.engine).before is None
+        assert schema.upgrade(store.engine).before == schema.head()
+        tables = set(Base.metadata.tables) | {schema.VERSION_TABLE}
+        assert set(inspect(store.engine).get_table_names()) == tables
         assert store.healthy()
     finally:
         store.dispose()
@@ -78,7 +78,7 @@ def _sample(column: NamedColumn[Any], ids: dict[str, int]) -> object:
 
 def test_every_table_round_trips_with_aware_utc_datetimes(store: Store) -> None:
     """One row in each table (in foreign-key order), written and read back by the ORM."""
-    store.create_tables()
+    schema.upgrade(store.engine)
     mappers = {mapper.local_table: mapper for mapper in Base.registry.mappers}
     ids: dict[str, int] = {}
     written: dict[type[Any], dict[str, object]] = {}

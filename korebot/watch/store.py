@@ -24,7 +24,6 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
-    inspect,
     text,
 )
 from sqlalchemy.engine import Connection, Dialect, Engine
@@ -195,7 +194,7 @@ _ADVISORY = {
 
 
 class Store:
-    """Owns the engine and session factory; creates the tables on start."""
+    """Owns the engine and session factory (korebot.watch.schema migrates the tables)."""
 
     def __init__(self, url: str) -> None:
         self.engine = make_engine(url)
@@ -248,25 +247,6 @@ class Store:
             if function == "pg_advisory_unlock":
                 return False
             raise
-
-    def create_tables(self) -> None:
-        """Create what is missing: tables, and the columns and indexes later versions added.
-
-        There are no other migrations yet: an added column must be nullable.
-        """
-        Base.metadata.create_all(self.engine)
-        existing = inspect(self.engine)
-        with self.engine.begin() as connection:
-            for table in Base.metadata.sorted_tables:
-                present = {column["name"] for column in existing.get_columns(table.name)}
-                for column in table.columns:
-                    if column.name not in present:
-                        kind = column.type.compile(self.engine.dialect)
-                        connection.execute(
-                            text(f"ALTER TABLE {table.name} ADD COLUMN {column.name} {kind}")
-                        )
-                for index in table.indexes:
-                    index.create(connection, checkfirst=True)
 
     def healthy(self) -> bool:
         try:

@@ -1,0 +1,5 @@
+"""Alembic migrations of korebot's tables, run by ``korebot.watch.schema`` (no alembic.ini).
+
+``python -m korebot.migrations "what changed"`` writes the next revision (see README,
+Development).
+"""
