@@ -25,7 +25,7 @@ from waitress.server import create_server
 
 from korebot import config as config_module
 from korebot.runtime import Runtime
-from korebot.watch.schema import SchemaError
+from korebot.watch.schema import SchemaError, open_engine
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -112,8 +112,10 @@ def serve() -> int:
     """Run until SIGTERM/SIGINT. Returns the process exit code."""
     try:
         loaded = config_module.load()
+        # A DATABASE_URL that is no URL gets its one line here, not a traceback from Runtime.
+        open_engine(loaded.settings.database_url).dispose()
         runtime = Runtime(loaded)
-    except config_module.ConfigError as error:
+    except (config_module.ConfigError, SchemaError) as error:
         print(f"korebot: {error}", file=sys.stderr)
         return 2
     settings = loaded.settings

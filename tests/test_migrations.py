@@ -543,6 +543,21 @@ def test_a_bad_database_url_is_one_clear_line(bad: str) -> None:
     assert len(result.stderr.strip().splitlines()) == 1
 
 
+def test_the_app_says_a_bad_database_url_in_one_line(
+    tmp_path: Path, kore: FakeKore, slack: FakeSlack
+) -> None:
+    bad = "mysql://root:hunter2secret@127.0.0.1/korebot"
+    app = AppProcess(app_env(kore, slack, tmp_path / "unused.db", DATABASE_URL=bad))
+    with pytest.raises(RuntimeError, match="did not start"):
+        app.start()
+    assert app.returncode == 2
+    (reason,) = [line for line in app.logs if line.startswith("korebot: ")]
+    assert "DATABASE_URL" in reason
+    logs = "\n".join(app.logs)
+    assert "Traceback" not in logs
+    assert "hunter2secret" not in logs
+
+
 # --- Processes starting at once ----------------------------------------------------------------
 
 _DDL_LOG = """

@@ -226,8 +226,7 @@ def _current(connection: Connection, config: Config) -> tuple[str | None, bool]:
             raise SchemaError(
                 f"the database is at revision {revision}, which this version of korebot does "
                 f"not know (its newest is {script.get_current_head()}): a newer korebot "
-                "migrated it. Run "
-                "that version, or have it downgrade the database first."
+                "migrated it. Run that version (or newer) instead."
             ) from None
         return revision, False
     if not {name for name in tables - {VERSION_TABLE} if include_name(name, "table", {})}:
