@@ -29,7 +29,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection, CursorResult, Dialect, Engine
+from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.orm import (
     DeclarativeBase,
     Mapped,
@@ -211,8 +211,10 @@ def insert_missing(session: Session, model: type[Base], key: dict[str, Any], **v
     """
     insert = _INSERTS[session.get_bind().dialect.name](model)
     statement = insert.values(**key, **values).on_conflict_do_nothing(index_elements=list(key))
-    result: CursorResult[Any] = session.execute(statement)  # type: ignore[assignment]
-    return bool(result.rowcount)
+    # A row comes back only if one was inserted. (rowcount said 1 for a skipped row on
+    # PostgreSQL, where SQLAlchemy adds its own RETURNING.) SQLite has RETURNING since 3.35.
+    returned = session.execute(statement.returning(*inspect(model).primary_key))
+    return returned.first() is not None
 
 
 def get_or_insert(
