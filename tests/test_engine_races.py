@@ -74,7 +74,7 @@ class Race:
             return
         self._steps.pop(0)
         sqlite = self.store.engine.dialect.name == "sqlite"
-        if sqlite and connection.connection.driver_connection.in_transaction:  # type: ignore[union-attr]
+        if sqlite and connection.connection.driver_connection.in_transaction:
             self._waiting.append(command)  # it would wait for this writer's commit
             return
         self._running = True  # its own statements are not steps

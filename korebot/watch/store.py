@@ -194,7 +194,7 @@ class KoreCall(Base):
     at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
 
 
-Row = TypeVar("Row", bound=Base)
+_Model = TypeVar("_Model", bound=Base)
 _INSERTS: dict[str, Callable[[type[Base]], postgresql.Insert | sqlite.Insert]] = {
     "postgresql": postgresql.insert,
     "sqlite": sqlite.insert,
@@ -218,8 +218,8 @@ def insert_missing(session: Session, model: type[Base], key: dict[str, Any], **v
 
 
 def get_or_insert(
-    session: Session, model: type[Row], key: dict[str, Any], **values: Any
-) -> tuple[Row, bool]:
+    session: Session, model: type[_Model], key: dict[str, Any], **values: Any
+) -> tuple[_Model, bool]:
     """The row with this unique ``key``, inserted with ``values`` if missing (safe when
     others insert it at the same moment); and whether this call inserted it."""
     query = select(model).filter_by(**key)
