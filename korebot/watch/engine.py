@@ -26,11 +26,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
-from typing import Literal
+from typing import Any, Literal
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import and_, case, func, or_, select, update
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from korebot.gateway import BudgetExhausted, Fetched, StatusGateway
@@ -62,6 +62,8 @@ from korebot.watch.store import (
     Subscription,
     Target,
     Watch,
+    get_or_insert,
+    insert_missing,
     now,
 )
 
@@ -186,32 +188,32 @@ class WatchEngine:
     def watch(self, request: WatchRequest, status: TrainingStatus) -> Started:
         """Watch a training for a channel, or add the asker to the channel's existing watch."""
         bot, moment = request.bot, self.clock()
-        for attempt in range(2):
-            try:
-                with self.store.session.begin() as session:
-                    target = self._target(session, bot, request.language, request.state)
-                    if target.last_checked_at is None:
-                        _observe_status(target, status, moment)
-                    watch = _active_watch(session, target.id, request.channel_id)
-                    existing = watch is not None
-                    if watch is None:
-                        self._check_limits(session, request.team_id, request.channel_id)
-                        watch = self._new_watch(
-                            session, target, request.team_id, request.channel_id, "ask", moment
-                        )
-                        watch.lease_until = moment + self.delivery_lease
-                        watch.announce_attempts = 1
-                    if request.user_id not in {a.user_id for a in watch.askers}:
-                        watch.askers.append(Asker(user_id=request.user_id))
-                    self._schedule(target, moment)
-                    session.flush()
-                    view = _view(watch)
-                break
-            except IntegrityError:
-                # Another request created the same target or watch at the same moment.
-                if attempt:
-                    raise
-        if existing:
+        with self.store.session.begin() as session:
+            target = self._target(session, bot, request.language, request.state)
+            if target.last_checked_at is None:
+                _observe_status(target, status, moment)
+            active = select(Watch).filter_by(active_key=_active_key(target.id, request.channel_id))
+            watch = session.scalars(active).first()
+            created = False
+            if watch is None:
+                self._check_limits(session, request.team_id, request.channel_id)
+                # False if a concurrent ask created it since the select: then this one joins it.
+                created = self._new_watch(
+                    session,
+                    target,
+                    request.team_id,
+                    request.channel_id,
+                    "ask",
+                    moment,
+                    lease_until=moment + self.delivery_lease,
+                    announce_attempts=1,
+                )
+                watch = session.scalars(active).one()
+            insert_missing(session, Asker, {"watch_id": watch.id, "user_id": request.user_id})
+            self._schedule(target, moment)
+            session.flush()
+            view = _view(watch)
+        if not created:
             return Started(view, True)
         return Started(self._post_announcement(view, status), False)
 
@@ -295,20 +297,15 @@ class WatchEngine:
         moment = self.clock()
         with self.store.session.begin() as session:
             target = self._target(session, bot, language, state)
-            sub = session.scalars(
-                select(Subscription).where(
-                    Subscription.target_id == target.id, Subscription.channel_id == channel_id
-                )
-            ).first()
-            if sub is None:
-                sub = Subscription(
-                    target=target,
-                    team_id=team_id,
-                    channel_id=channel_id,
-                    created_by=user_id,
-                    created_at=moment,
-                )
-                session.add(sub)
+            sub, created = get_or_insert(
+                session,
+                Subscription,
+                {"target_id": target.id, "channel_id": channel_id},
+                team_id=team_id,
+                created_by=user_id,
+                created_at=moment,
+            )
+            if created:
                 how: Literal["created", "resumed", "already"] = "created"
             elif sub.paused is not None:
                 sub.paused, sub.armed, how = None, False, "resumed"
@@ -495,11 +492,16 @@ class WatchEngine:
                 if not sub.armed:
                     sub.armed = True  # the first poll only records the current state
                 elif event != "same" and sub.channel_id not in watching:
-                    watch = self._new_watch(
-                        session, target, sub.team_id, sub.channel_id, "subscription", moment
+                    # Skipped if an ask created the channel's watch since `watching` was read.
+                    self._new_watch(
+                        session,
+                        target,
+                        sub.team_id,
+                        sub.channel_id,
+                        "subscription",
+                        moment,
+                        outcome=Outcome(result=result).dumps() if result.status.is_final else None,
                     )
-                    if result.status.is_final:
-                        watch.outcome = Outcome(result=result).dumps()
             self._schedule(target, moment, polled=True)
             back = [_view(w) for w in watches if w.outcome is None] if recovered else []
         for view in back:
@@ -823,20 +825,21 @@ class WatchEngine:
 
     # Rows ------------------------------------------------------------------------
 
+    # Get-or-creates are INSERT … ON CONFLICT DO NOTHING (store.insert_missing): concurrent
+    # commands and polls creating the same row neither fail nor create it twice.
+
     def _target(self, session: Session, bot: Bot, language: str, state: State) -> Target:
         key = target_key(bot.host, bot.bot_id, language, state.value)
-        target = session.scalars(select(Target).where(Target.key == key)).first()
-        if target is None:
-            target = Target(
-                key=key,
-                host=bot.host,
-                bot_id=bot.bot_id,
-                bot_name=bot.name,
-                language=language,
-                state=state.value,
-            )
-            session.add(target)
-            session.flush()
+        target, _ = get_or_insert(
+            session,
+            Target,
+            {"key": key},
+            host=bot.host,
+            bot_id=bot.bot_id,
+            bot_name=bot.name,
+            language=language,
+            state=state.value,
+        )
         return target
 
     def _new_watch(
@@ -847,19 +850,21 @@ class WatchEngine:
         channel_id: str,
         via: str,
         moment: datetime,
-    ) -> Watch:
-        watch = Watch(
-            target=target,
-            active_key=f"{target.id}|{channel_id}",
+        **values: Any,
+    ) -> bool:
+        """Create the channel's active watch of the target; False if it has one already."""
+        return insert_missing(
+            session,
+            Watch,
+            {"active_key": _active_key(target.id, channel_id)},
+            target_id=target.id,
             via=via,
             team_id=team_id,
             channel_id=channel_id,
             created_at=moment,
             deadline=moment + timedelta(seconds=self.watch_timeout),
+            **values,
         )
-        session.add(watch)
-        session.flush()
-        return watch
 
 
 def _observe_status(
@@ -893,10 +898,8 @@ def _observe_status(
     return event
 
 
-def _active_watch(session: Session, target_id: int, channel_id: str) -> Watch | None:
-    return session.scalars(
-        select(Watch).where(Watch.active_key == f"{target_id}|{channel_id}")
-    ).first()
+def _active_key(target_id: int, channel_id: str) -> str:
+    return f"{target_id}|{channel_id}"
 
 
 def _active_watches(

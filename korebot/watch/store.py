@@ -9,10 +9,10 @@ each channel waiting for a run's end has a *watch* row (each user who asked is a
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     DateTime,
@@ -24,10 +24,20 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
+    inspect,
+    select,
     text,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Dialect, Engine
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, sessionmaker
+from sqlalchemy.orm import (
+    DeclarativeBase,
+    Mapped,
+    Session,
+    mapped_column,
+    relationship,
+    sessionmaker,
+)
 
 
 def database_url(url: str) -> str:
@@ -182,6 +192,42 @@ class KoreCall(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     bot: Mapped[str] = mapped_column(String(300), index=True)
     at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+
+
+_Model = TypeVar("_Model", bound=Base)
+_INSERTS: dict[str, Callable[[type[Base]], postgresql.Insert | sqlite.Insert]] = {
+    "postgresql": postgresql.insert,
+    "sqlite": sqlite.insert,
+}
+
+
+def insert_missing(session: Session, model: type[Base], key: dict[str, Any], **values: Any) -> bool:
+    """Insert a row unless one with the same unique ``key`` exists; whether this inserted it.
+
+    ``INSERT … ON CONFLICT (key) DO NOTHING``: a concurrent insert of the same key makes
+    this a no-op instead of an IntegrityError (which, on PostgreSQL, would abort the whole
+    transaction). PostgreSQL waits for that other transaction and, at READ COMMITTED, a
+    later SELECT sees its row; SQLite runs one writer at a time.
+    """
+    insert = _INSERTS[session.get_bind().dialect.name](model)
+    statement = insert.values(**key, **values).on_conflict_do_nothing(index_elements=list(key))
+    # A row comes back only if one was inserted. (rowcount said 1 for a skipped row on
+    # PostgreSQL, where SQLAlchemy adds its own RETURNING.) SQLite has RETURNING since 3.35.
+    returned = session.execute(statement.returning(*inspect(model).primary_key))
+    return returned.first() is not None
+
+
+def get_or_insert(
+    session: Session, model: type[_Model], key: dict[str, Any], **values: Any
+) -> tuple[_Model, bool]:
+    """The row with this unique ``key``, inserted with ``values`` if missing (safe when
+    others insert it at the same moment); and whether this call inserted it."""
+    query = select(model).filter_by(**key)
+    row = session.scalars(query).first()
+    if row is not None:  # the usual case, without a write (nor a sequence number) spent
+        return row, False
+    inserted = insert_missing(session, model, key, **values)
+    return session.scalars(query).one(), inserted
 
 
 #: Kinds of work ``Store.exclusive`` hands out, one key space each (advisory lock class IDs).
