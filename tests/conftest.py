@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import itertools
 import re
-import shutil
 from collections.abc import Iterator
 
 import pytest
-from postgres import PostgresServer
+from postgres import PostgresServer, temporary_server
 from slack_app import BOT, OTHER_BOT
 
 from korebot.testing.fake_kore import FakeKore
@@ -31,21 +30,16 @@ def slack() -> Iterator[FakeSlack]:
 
 
 # --- PostgreSQL: a real server, started by the tests (tests/postgres.py) ----------------------
-# `postgres` starts one server per session (as root, it runs as the `postgres` user);
+# `postgres` starts one server per session (as root, as the `postgres` user or `nobody`);
 # `postgres_url` gives each test its own fresh database on it. Mark such tests `postgres`.
 
 _postgres_databases = itertools.count(1)
 
 
 @pytest.fixture(scope="session")
-def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
-    server = PostgresServer(tmp_path_factory.mktemp("postgres")).start()
-    try:
+def postgres() -> Iterator[PostgresServer]:
+    with temporary_server() as server:
         yield server
-    finally:
-        server.stop()
-    # ~50 MB; pytest keeps the last three sessions' directories. server.log stays.
-    shutil.rmtree(server.data_dir)
 
 
 @pytest.fixture

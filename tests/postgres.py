@@ -23,6 +23,7 @@ import socket
 import stat
 import subprocess
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -95,6 +96,24 @@ def _version(bindir: Path) -> tuple[int, ...]:
         if found:
             return tuple(int(part) for part in found.groups() if part is not None)
     return (-1,)
+
+
+@contextlib.contextmanager
+def temporary_server(bindir: Path | None = None) -> Iterator[PostgresServer]:
+    """A started server in a directory of its own, removed with everything in it afterwards.
+
+    Not under pytest's temporary root: each pytest session that starts resets that root to
+    0700, which (as root) would cut a running server's user off from its own files.
+    """
+    base = Path(tempfile.mkdtemp(prefix="korebot-postgres-"))
+    try:
+        server = PostgresServer(base, bindir=bindir).start()
+        try:
+            yield server
+        finally:
+            server.stop()
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
 
 
 def _free_port() -> int:
