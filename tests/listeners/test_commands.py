@@ -7,7 +7,8 @@ its refusals. Answers are read back from the fake Slack's response_url.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from in_process import ALLOWED, BOSS, Listeners, command, new_language
@@ -79,7 +80,7 @@ def test_the_dispatcher_calls_each_subcommand(listeners: Listeners) -> None:
 
 
 def test_commands_beyond_the_per_user_limit_are_refused(
-    listeners: Listeners, tmp_path: Any
+    listeners: Listeners, tmp_path: Path
 ) -> None:
     limited = Listeners(listeners.kore, listeners.slack, tmp_path, commands_per_minute=2)
     try:
@@ -236,7 +237,7 @@ def test_unsubscribe_without_a_subscription_is_refused(listeners: Listeners) -> 
 )
 def test_subscription_refusals(
     listeners: Listeners,
-    listener: Any,
+    listener: Callable[..., None],
     name: str,
     channel: str | None,
     user: str,
