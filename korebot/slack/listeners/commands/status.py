@@ -53,7 +53,14 @@ def ask_status(
         if result.status is not Status.IN_PROGRESS:
             tell_status()
             return
-        request = WatchRequest(team, channel, user, bot, language, asked.state)
+        request = WatchRequest(
+            team_id=team,
+            channel_id=channel,
+            user_id=user,
+            bot=bot,
+            language=language,
+            state=asked.state,
+        )
         try:
             started = services.engine.watch(request, result)
         except LimitReached as error:
