@@ -693,3 +693,55 @@ def test_database_outage_keeps_answering_and_loses_no_watch(
             assert len(h.slack.thread(channel, ts)) == 1
     finally:
         gate.close()
+
+
+@pytest.mark.postgres
+def test_stop_button_answers_the_clicker_while_the_database_is_down(
+    postgres: PostgresServer,
+    postgres_url: str,
+    kore: FakeKore,
+    slack: FakeSlack,
+    faults: Counter[str],
+) -> None:
+    gate = Gate(postgres.port).open()
+    url = postgres_url.replace(f":{postgres.port}/", f":{gate.port}/")
+    try:
+        with AppProcess(fault_env(kore, slack, url)) as app:
+            h = Harness(kore, slack, app)
+            channel = new_channel()
+            ts = start_watch(h, new_language(), channel)
+            (actions,) = [
+                b for b in h.slack.messages(channel)[0]["blocks"] if b["type"] == "actions"
+            ]
+            button = actions["elements"][0]
+
+            def click() -> str:
+                answer_url = h.slack.response_url()
+                response = h.sender.action(
+                    button["action_id"],
+                    button["value"],
+                    channel_id=channel,
+                    message_ts=ts,
+                    response_url=answer_url,
+                )
+                assert response.status_code == 200
+                return answer_url
+
+            gate.close()
+            try:
+                answer = h.answer(click(), timeout=15)
+                # Beside the watch's message, not over it, and only to the clicker.
+                assert answer["replace_original"] is False
+                assert answer.get("response_type", "ephemeral") == "ephemeral"
+                assert "database is unavailable" in alltext(answer)
+                assert "edited" not in h.slack.messages(channel)[0]
+                faults["database unreachable (Stop watching clicked)"] += 1
+            finally:
+                gate.open()
+            # The database back, the same button stops the watch.
+            stopped = click()
+            h.slack.wait_for(lambda s: "edited" in s.messages(channel)[0], 15, "parent updated")
+            assert "stopped watching" in h.slack.messages(channel)[0]["text"]
+            assert h.answers(stopped) == []
+    finally:
+        gate.close()

@@ -1,0 +1,19 @@
+"""Interactive components: the "Stop watching" button (acked first, as commands are)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt import App, Respond
+
+from korebot.slack import messages
+from korebot.slack.listeners.actions.stop_watching import stop_watching
+from korebot.slack.listeners.common import acknowledge
+from korebot.slack.listeners.context import Services
+
+
+def register(app: App, services: Services) -> None:
+    def lazy_stop_watching(body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
+        stop_watching(services, body, action, respond)
+
+    app.action(messages.STOP_ACTION)(ack=acknowledge, lazy=[lazy_stop_watching])

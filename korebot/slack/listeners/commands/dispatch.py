@@ -1,0 +1,44 @@
+"""`/faq-status`'s work after the ack: the per-user limit, one parse, the subcommand."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt import Respond
+from slack_sdk import WebClient
+
+from korebot.slack import messages, parsing
+from korebot.slack.listeners.commands.bots import list_bots
+from korebot.slack.listeners.commands.help import show_help
+from korebot.slack.listeners.commands.list import list_watches
+from korebot.slack.listeners.commands.status import ask_status
+from korebot.slack.listeners.commands.stop import stop_watch
+from korebot.slack.listeners.commands.subscribe import subscribe
+from korebot.slack.listeners.commands.unsubscribe import unsubscribe
+from korebot.slack.listeners.common import answering, asked_by, within_limit
+from korebot.slack.listeners.context import Services
+
+
+def faq_status(
+    services: Services, command: dict[str, Any], respond: Respond, client: WebClient
+) -> None:
+    with answering(respond, "/faq-status"):
+        team, _, user = asked_by(command)
+        within_limit(services, team, user)
+        match parsing.parse(command.get("text", "")):
+            case parsing.Help():
+                show_help(respond)
+            case parsing.Invalid(reason):
+                respond(**messages.problem(reason).kwargs())
+            case parsing.ListBots():
+                list_bots(services, respond)
+            case parsing.ListWatches():
+                list_watches(services, command, respond, client)
+            case parsing.Subscribe() as asked:
+                subscribe(services, asked, command, respond)
+            case parsing.Unsubscribe() as asked:
+                unsubscribe(services, asked, command, respond)
+            case parsing.StopWatch() as asked:
+                stop_watch(services, asked, command, respond)
+            case parsing.AskStatus() as asked:
+                ask_status(services, asked, command, respond, client)

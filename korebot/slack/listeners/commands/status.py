@@ -1,0 +1,107 @@
+"""`/faq-status BOT LANG [state]`: a training's status; if it is running, watch it.
+
+The status is told even when watching cannot start (the database or Slack is down, the
+channel's limit is reached): only the watch needs them.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_bolt import Respond
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from korebot.gateway import Fetched
+from korebot.kore import KoreError, State, Status
+from korebot.registry import Bot
+from korebot.slack import messages, parsing
+from korebot.slack.listeners.common import (
+    DATABASE_DOWN,
+    Refusal,
+    answering,
+    asked_by,
+    database_error,
+    permalink,
+    target,
+)
+from korebot.slack.listeners.context import Services
+from korebot.slack.notifier import slack_error
+from korebot.watch.model import LimitReached, Undeliverable, WatchRequest
+
+log = logging.getLogger(__name__)
+
+
+def ask_status(
+    services: Services,
+    asked: parsing.AskStatus,
+    command: dict[str, Any],
+    respond: Respond,
+    client: WebClient,
+) -> None:
+    with answering(respond, "/faq-status"):
+        team, channel, user = asked_by(command)
+        bot, language = target(services, asked, channel, user)
+        fetched = _status(services, bot, language, asked.state)
+        result = fetched.status
+
+        def tell_status() -> None:
+            answer = messages.status(bot, language, asked.state, result, user, age=fetched.age)
+            respond(response_type="in_channel", **answer.kwargs())
+
+        if result.status is not Status.IN_PROGRESS:
+            tell_status()
+            return
+        request = WatchRequest(
+            team_id=team,
+            channel_id=channel,
+            user_id=user,
+            bot=bot,
+            language=language,
+            state=asked.state,
+        )
+        try:
+            started = services.engine.watch(request, result)
+        except LimitReached as error:
+            raise Refusal(str(error)) from None
+        except DATABASE_DOWN as error:
+            log.warning(
+                "Database unavailable, not watching %s: %s", bot.name, database_error(error)
+            )
+            tell_status()
+            raise Refusal(
+                "I can't watch this training for now: my database is unavailable. "
+                "Ask again in a few minutes to have its result posted here."
+            ) from None
+        except (Undeliverable, SlackApiError, OSError) as error:
+            # OSError: Slack could not be reached (slack_sdk's retries included).
+            if isinstance(error, SlackApiError):
+                code = slack_error(error)
+            else:
+                code = str(error) if isinstance(error, Undeliverable) else "Slack unreachable"
+            log.warning("Not watching %s: cannot post (%s)", bot.name, code)
+            tell_status()
+            raise Refusal(
+                f"I could not post in this channel or message you ({code}), so I am not "
+                "watching this training. Ask again in a few minutes."
+            ) from None
+        if started.existing:
+            link = permalink(client, started.watch)
+            respond(**messages.already_watching(started.watch, link).kwargs())
+        elif started.watch.thread_channel != channel:
+            respond(**messages.moved_to_dm(channel).kwargs())
+
+
+def _status(services: Services, bot: Bot, language: str, state: State) -> Fetched:
+    """The training's status: its watch's last poll while one is due soon, else the gateway's."""
+    try:
+        watched = services.engine.watched_status(bot, language, state)
+    except DATABASE_DOWN:
+        watched = None  # Kore.ai can still be asked
+    if watched is not None:
+        return watched
+    try:
+        return services.gateway.status(bot, language, state)
+    except KoreError as error:
+        raise Refusal(str(error)) from None

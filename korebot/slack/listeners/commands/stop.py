@@ -1,0 +1,26 @@
+"""`/faq-status stop BOT LANG [state]`: stop this channel's watch of a training."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt import Respond
+
+from korebot.slack import messages, parsing
+from korebot.slack.listeners.common import Refusal, answering, asked_by, target
+from korebot.slack.listeners.context import Services
+
+
+def stop_watch(
+    services: Services, asked: parsing.StopWatch, command: dict[str, Any], respond: Respond
+) -> None:
+    with answering(respond, "/faq-status stop"):
+        _, channel, user = asked_by(command)
+        bot, language = target(services, asked, channel, user)
+        view = services.engine.stop(channel, bot, language, asked.state, user)
+        if view is None:
+            raise Refusal(
+                f"Nothing to stop: {bot.name} ({language}, {asked.state.value}) "
+                "is not watched here."
+            )
+        respond(**messages.stopped_confirmation(view).kwargs())

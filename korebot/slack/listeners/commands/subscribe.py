@@ -1,0 +1,23 @@
+"""`/faq-status subscribe BOT LANG [state]`: announce every training of a bot here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt import Respond
+
+from korebot.slack import messages, parsing
+from korebot.slack.listeners.common import answering, asked_by, target
+from korebot.slack.listeners.context import Services
+
+
+def subscribe(
+    services: Services, asked: parsing.Subscribe, command: dict[str, Any], respond: Respond
+) -> None:
+    with answering(respond, "/faq-status subscribe"):
+        team, channel, user = asked_by(command)
+        bot, language = target(services, asked, channel, user)
+        sub, how = services.engine.subscribe(team, channel, user, bot, language, asked.state)
+        # A new or resumed subscription is news for the channel; "already" is for the asker.
+        kind = "ephemeral" if how == "already" else "in_channel"
+        respond(response_type=kind, **messages.subscribed(sub, how, user).kwargs())

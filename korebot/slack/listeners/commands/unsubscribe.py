@@ -1,0 +1,25 @@
+"""`/faq-status unsubscribe BOT LANG [state]`: stop announcing a bot's trainings here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt import Respond
+
+from korebot.slack import messages, parsing
+from korebot.slack.listeners.common import Refusal, answering, asked_by, target
+from korebot.slack.listeners.context import Services
+
+
+def unsubscribe(
+    services: Services, asked: parsing.Unsubscribe, command: dict[str, Any], respond: Respond
+) -> None:
+    with answering(respond, "/faq-status unsubscribe"):
+        _, channel, user = asked_by(command)
+        bot, language = target(services, asked, channel, user)
+        gone = services.engine.unsubscribe(channel, bot, language, asked.state, user)
+        if gone is None:
+            raise Refusal(
+                f"This channel is not subscribed to {bot.name} ({language}, {asked.state.value})."
+            )
+        respond(response_type="in_channel", **messages.unsubscribed(gone, user).kwargs())
