@@ -9,14 +9,15 @@ reaches above the repository root.
 from __future__ import annotations
 
 import re
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-# Folders that are not the repository's own sources (environments, caches, git itself).
-SKIPPED_DIRS = {".git", ".venv", "venv", "node_modules", "build", "dist", "__pycache__"}
+# Without git (an unpacked archive): folders that are not the repository's own sources.
+SKIPPED_DIRS = {".git", ".venv", "venv", ".hypothesis", "build", "dist", "__pycache__"}
 OUTSIDE = [
     re.compile(r"\.\./+shared\b"),
     re.compile(r"\bshared/reference\b"),
@@ -28,7 +29,24 @@ PARENTS = re.compile(r"__file__\)\.resolve\(\)\.parents\[(\d+)\]")
 
 
 def _repository_files() -> Iterator[Path]:
-    """Every file of the repository (symlinks included), relative to its root."""
+    """Every file of the repository (symlinks included), relative to its root.
+
+    In a git checkout, what git tracks or would (not what it ignores: environments,
+    caches, hypothesis's database).
+    """
+    try:
+        listed = subprocess.run(
+            ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],  # noqa: S607
+            cwd=ROOT,
+            capture_output=True,
+            check=False,
+        )
+    except OSError:  # no git on this machine
+        listed = None
+    if listed is not None and listed.returncode == 0:
+        names = {name for name in listed.stdout.decode().split("\0") if name}
+        yield from (Path(name) for name in sorted(names) if (ROOT / name).exists())
+        return
     for path in sorted(ROOT.rglob("*")):
         relative = path.relative_to(ROOT)
         if any(part in SKIPPED_DIRS or part.endswith("_cache") for part in relative.parts):
