@@ -1,13 +1,13 @@
 """Wires the app together from the configuration and owns its lifecycle.
 
-The factories below are the one way to build korebot's parts: ``Runtime`` uses them,
-and so do the tests (with a controlled clock), the benchmarks and ``korebot watch``.
+The factories here and in ``korebot.wiring`` (the Kore.ai side) are the one way to build
+korebot's parts: ``Runtime`` uses them, and so do the tests (with a controlled clock) and
+the benchmarks (the thread counts).
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -15,7 +15,7 @@ from typing import Any
 from slack_sdk import WebClient
 
 from korebot.config import Config
-from korebot.gateway import Budget, Limits, StatusGateway
+from korebot.gateway import StatusGateway
 from korebot.kore import RetryPolicy
 from korebot.ratelimit import KeyedWindows
 from korebot.slack.ack_first import AckFirst, AckFirstExecutor
@@ -23,9 +23,9 @@ from korebot.slack.app import build_app, web_client
 from korebot.slack.listeners import Services
 from korebot.slack.notifier import SlackNotifier
 from korebot.watch import schema
-from korebot.watch.budget import DatabaseBudget
 from korebot.watch.engine import WatchEngine
 from korebot.watch.store import Store, now
+from korebot.wiring import shared_budget, status_gateway
 
 log = logging.getLogger(__name__)
 
@@ -38,31 +38,6 @@ WAITRESS_THREADS = 8
 #: The watch engine's threads for Kore.ai polls and for Slack posts.
 POLL_WORKERS = 8
 POSTERS = 8
-
-
-def limits(config: Config) -> Limits:
-    settings = config.settings
-    return Limits(settings.korebot_kore_calls_per_minute, settings.korebot_kore_calls_per_hour)
-
-
-def shared_budget(
-    config: Config, store: Store, clock: Callable[[], datetime] = now
-) -> DatabaseBudget:
-    """Kore.ai's per-bot budget in the database, shared by every process using it."""
-    return DatabaseBudget(store, limits(config), clock)
-
-
-def status_gateway(
-    config: Config, budget: Budget | None = None, clock: Callable[[], float] = time.monotonic
-) -> StatusGateway:
-    """The one door to Kore.ai (without ``budget``: this process's own budget)."""
-    return StatusGateway(
-        config.registry,
-        fresh_for=config.settings.korebot_status_cache,
-        limits=limits(config),
-        clock=clock,
-        budget=budget,
-    )
 
 
 def watch_engine(

@@ -19,7 +19,7 @@ from slack_app import BOT, app_env, new_channel
 from sqlalchemy import Select, event, select
 from sqlalchemy.engine import Connection
 
-from korebot import config, runtime
+from korebot import config, runtime, wiring
 from korebot.kore import State
 from korebot.testing.fake_kore import FakeKore, Status
 from korebot.testing.fake_slack import FakeSlack
@@ -49,7 +49,7 @@ class Race:
         self.store = Store(url)
         schema.upgrade(self.store.engine)
         # This process's own budget: the database one would add INSERTs to the race.
-        self.gateway = runtime.status_gateway(loaded)
+        self.gateway = wiring.status_gateway(loaded)
         self.engine = runtime.watch_engine(
             loaded, self.store, self.gateway, runtime.slack_client(loaded)
         )

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from slack_app import BOT, app_env, new_channel
 
-from korebot import config, runtime
+from korebot import config, runtime, wiring
 from korebot.kore import State
 from korebot.registry import Bot
 from korebot.testing.clock import Clock
@@ -33,8 +33,8 @@ class Engine:
         self.store = Store(settings.settings.database_url)
         schema.upgrade(self.store.engine)
         # The app's own wiring: the database budget and gateway, on the test's clock.
-        budget = runtime.shared_budget(settings, self.store, self.clock.now)
-        self.gateway = runtime.status_gateway(settings, budget, self.clock.monotonic)
+        budget = wiring.shared_budget(settings, self.store, self.clock.now)
+        self.gateway = wiring.status_gateway(settings, budget, self.clock.monotonic)
         self.engine = runtime.watch_engine(
             settings, self.store, self.gateway, runtime.slack_client(settings), self.clock.now
         )
