@@ -519,8 +519,7 @@ def test_sigterm_exits_within_10_s_even_when_kore_hangs(
     code, elapsed = sigterm(app)
     logs = "\n".join(app.logs)
     assert code == 0, logs
-    assert elapsed < 10, logs
-    assert "exiting anyway" in logs
+    assert elapsed < 10, logs  # not the 30 s of the hanging poll: it was abandoned
     report(capsys, "graceful stop, Kore.ai hanging", {"seconds_to_exit": round(elapsed, 2)})
     # The abandoned poll is done again after the restart; the result comes once.
     with AppProcess(env) as again:

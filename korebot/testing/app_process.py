@@ -102,13 +102,6 @@ class AppProcess:
     def returncode(self) -> int | None:
         return None if self._process is None else self._process.poll()
 
-    def wait_for_log(self, text: str, timeout: float = 10.0) -> None:
-        with self._changed:
-            if not self._changed.wait_for(
-                lambda: any(text in line for line in self.logs), timeout=timeout
-            ):
-                raise AssertionError(f"no log line with {text!r}:\n" + "\n".join(self.logs))
-
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> int:
         """Send a signal and wait for the exit; returns the exit code."""
         if self._process is None:
