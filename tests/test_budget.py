@@ -6,12 +6,15 @@ import threading
 from pathlib import Path
 
 import pytest
+from sqlalchemy import inspect
 
+from korebot import config
 from korebot.gateway import Limits
 from korebot.testing.clock import Clock
 from korebot.watch import schema
 from korebot.watch.budget import DatabaseBudget
 from korebot.watch.store import Store
+from korebot.wiring import command_line_gateway
 
 BOT = ("https://bots.kore.ai", "st-1a2b3c4d-0000-4e6f-8a9b-0c1d2e3f4a5b")
 OTHER = ("https://bots.kore.ai", "st-99999999-0000-4e6f-8a9b-0c1d2e3f4a5b")
@@ -69,3 +72,24 @@ def test_concurrent_processes_never_overspend(postgres_url: str) -> None:
         thread.join()
     assert len(allowed) == 40
     assert allowed.count(True) == 10
+
+
+def test_the_command_line_shares_only_a_database_that_has_korebots_tables(
+    tmp_path: Path,
+) -> None:
+    """`korebot watch` counts with the app's processes in the app's database, and alone
+    where there is none: it neither creates nor migrates one."""
+    migrated, empty, missing = tmp_path / "app.db", tmp_path / "empty.db", tmp_path / "no.db"
+    stores(f"sqlite:///{migrated}", 1)[0].dispose()
+    empty.touch()
+    shared: dict[str, bool] = {}
+    for path in (migrated, empty, missing):
+        loaded = config.load({"DATABASE_URL": f"sqlite:///{path}"})
+        with command_line_gateway(loaded) as gateway:
+            shared[path.name] = isinstance(gateway.budget, DatabaseBudget)
+        loaded.registry.close()
+    assert shared == {"app.db": True, "empty.db": False, "no.db": False}
+    assert not missing.exists()
+    untouched = Store(f"sqlite:///{empty}")
+    assert inspect(untouched.engine).get_table_names() == []  # not migrated
+    untouched.dispose()
