@@ -8,7 +8,8 @@ listener: it calls ``ack()`` and returns. Binds 127.0.0.1 only.
     SLACK_SIGNING_SECRET=... SLACK_BOT_TOKEN=... SLACK_API_URL=... \
         python -m benchmarks.bare_app --threads 8 --port 0
 
-Prints ``bare app listening on http://127.0.0.1:PORT`` once the socket is bound.
+Prints ``bare app listening on http://127.0.0.1:PORT`` once the socket is bound. The
+benchmarks pass korebot's thread counts (``korebot.runtime``); it imports no korebot code.
 """
 
 from __future__ import annotations
@@ -73,9 +74,9 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m benchmarks.bare_app", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (0: any free)")
-    parser.add_argument("--threads", type=int, default=8, help="waitress threads (korebot's)")
+    parser.add_argument("--threads", type=int, default=8, help="waitress threads")
     parser.add_argument(
-        "--listener-threads", type=int, default=8, help="Bolt listener executor size (korebot's)"
+        "--listener-threads", type=int, default=8, help="Bolt listener executor size"
     )
     args = parser.parse_args(argv)
     secret = os.environ.get("SLACK_SIGNING_SECRET", "")

@@ -171,20 +171,10 @@ def app_env(
         "SLACK_SIGNING_SECRET": SIGNING_SECRET,
         "SLACK_API_URL": slack.api_url,
         "DATABASE_URL": f"sqlite:///{db.as_posix()}",
-        # INFO, the default: AppProcess reads the port from the INFO "listening on" line.
+        # INFO, the production default: the app's logging is part of what is measured.
         "LOG_LEVEL": "INFO",
         **extra,
     }
-
-
-def app_pid(app: AppProcess) -> int:
-    pid = getattr(app, "pid", None)
-    if isinstance(pid, int):
-        return pid
-    process = getattr(app, "_process", None)
-    if process is None:
-        raise RuntimeError("the app is not running")
-    return int(process.pid)
 
 
 @dataclass
@@ -201,7 +191,7 @@ class Stack:
 
     @property
     def pid(self) -> int:
-        return app_pid(self.app)
+        return self.app.pid
 
     def command(self, ask: Ask) -> tuple[int, float]:
         """Send one signed /faq-status; returns (HTTP status, seconds to the ack)."""

@@ -47,6 +47,7 @@ from benchmarks.harness import (
 )
 from benchmarks.plan import Plan
 from korebot.config import Settings
+from korebot.runtime import LISTENER_THREADS, WAITRESS_THREADS
 from korebot.testing.app_process import AppProcess
 from korebot.testing.fake_kore import KoreRequest
 
@@ -98,26 +99,6 @@ def secs(seconds: float) -> str:
 def _setting_default(name: str) -> object:
     info = Settings.model_fields.get(name)
     return None if info is None else info.default
-
-
-def _source_int(module: str, pattern: str, default: int) -> int:
-    """A number from korebot's source (the thread counts the bare app must copy)."""
-    path = ROOT / module
-    with contextlib.suppress(OSError):
-        match = re.search(pattern, path.read_text())
-        if match:
-            return int(match.group(1))
-    return default
-
-
-def waitress_threads() -> int:
-    return _source_int("korebot/server.py", r"threads=(\d+)", 8)
-
-
-def listener_threads() -> int:
-    return _source_int(
-        "korebot/runtime.py", r"max_workers=(\d+), thread_name_prefix=\"korebot-listener", 8
-    )
 
 
 def _teams(prefix: str, per_team: int) -> Iterator[str]:
@@ -308,7 +289,7 @@ class BareApp:
 
 def ack(ctx: Context) -> Outcome:
     plan = ctx.plan
-    threads, listener = waitress_threads(), listener_threads()
+    threads, listener = WAITRESS_THREADS, LISTENER_THREADS
     bots = {"support": bot_id(2, 1)}
     lat: dict[str, list[float]] = {"korebot": [], "bare": []}
     statuses: dict[str, Counter[int]] = {"korebot": Counter(), "bare": Counter()}

@@ -21,7 +21,14 @@ from rich.console import Console
 from rich.table import Table
 
 from korebot import config as config_module
-from korebot.kore import InvalidInput, KoreError, State, Status, TrainingStatus
+from korebot.kore import (
+    InvalidInput,
+    KoreError,
+    State,
+    Status,
+    TrainingStatus,
+    UnreadableResponse,
+)
 from korebot.registry import Bot, BotRegistry
 
 if TYPE_CHECKING:
@@ -101,9 +108,9 @@ def watch(
     timeout: TimeoutOpt = 3600.0,
 ) -> None:
     """Wait until the FAQ training ends; exit 0 if it succeeded, 1 if it failed."""
-    with _registry() as registry:
-        target, lang = _target(registry, bot, language)
-        _watch(registry, target, lang, state, interval, timeout)
+    with _loaded() as loaded:
+        target, lang = _target(loaded.registry, bot, language)
+        _watch(loaded, target, lang, state, interval, timeout)
 
 
 @app.command(epilog="Example: korebot train support en --watch --timeout 1800")
@@ -117,14 +124,15 @@ def train(
     timeout: TimeoutOpt = 3600.0,
 ) -> None:
     """Start an FAQ training (of the configured version) and optionally wait for it."""
-    with _registry() as registry:
-        target, lang = _target(registry, bot, language)
-        result = _ask(lambda: registry.client(target).start_training(target.bot_id, lang))
+    with _loaded() as loaded:
+        target, lang = _target(loaded.registry, bot, language)
+        client = loaded.registry.client(target)
+        result = _ask(lambda: client.start_training(target.bot_id, lang))
         out.print(f"Started FAQ training of {target.label} ({lang}): {result.message}")
         if result.status is Status.FAILURE:
             raise typer.Exit(Exit.FAILURE)
         if wait:
-            _watch(registry, target, lang, State.CONFIGURED, interval, timeout)
+            _watch(loaded, target, lang, State.CONFIGURED, interval, timeout)
         raise typer.Exit(Exit.SUCCESS)
 
 
@@ -218,13 +226,19 @@ def demo(
 
 
 @contextmanager
-def _registry() -> Iterator[BotRegistry]:
+def _loaded() -> Iterator[config_module.Config]:
     try:
-        registry = config_module.load().registry
+        loaded = config_module.load()
     except config_module.ConfigError as error:
         _fail(Exit.USAGE, str(error))
-    with _closing(registry):
-        yield registry
+    with _closing(loaded.registry):
+        yield loaded
+
+
+@contextmanager
+def _registry() -> Iterator[BotRegistry]:
+    with _loaded() as loaded:
+        yield loaded.registry
 
 
 @contextmanager
@@ -257,24 +271,39 @@ def _ask(call: Callable[[], TrainingStatus]) -> TrainingStatus:
 
 
 def _watch(
-    registry: BotRegistry, bot: Bot, lang: str, state: State, interval: float, timeout: float
+    loaded: config_module.Config,
+    bot: Bot,
+    lang: str,
+    state: State,
+    interval: float,
+    timeout: float,
 ) -> NoReturn:
-    client = registry.client(bot)
+    # Imported here: SQLAlchemy, for the budget shared with the app; the others skip it.
+    from korebot.gateway import BudgetExhausted
+    from korebot.wiring import command_line_gateway
+
     started = time.monotonic()
     deadline = started + timeout
     last: TrainingStatus | None = None
     last_line = 0.0
     live = out.is_terminal
-    with out.status("Checking…") if live else _nothing() as spinner:
+    with (
+        command_line_gateway(loaded) as gateway,
+        out.status("Checking…") if live else _nothing() as spinner,
+    ):
         while True:
+            pause = interval
             try:
-                result = client.training_status(bot.bot_id, lang, state)
+                result = gateway.status(bot, lang, state, "poll").status
             except InvalidInput as error:
                 _fail(Exit.USAGE, str(error))
             except KoreError as error:
-                if not error.transient:
+                # As the app's watches: an odd body is a passing fault, until the timeout.
+                if not (error.transient or isinstance(error, UnreadableResponse)):
                     _fail(Exit.KORE_ERROR, str(error))
-                err.print(f"korebot: {error} Still watching.")
+                if isinstance(error, BudgetExhausted):
+                    pause = max(interval, error.retry_after)
+                err.print(f"korebot: {error} Still watching.", markup=False)
             else:
                 if result.status is not Status.IN_PROGRESS:
                     break
@@ -287,10 +316,10 @@ def _watch(
                 elif changed or now - last_line >= 60:
                     out.print(line)
                     last_line = now
-            if time.monotonic() + interval > deadline:
+            if time.monotonic() + pause > deadline:
                 seen = last.raw_status if last else "nothing"
                 _fail(Exit.IN_PROGRESS, f"Gave up after {_elapsed(timeout)}; last status: {seen}.")
-            time.sleep(interval)
+            time.sleep(pause)
     _show(bot, lang, state, result, as_json=False)
     raise typer.Exit(_exit_code(result))
 

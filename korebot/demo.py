@@ -164,7 +164,6 @@ def _app_env(
         "SLACK_API_URL": slack.api_url,
         "DATABASE_URL": f"sqlite:///{(workdir / 'korebot.db').as_posix()}",
         "KOREBOT_POLL_INTERVAL": repr(interval),
-        # INFO, not WARNING: AppProcess learns the port from the INFO "listening on" line.
         # The log is kept in memory and shown only when the demo fails.
         "LOG_LEVEL": "INFO",
     }

@@ -24,7 +24,7 @@ from slack_sdk.errors import SlackApiError
 from waitress.server import create_server
 
 from korebot import config as config_module
-from korebot.runtime import Runtime
+from korebot.runtime import WAITRESS_THREADS, Runtime
 from korebot.watch.schema import SchemaError, open_engine
 
 if TYPE_CHECKING:
@@ -148,7 +148,7 @@ def serve() -> int:
         wsgi_app(runtime, slack_over_http=socket_mode is None),
         host="0.0.0.0",  # noqa: S104  (platforms route $PORT from outside)
         port=settings.port,
-        threads=8,
+        threads=WAITRESS_THREADS,
         ident="korebot",
     )
     signal.signal(signal.SIGTERM, _stop)

@@ -104,15 +104,9 @@ class Killer:
             self.app = None
             self._trigger = None
         if app is not None and app.returncode is None:
-            os.kill(pid(app), signal.SIGKILL)
+            os.kill(app.pid, signal.SIGKILL)
             self.kills.append(why)
         self._fired.set()
-
-
-def pid(app: AppProcess) -> int:
-    process = app._process
-    assert process is not None, "the app was never started"
-    return process.pid
 
 
 class HookedSlack(FakeSlack):

@@ -11,9 +11,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import Select, select
+
 from korebot.testing.app_process import AppProcess
 from korebot.testing.fake_kore import FakeKore
 from korebot.testing.fake_slack import FakeSlack, SlackCall, SlackSender
+from korebot.watch.store import Store, Watch
 
 SIGNING_SECRET = "e2e-signing-secret-0123456789abcdef"
 BOT = "st-1a2b3c4d-0000-4e6f-8a9b-0c1d2e3f4a5b"
@@ -79,9 +82,22 @@ class Harness:
         """The single top-level message in a channel (a watch's message)."""
         self.slack.wait_for(lambda s: bool(s.messages(channel)), timeout, f"a message in {channel}")
         (message,) = self.slack.messages(channel)
-        # The app records the thread right after posting; wait until it has.
-        self.app.wait_for_log(f"/{message['ts']}")
+        self.recorded(message["ts"])
         return message
+
+    def rows(self, query: Select[Any]) -> list[Any]:
+        """What the app's database holds now (to check what it recorded)."""
+        store = Store(self.app.env["DATABASE_URL"])
+        try:
+            with store.session() as session:
+                return list(session.execute(query))
+        finally:
+            store.dispose()
+
+    def recorded(self, ts: str, timeout: float = 10.0) -> None:
+        """Wait until the app has recorded the watch whose thread is the message `ts`."""
+        query = select(Watch.id).where(Watch.thread_ts == ts)
+        wait_until(lambda: bool(self.rows(query)), timeout, f"the watch of thread {ts}")
 
     def wait_reply(self, channel: str, count: int = 1, timeout: float = 15.0) -> dict[str, Any]:
         """The watch's message once its thread has `count` replies and it was updated."""

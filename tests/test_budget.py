@@ -3,26 +3,21 @@
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import inspect
 
+from korebot import config
 from korebot.gateway import Limits
+from korebot.testing.clock import Clock
 from korebot.watch import schema
 from korebot.watch.budget import DatabaseBudget
 from korebot.watch.store import Store
+from korebot.wiring import command_line_gateway
 
 BOT = ("https://bots.kore.ai", "st-1a2b3c4d-0000-4e6f-8a9b-0c1d2e3f4a5b")
 OTHER = ("https://bots.kore.ai", "st-99999999-0000-4e6f-8a9b-0c1d2e3f4a5b")
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 1, 1, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 def stores(url: str, count: int) -> list[Store]:
@@ -35,16 +30,16 @@ def stores(url: str, count: int) -> list[Store]:
 def check_shared_windows(url: str) -> None:
     clock = Clock()
     limits = Limits(per_minute=3, per_hour=4)
-    first, second = (DatabaseBudget(s, limits, clock) for s in stores(url, 2))
+    first, second = (DatabaseBudget(s, limits, clock.now) for s in stores(url, 2))
     assert first.acquire(BOT) == 0
     assert second.acquire(BOT) == 0
-    clock.now += timedelta(seconds=10)
+    clock.advance(10)
     assert first.acquire(BOT) == 0
     assert second.acquire(BOT) == pytest.approx(50.0)  # the minute is full for both
     assert first.acquire(OTHER) == 0  # budgets are per bot
-    clock.now += timedelta(seconds=51)
+    clock.advance(51)
     assert second.acquire(BOT) == 0  # the fourth call of the hour
-    clock.now += timedelta(seconds=60)
+    clock.advance(60)
     assert first.acquire(BOT) == pytest.approx(3600 - 121)  # the hour is full
 
 
@@ -60,7 +55,7 @@ def test_postgres_budget_is_shared(postgres_url: str) -> None:
 @pytest.mark.postgres
 def test_concurrent_processes_never_overspend(postgres_url: str) -> None:
     clock = Clock()
-    budgets = [DatabaseBudget(s, Limits(per_minute=10), clock) for s in stores(postgres_url, 4)]
+    budgets = [DatabaseBudget(s, Limits(per_minute=10), clock.now) for s in stores(postgres_url, 4)]
     allowed: list[bool] = []
     lock = threading.Lock()
 
@@ -77,3 +72,24 @@ def test_concurrent_processes_never_overspend(postgres_url: str) -> None:
         thread.join()
     assert len(allowed) == 40
     assert allowed.count(True) == 10
+
+
+def test_the_command_line_shares_only_a_database_that_has_korebots_tables(
+    tmp_path: Path,
+) -> None:
+    """`korebot watch` counts with the app's processes in the app's database, and alone
+    where there is none: it neither creates nor migrates one."""
+    migrated, empty, missing = tmp_path / "app.db", tmp_path / "empty.db", tmp_path / "no.db"
+    stores(f"sqlite:///{migrated}", 1)[0].dispose()
+    empty.touch()
+    shared: dict[str, bool] = {}
+    for path in (migrated, empty, missing):
+        loaded = config.load({"DATABASE_URL": f"sqlite:///{path}"})
+        with command_line_gateway(loaded) as gateway:
+            shared[path.name] = isinstance(gateway.budget, DatabaseBudget)
+        loaded.registry.close()
+    assert shared == {"app.db": True, "empty.db": False, "no.db": False}
+    assert not missing.exists()
+    untouched = Store(f"sqlite:///{empty}")
+    assert inspect(untouched.engine).get_table_names() == []  # not migrated
+    untouched.dispose()

@@ -19,9 +19,12 @@ from pathlib import Path
 
 import pytest
 import typer
+from slack_app import Harness, app_env, new_channel, wait_until
 
 from korebot.cli import app
+from korebot.testing.app_process import AppProcess
 from korebot.testing.fake_kore import Fail, FakeKore, Status
+from korebot.testing.fake_slack import FakeSlack
 
 CLIENT_ID = "cs-cli-tests"
 # 32 bytes or more: PyJWT warns (on stderr) about shorter HMAC keys.
@@ -263,6 +266,50 @@ def test_watch_ends_with_the_trainings_exit_code(korebot: Korebot, fake: FakeKor
     assert broken.returncode == 4, broken.stderr
     assert broken.stderr.startswith(f"korebot: Kore.ai does not know bot {bots['broken']}")
     assert fake.count(bots["broken"]) == 2
+
+
+def test_an_unreadable_answer_mid_watch_does_not_end_it(korebot: Korebot, fake: FakeKore) -> None:
+    """As in the app's watches, a body Kore.ai should not send is a passing fault."""
+    odd = Fail(200, body="<html>Down for maintenance</html>", content_type="text/html")
+    fake.script(BOT, "en", Status("in-progress"), odd, Status("success"))
+    result = korebot(["watch", "support", "en", "--interval", "0.1"], env_for(fake))
+    assert result.returncode == 0, result.stderr
+    assert re.search(r"Status\s+✔ success", result.stdout)
+    assert fake.count(BOT) == 3
+    assert_clean(result)
+
+
+def test_watch_shares_the_apps_budget_through_its_database(
+    korebot: Korebot, fake: FakeKore, tmp_path: Path
+) -> None:
+    """With the app's database, the app's Kore.ai calls count against the watch's budget;
+    without a usable one the watch counts alone (and creates no database)."""
+    for language in ("en", "de"):
+        fake.script(BOT, language, Status("in-progress"))
+    db = tmp_path / "korebot.db"
+    limit = {"KOREBOT_KORE_CALLS_PER_MINUTE": "2"}
+    watch = ["watch", "support", "en", "--interval", "0.1", "--timeout", "5"]
+    with FakeSlack() as slack:
+        env = app_env(fake, slack, db, KOREBOT_BOTS=f"support={BOT}", **limit)
+        # Polls far off: the app's calls are the two asks' only.
+        with AppProcess({**env, "KOREBOT_POLL_INTERVAL": "600"}) as process:
+            h = Harness(fake, slack, process)
+            for language in ("en", "de"):
+                h.ask(f"support {language}", new_channel())
+            wait_until(lambda: fake.count(BOT) == 2, 15, "the app's two calls to Kore.ai")
+            shared, alone = korebot.all(
+                [
+                    (watch, env_for(fake, DATABASE_URL=f"sqlite:///{db}", **limit)),
+                    (watch, env_for(fake, DATABASE_URL=f"sqlite:///{tmp_path / 'no.db'}", **limit)),
+                ]
+            )
+    # The bot's minute was spent by the app: the watch waits for it, past its timeout.
+    assert shared.returncode == 3, shared.stderr
+    assert alone.returncode == 3, alone.stderr
+    assert fake.count(BOT) == 2 + 0 + 2
+    assert not (tmp_path / "no.db").exists()
+    for result in (shared, alone):
+        assert_clean(result)
 
 
 # -- train -----------------------------------------------------------------------------------------

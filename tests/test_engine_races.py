@@ -19,15 +19,11 @@ from slack_app import BOT, app_env, new_channel
 from sqlalchemy import Select, event, select
 from sqlalchemy.engine import Connection
 
-from korebot import config
-from korebot.gateway import StatusGateway
+from korebot import config, runtime, wiring
 from korebot.kore import State
-from korebot.slack.app import web_client
-from korebot.slack.notifier import SlackNotifier
 from korebot.testing.fake_kore import FakeKore, Status
 from korebot.testing.fake_slack import FakeSlack
 from korebot.watch import schema
-from korebot.watch.engine import WatchEngine
 from korebot.watch.model import Started, WatchRequest
 from korebot.watch.store import Asker, Store, Subscription, Target, Watch
 
@@ -37,19 +33,25 @@ class Race:
 
     def __init__(self, kore: FakeKore, slack: FakeSlack, url: str, tmp_path: Path) -> None:
         self.kore, self.slack = kore, slack
-        loaded = config.load(app_env(kore, slack, tmp_path / "unused.db", DATABASE_URL=url))
+        env = app_env(
+            kore,
+            slack,
+            tmp_path / "unused.db",
+            DATABASE_URL=url,
+            KOREBOT_STATUS_CACHE="0",
+            KOREBOT_POLL_INTERVAL="30",
+            KOREBOT_WATCH_TIMEOUT="3600",
+            KOREBOT_SUBSCRIPTION_INTERVAL="1",
+        )
+        loaded = config.load(env)
         self.registry = loaded.registry
         self.bot = self.registry.resolve("support")
         self.store = Store(url)
         schema.upgrade(self.store.engine)
-        self.gateway = StatusGateway(self.registry, fresh_for=0)
-        self.engine = WatchEngine(
-            self.store,
-            self.gateway,
-            SlackNotifier(web_client(slack.token, slack.api_url)),
-            poll_interval=30.0,
-            watch_timeout=3600.0,
-            subscription_interval=1.0,
+        # This process's own budget: the database one would add INSERTs to the race.
+        self.gateway = wiring.status_gateway(loaded)
+        self.engine = runtime.watch_engine(
+            loaded, self.store, self.gateway, runtime.slack_client(loaded)
         )
         self._steps: list[tuple[str, Callable[[], object]]] = []
         self._waiting: list[Callable[[], object]] = []

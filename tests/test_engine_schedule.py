@@ -7,44 +7,22 @@ against the fake Kore.ai and the fake Slack over 127.0.0.1, with a clock the tes
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from slack_app import BOT, app_env, new_channel
 
-from korebot import config
-from korebot.gateway import StatusGateway
+from korebot import config, runtime, wiring
 from korebot.kore import State
 from korebot.registry import Bot
-from korebot.slack.app import web_client
-from korebot.slack.notifier import SlackNotifier
+from korebot.testing.clock import Clock
 from korebot.testing.fake_kore import FakeKore, Status
 from korebot.testing.fake_slack import FakeSlack
 from korebot.watch import schema
-from korebot.watch.engine import WatchEngine
 from korebot.watch.model import WatchRequest
 from korebot.watch.store import Store
 
 FIRST = 30.0  # the first poll interval (the production default)
-
-
-class Clock:
-    """Both clocks the app reads: wall time for the engine, monotonic for the gateway."""
-
-    def __init__(self) -> None:
-        self.wall = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
-        self.mono = 1000.0
-
-    def __call__(self) -> datetime:
-        return self.wall
-
-    def monotonic(self) -> float:
-        return self.mono
-
-    def advance(self, seconds: float) -> None:
-        self.wall += timedelta(seconds=seconds)
-        self.mono += seconds
 
 
 class Engine:
@@ -54,14 +32,11 @@ class Engine:
         self.registry = settings.registry
         self.store = Store(settings.settings.database_url)
         schema.upgrade(self.store.engine)
-        self.gateway = StatusGateway(self.registry, clock=self.clock.monotonic)
-        self.engine = WatchEngine(
-            self.store,
-            self.gateway,
-            SlackNotifier(web_client(slack.token, slack.api_url)),
-            poll_interval=FIRST,
-            watch_timeout=4 * 3600,
-            clock=self.clock,
+        # The app's own wiring: the database budget and gateway, on the test's clock.
+        budget = wiring.shared_budget(settings, self.store, self.clock.now)
+        self.gateway = wiring.status_gateway(settings, budget, self.clock.monotonic)
+        self.engine = runtime.watch_engine(
+            settings, self.store, self.gateway, runtime.slack_client(settings), self.clock.now
         )
         self.bot: Bot = self.registry.resolve("support")
 

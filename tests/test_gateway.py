@@ -10,18 +10,11 @@ import pytest
 from korebot.gateway import BudgetExhausted, Limits, StatusGateway
 from korebot.kore import NO_RETRY, Credentials, KoreUnavailable, State
 from korebot.registry import Bot, BotRegistry
+from korebot.testing.clock import Clock
 from korebot.testing.fake_kore import Delay, Fail, FakeKore, Status
 
 BOT = "st-1a2b3c4d-0000-4e6f-8a9b-0c1d2e3f4a5b"
 OTHER = "st-99999999-0000-4e6f-8a9b-0c1d2e3f4a5b"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
@@ -46,7 +39,9 @@ def registry(kore: FakeKore) -> Iterator[BotRegistry]:
 def gateway(
     registry: BotRegistry, clock: Clock, fresh_for: float = 5.0, limits: Limits | None = None
 ) -> StatusGateway:
-    return StatusGateway(registry, fresh_for=fresh_for, limits=limits or Limits(), clock=clock)
+    return StatusGateway(
+        registry, fresh_for=fresh_for, limits=limits or Limits(), clock=clock.monotonic
+    )
 
 
 def test_a_hundred_identical_asks_make_one_call(kore: FakeKore, registry: BotRegistry) -> None:
@@ -76,10 +71,10 @@ def test_a_fresh_answer_is_reused_then_refreshed(kore: FakeKore, registry: BotRe
     door = gateway(registry, clock, fresh_for=5.0)
     bot = registry.resolve("support")
     assert door.status(bot, "en", State.CONFIGURED).status.raw_status == "in-progress"
-    clock.now += 4
+    clock.advance(4)
     reused = door.status(bot, "en", State.CONFIGURED)
     assert (reused.status.raw_status, reused.age) == ("in-progress", 4.0)
-    clock.now += 2
+    clock.advance(2)
     assert door.status(bot, "en", State.CONFIGURED).status.raw_status == "success"
     assert kore.count(BOT) == 2
 
@@ -110,9 +105,9 @@ def test_the_budget_holds_per_bot_and_stale_answers_carry_their_age(
     door = gateway(registry, clock, fresh_for=0.0, limits=Limits(per_minute=3, per_hour=100))
     support, sales = registry.resolve("support"), registry.resolve("sales")
     for _ in range(3):
-        clock.now += 1
+        clock.advance(1)
         door.status(support, "en", State.CONFIGURED, "poll")
-    clock.now += 1
+    clock.advance(1)
     stale = door.status(support, "en", State.CONFIGURED)  # an ask: the last known status
     assert stale.age == 1.0
     with pytest.raises(BudgetExhausted) as refused:
@@ -122,7 +117,7 @@ def test_the_budget_holds_per_bot_and_stale_answers_carry_their_age(
         door.status(support, "de", State.CONFIGURED)  # nothing known yet
     door.status(sales, "en", State.CONFIGURED, "poll")  # another bot has its own budget
     assert kore.count(BOT) == 3
-    clock.now += 57
+    clock.advance(57)
     door.status(support, "en", State.CONFIGURED, "poll")
     assert kore.count(BOT) == 4
 
@@ -132,7 +127,7 @@ def test_the_hourly_window(kore: FakeKore, registry: BotRegistry) -> None:
     door = gateway(registry, clock, limits=Limits(per_minute=60, per_hour=5))
     bot = registry.resolve("support")
     for _ in range(5):
-        clock.now += 61
+        clock.advance(61)
         door.status(bot, "en", State.CONFIGURED, "poll")
     with pytest.raises(BudgetExhausted) as refused:
         door.status(bot, "en", State.CONFIGURED, "poll")

@@ -770,8 +770,6 @@ def test_logs_of_a_retrying_call_hold_neither_secret_nor_token(
     assert len(sleeps.waits) == 3
     retries = [r for r in caplog.records if r.name == "korebot.kore.client"]
     assert [r.levelno for r in retries] == [logging.WARNING] * 3
-    assert "try 1 of 4" in retries[0].getMessage()
-    assert "HTTP 503" in retries[0].getMessage()
     assert len(caplog.records) > len(retries)  # httpx/httpcore debug lines were captured too
     for record in caplog.records:
         assert_no_secrets(record.getMessage(), str(record.args))

@@ -22,7 +22,6 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from chaos import pid
 from slack_app import app_env, check_clean, wait_until
 from sqlalchemy import (
     Boolean,
@@ -698,8 +697,8 @@ def test_two_processes_starting_at_once_migrate_an_old_sqlite_database_once(
 def _fds(app: AppProcess) -> list[Path]:
     """The files a running app has open."""
     try:
-        return list(Path(f"/proc/{pid(app)}/fd").iterdir())
-    except (AssertionError, OSError):  # not spawned yet, or gone
+        return list(Path(f"/proc/{app.pid}/fd").iterdir())
+    except (RuntimeError, OSError):  # not spawned yet, or gone
         return []
 
 

@@ -1,22 +1,27 @@
 """Runs the real app (``python app.py``'s code) as a child process, as a platform would.
 
-Used by the end-to-end tests, the demo and the benchmarks. The process logs to
-stderr; every line is kept, and readiness is the "listening on" line, so nothing
-waits on a timer.
+Used by the end-to-end tests, the demo and the benchmarks. It picks a free port and
+passes it as PORT; the app is ready when ``GET /healthz`` answers (200, or 503 if the
+app started unhealthy), and has failed to start if it exits first. The process logs to
+stderr; every line is kept (``logs``) for tests that scan them.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Mapping
 from types import TracebackType
 
-_LISTENING = re.compile(r"korebot listening on http://[^:]+:(\d+)")
+import httpx
+
+# How often a starting app is asked for /healthz (a log line or its exit wakes it sooner).
+_READY_POLL = 0.05
 
 
 class AppProcess:
@@ -38,9 +43,15 @@ class AppProcess:
     def events_url(self) -> str:
         return self.url + "/slack/events"
 
+    @property
+    def pid(self) -> int:
+        if self._process is None:
+            raise RuntimeError("the app was never started")
+        return self._process.pid
+
     def start(self, timeout: float = 30.0) -> AppProcess:
-        env = {**os.environ, "PORT": "0", **self.env}
-        self.port = None
+        port = _free_port()
+        env = {**os.environ, **self.env, "PORT": str(port)}
         self._process = subprocess.Popen(  # noqa: S603  (our own interpreter and module)
             [self.python, "-c", "import sys; from korebot.server import serve; sys.exit(serve())"],
             env=env,
@@ -50,24 +61,35 @@ class AppProcess:
             text=True,
         )
         threading.Thread(target=self._read, args=(self._process,), daemon=True).start()
-        with self._changed:
-            ready = self._changed.wait_for(
-                lambda: self.port is not None or self._exited(), timeout=timeout
-            )
-        if self.port is None:
+        self.port = port
+        ready = self._wait_ready(timeout)
+        if not ready:
+            reason = "timed out" if self.returncode is None else f"exited with {self.returncode}"
             self.stop()
-            reason = "timed out" if not ready else f"exited with {self.returncode}"
-            raise RuntimeError(f"app did not start ({reason}):\n" + "\n".join(self.logs))
+            with self._changed:
+                logs = "\n".join(self.logs)
+            raise RuntimeError(f"app did not start ({reason}):\n" + logs)
         return self
+
+    def _wait_ready(self, timeout: float) -> bool:
+        """Whether /healthz answered before the process exited and the timeout passed."""
+        deadline = time.monotonic() + timeout
+        with httpx.Client(timeout=2.0, trust_env=False) as client:  # no proxy for 127.0.0.1
+            while time.monotonic() < deadline and not self._exited():
+                try:
+                    if client.get(self.url + "/healthz").status_code in (200, 503):
+                        return True
+                except httpx.TransportError:
+                    pass  # not listening yet
+                with self._changed:
+                    self._changed.wait(_READY_POLL)
+        return False
 
     def _read(self, process: subprocess.Popen[str]) -> None:
         assert process.stdout is not None
         for line in process.stdout:
             with self._changed:
                 self.logs.append(line.rstrip("\n"))
-                match = _LISTENING.search(line)
-                if match:
-                    self.port = int(match.group(1))
                 self._changed.notify_all()
         process.wait()
         with self._changed:
@@ -79,13 +101,6 @@ class AppProcess:
     @property
     def returncode(self) -> int | None:
         return None if self._process is None else self._process.poll()
-
-    def wait_for_log(self, text: str, timeout: float = 10.0) -> None:
-        with self._changed:
-            if not self._changed.wait_for(
-                lambda: any(text in line for line in self.logs), timeout=timeout
-            ):
-                raise AssertionError(f"no log line with {text!r}:\n" + "\n".join(self.logs))
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> int:
         """Send a signal and wait for the exit; returns the exit code."""
@@ -115,3 +130,10 @@ class AppProcess:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def _free_port() -> int:
+    """A port free on 127.0.0.1 now (the app binds it a moment later)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
