@@ -26,6 +26,7 @@ from korebot.slack.app import web_client
 from korebot.slack.notifier import SlackNotifier
 from korebot.testing.fake_kore import FakeKore, Status
 from korebot.testing.fake_slack import FakeSlack
+from korebot.watch import schema
 from korebot.watch.engine import WatchEngine
 from korebot.watch.model import Started, WatchRequest
 from korebot.watch.store import Asker, Store, Subscription, Target, Watch
@@ -40,7 +41,7 @@ class Race:
         self.registry = loaded.registry
         self.bot = self.registry.resolve("support")
         self.store = Store(url)
-        self.store.create_tables()
+        schema.upgrade(self.store.engine)
         self.gateway = StatusGateway(self.registry, fresh_for=0)
         self.engine = WatchEngine(
             self.store,

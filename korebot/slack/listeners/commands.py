@@ -15,8 +15,8 @@ from typing import Any
 from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
-from sqlalchemy.exc import InterfaceError, OperationalError
 
+from korebot.errors import DatabaseUnavailable
 from korebot.gateway import Fetched
 from korebot.kore import InvalidInput, KoreError, State, Status
 from korebot.registry import Bot
@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 
 COMMAND = "/faq-status"
 # The database cannot be reached (refused, cut, locked): worth a clear answer, not a traceback.
-DATABASE_DOWN = (OperationalError, InterfaceError)
+DATABASE_DOWN = (DatabaseUnavailable,)
 
 
 class Refusal(Exception):
