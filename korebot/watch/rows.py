@@ -10,9 +10,10 @@ import json
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
+from korebot.errors import LimitReached
 from korebot.kore import State, Status, TrainingStatus
 from korebot.registry import TrainingKey
 from korebot.watch.contract import Policy
@@ -64,6 +65,22 @@ def new_watch(
         deadline=moment + timedelta(seconds=policy.watch_timeout),
         **values,
     )
+
+
+def check_limits(session: Session, policy: Policy, team_id: str, channel_id: str) -> None:
+    """LimitReached if the channel or the workspace has as many active watches as allowed."""
+    for column, value, limit, where in (
+        (Watch.channel_id, channel_id, policy.max_watches_per_channel, "this channel"),
+        (Watch.team_id, team_id, policy.max_watches_per_workspace, "this workspace"),
+    ):
+        active = session.scalar(
+            select(func.count(Watch.id)).where(column == value, Watch.ended.is_(None))
+        )
+        if (active or 0) >= limit:
+            raise LimitReached(
+                f"{where.capitalize()} already has {limit} active watches, the most I keep. "
+                "Stop one with `/faq-status stop BOT LANG` (see `/faq-status list`)."
+            )
 
 
 def end(watch: Watch, how: Ended, moment: datetime) -> None:

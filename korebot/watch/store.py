@@ -18,16 +18,14 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, create_engine, event, func, or_, select, text, update
-from sqlalchemy.engine import Engine
+from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
-from sqlalchemy.pool import StaticPool
 
-from korebot.errors import DatabaseUnavailable, LimitReached, Undeliverable
+from korebot.errors import DatabaseUnavailable, Undeliverable
 from korebot.kore import State, Status, TrainingStatus
 from korebot.registry import TrainingKey
-from korebot.watch import observations
+from korebot.watch import deliveries, observations
 from korebot.watch.contract import (
     DeliveryClaim,
     Failed,
@@ -39,16 +37,25 @@ from korebot.watch.contract import (
     WatchStore,
     now,
 )
+from korebot.watch.database import database_url, make_engine
 from korebot.watch.model import (
     Ended,
-    Outcome,
     Subscribed,
     SubscriptionView,
     Via,
     WatchRequest,
     WatchView,
 )
-from korebot.watch.rows import active_key, end, new_watch, observe_status, schedule, sub_view, view
+from korebot.watch.rows import (
+    active_key,
+    check_limits,
+    end,
+    new_watch,
+    observe_status,
+    schedule,
+    sub_view,
+    view,
+)
 from korebot.watch.rows import target_for as _target_for
 from korebot.watch.tables import (
     Asker,
@@ -73,39 +80,6 @@ __all__ = [
     "make_engine",
     "now",
 ]
-
-
-def database_url(url: str) -> str:
-    """Accept Heroku's ``postgres://`` form and use psycopg 3 for PostgreSQL."""
-    for prefix in ("postgres://", "postgresql://"):
-        if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix) :]
-    return url
-
-
-def make_engine(url: str) -> Engine:
-    sqlite = url.startswith("sqlite")
-    options: dict[str, Any] = {}
-    if url in ("sqlite://", "sqlite:///:memory:"):
-        # One database in memory, shared by every thread: one connection.
-        options = {"poolclass": StaticPool, "connect_args": {"check_same_thread": False}}
-    # A server may drop idle connections (PostgreSQL): check each before use. A file can't.
-    engine = create_engine(database_url(url), pool_pre_ping=not sqlite, **options)
-    if sqlite:
-        event.listen(engine, "connect", _sqlite_pragmas)
-    return engine
-
-
-def _sqlite_pragmas(connection: Any, _record: Any) -> None:
-    # WAL lets the web threads read while the scheduler writes; wait instead of failing.
-    # With WAL, synchronous=NORMAL cannot corrupt the file and spares an fsync per commit
-    # (a power cut may lose the last commits; a dyno's disk does not outlive a restart anyway).
-    cursor = connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=10000")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.close()
 
 
 _LEASED: dict[str, type[Target] | type[Watch]] = {"poll": Target, "delivery": Watch}
@@ -153,7 +127,7 @@ class Store(WatchStore):
             watch = session.scalars(active).first()
             lease = None
             if watch is None:
-                self._check_limits(session, request.team_id, request.channel_id)
+                check_limits(session, self.policy, request.team_id, request.channel_id)
                 owner = uuid.uuid4().hex
                 # False if a concurrent ask created it since the select: then this one joins it.
                 created = new_watch(
@@ -174,20 +148,6 @@ class Store(WatchStore):
             schedule(session, self.policy, target, moment)
             session.flush()
             return Joined(view(watch), lease)
-
-    def _check_limits(self, session: Session, team_id: str, channel_id: str) -> None:
-        for column, value, limit, where in (
-            (Watch.channel_id, channel_id, self.policy.max_watches_per_channel, "this channel"),
-            (Watch.team_id, team_id, self.policy.max_watches_per_workspace, "this workspace"),
-        ):
-            active = session.scalar(
-                select(func.count(Watch.id)).where(column == value, Watch.ended.is_(None))
-            )
-            if (active or 0) >= limit:
-                raise LimitReached(
-                    f"{where.capitalize()} already has {limit} active watches, the most I keep. "
-                    "Stop one with `/faq-status stop BOT LANG` (see `/faq-status list`)."
-                )
 
     def find_watch(self, key: TrainingKey, channel_id: str) -> int | None:
         with self._begin() as session:
@@ -316,7 +276,7 @@ class Store(WatchStore):
         with self._begin() as session:
             due = session.scalars(
                 select(Target)
-                .where(which, _free(Target, moment))
+                .where(which, deliveries.free(Target, moment))
                 .order_by(Target.next_poll_at)
                 .limit(limit)
                 .with_for_update(skip_locked=True)
@@ -378,50 +338,8 @@ class Store(WatchStore):
     # Delivery --------------------------------------------------------------------
 
     def acquire_deliveries(self, limit: int, target_id: int | None = None) -> list[DeliveryClaim]:
-        moment, owner = self.policy.clock(), uuid.uuid4().hex
-        owes_outcome = Watch.outcome.is_not(None)
-        owes_announcement = and_(Watch.outcome.is_(None), Watch.thread_ts.is_(None))
-        query = select(Watch.id).where(
-            Watch.ended.is_(None), or_(owes_outcome, owes_announcement), _free(Watch, moment)
-        )
-        if target_id is not None:
-            query = query.where(Watch.target_id == target_id)
         with self._begin() as session:
-            ids = session.scalars(
-                query.order_by(Watch.id).limit(limit).with_for_update(skip_locked=True)
-            ).all()
-            if not ids:
-                return []
-            session.execute(
-                update(Watch)
-                .where(Watch.id.in_(ids), _free(Watch, moment))
-                .values(
-                    lease_owner=owner,
-                    lease_until=moment + self._seconds("delivery"),
-                    # The attempt is counted before the post: after a crash, it says "look".
-                    announce_attempts=Watch.announce_attempts
-                    + case((owes_announcement, 1), else_=0),
-                    outcome_attempts=Watch.outcome_attempts + case((owes_outcome, 1), else_=0),
-                )
-                .execution_options(synchronize_session=False)
-            )
-            taken = session.scalars(
-                select(Watch).where(Watch.id.in_(ids), Watch.lease_owner == owner)
-            ).unique()
-            claims = []
-            for watch in taken:  # read in the same transaction: what was owed was counted
-                outcome = Outcome.loads(watch.outcome) if watch.outcome else None
-                announcing = outcome is None and watch.thread_ts is None
-                claims.append(
-                    DeliveryClaim(
-                        Lease("delivery", watch.id, owner),
-                        view(watch),
-                        outcome,
-                        watch.announce_attempts - announcing,
-                        watch.outcome_attempts - (outcome is not None),
-                    )
-                )
-            return claims
+            return deliveries.acquire(session, self.policy, limit, target_id)
 
     def record_thread(
         self, lease: Lease, where: tuple[str, str], *, release: bool = False
@@ -461,26 +379,8 @@ class Store(WatchStore):
             return bool(closed)
 
     def give_up(self, lease: Lease, error: Undeliverable) -> None:
-        moment = self.policy.clock()
         with self._begin() as session:
-            watch = session.get_one(Watch, lease.id)
-            team, channel = watch.team_id, watch.channel_id
-            end(watch, Ended.UNDELIVERABLE, moment)
-            if error.scope == "workspace":
-                for other in session.scalars(
-                    select(Watch).where(Watch.team_id == team, Watch.ended.is_(None))
-                ):
-                    end(other, Ended.UNDELIVERABLE, moment)
-                for sub in session.scalars(
-                    select(Subscription).where(Subscription.team_id == team)
-                ):
-                    sub.paused = f"Slack refused the app's token ({error.code})"
-            elif error.scope == "channel":
-                for sub in session.scalars(
-                    select(Subscription).where(Subscription.channel_id == channel)
-                ):
-                    session.delete(sub)
-            schedule(session, self.policy, watch.target, moment)
+            deliveries.give_up(session, self.policy, lease, error)
 
     # Leases ----------------------------------------------------------------------
 
@@ -511,8 +411,3 @@ class Store(WatchStore):
 
     def dispose(self) -> None:
         self.engine.dispose()
-
-
-def _free(model: type[Target] | type[Watch], moment: datetime) -> Any:
-    """No lease on the row, or an expired one."""
-    return or_(model.lease_until.is_(None), model.lease_until < moment)
