@@ -73,7 +73,8 @@ class Delivery:
 
     def shutdown(self) -> None:
         """Let posts in flight finish; hand back those still queued (owed, for anyone)."""
-        self._stopping.set()
+        with self._fill_lock:  # no fill is between its check and its submit
+            self._stopping.set()
         self._pool.shutdown(wait=True, cancel_futures=True)
         for lease in self.held.of_kind("delivery"):
             with suppress(DatabaseUnavailable):  # if so, the lease expires instead

@@ -70,6 +70,7 @@ class WatchEngine(WatchCommands):
                 clock=clock,
             )
         )
+        self._stopping = threading.Event()
         self.held = HeldLeases(store)
         self.delivery = Delivery(store, notifier, self.held, posters=posters)
         self.polling = Polling(
@@ -80,12 +81,12 @@ class WatchEngine(WatchCommands):
             watch_timeout=watch_timeout,
             workers=workers,
             polled=self.delivery.fill,
+            stopping=self._stopping,
         )
         super().__init__(store, notifier, self.delivery, clock=clock, grace=POLL_LEASE)
         self.scheduler = BackgroundScheduler(
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
         )
-        self._stopping = threading.Event()
 
     @property
     def running(self) -> bool:

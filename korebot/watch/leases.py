@@ -49,5 +49,7 @@ class HeldLeases:
         except DatabaseUnavailable as error:
             log.warning("Database unavailable, could not renew leases: %s", error.orig)
             return
+        with self._lock:  # those released since are not lost
+            lost &= self._held
         for lease in lost:  # its release will find it gone, and change nothing
             log.warning("Lost the lease of %s %d (it expired)", lease.kind, lease.id)

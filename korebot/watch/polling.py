@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
@@ -63,15 +64,20 @@ class Polling:
         watch_timeout: float,
         workers: int,
         polled: Callable[[int], None],
+        stopping: threading.Event,
     ) -> None:
         self.store, self.gateway, self.notifier, self.held = store, gateway, notifier, held
         self.watch_timeout = watch_timeout
         #: Called with a target's ID after its poll was recorded (delivery takes it from there).
         self.polled = polled
+        #: Set when the process is shutting down: no poll starts after that.
+        self.stopping = stopping
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="korebot-poll")
 
     def tick(self) -> None:
         """Lease the due targets and poll them on the worker pool; wait for them."""
+        if self.stopping.is_set():
+            return
         claims = self.store.acquire_polls(BATCH)
         for claim in claims:
             self.held.add(claim.lease)
@@ -84,6 +90,9 @@ class Polling:
 
     def _guarded(self, claim: PollClaim) -> None:
         try:
+            if self.stopping.is_set():  # queued when the process began to stop: not polled
+                self.store.defer(claim.lease, 0.0)
+                return
             self.poll(claim)
         except DatabaseUnavailable as error:
             log.warning("Database unavailable during poll(%d): %s", claim.lease.id, error.orig)
