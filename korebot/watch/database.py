@@ -21,7 +21,7 @@ def make_engine(url: str) -> Engine:
     sqlite = url.startswith("sqlite")
     options: dict[str, Any] = {}
     if url in ("sqlite://", "sqlite:///:memory:"):
-        # One database in memory, shared by every thread: one connection.
+        # One database in memory, on one connection: for unit tests, one thread at a time.
         options = {"poolclass": StaticPool, "connect_args": {"check_same_thread": False}}
     # A server may drop idle connections (PostgreSQL): check each before use. A file can't.
     engine = create_engine(database_url(url), pool_pre_ping=not sqlite, **options)
