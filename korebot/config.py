@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from korebot.errors import ConfigError as ConfigError  # raised here; the class is in the tree
 from korebot.kore import Credentials, InvalidInput, validation
 from korebot.registry import Bot, BotRegistry
 
@@ -29,16 +30,6 @@ T = TypeVar("T")
 _ALIAS = re.compile(r"[a-z0-9][a-z0-9_.-]{0,39}", re.IGNORECASE)
 # Words of /faq-status itself cannot be bot aliases.
 _RESERVED = frozenset({"help", "list", "bots", "stop", "subscribe", "unsubscribe"})
-
-
-class ConfigError(Exception):
-    """The configuration is unusable; the message lists every problem at once."""
-
-    def __init__(self, problems: list[str]) -> None:
-        self.problems = problems
-        super().__init__(
-            "Configuration problems:\n" + "\n".join(f"  - {problem}" for problem in problems)
-        )
 
 
 class Settings(BaseSettings):

@@ -19,22 +19,14 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from korebot.kore import KoreError, State, TrainingStatus
+from korebot.kore import State, TrainingStatus
+from korebot.kore.errors import BudgetExhausted
 from korebot.ratelimit import KeyedWindows
-from korebot.registry import Bot, BotRegistry
+from korebot.registry import Bot, BotRegistry, TrainingKey
+
+__all__ = ["Budget", "BudgetExhausted", "Fetched", "Limits", "LocalBudget", "StatusGateway"]
 
 Purpose = Literal["ask", "poll"]
-
-
-class BudgetExhausted(KoreError):
-    """The bot's share of Kore.ai's rate limit is used up for now."""
-
-    kind = "budget_exhausted"
-    transient = True
-
-    def __init__(self, message: str, retry_after: float) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
 
 
 @dataclass(frozen=True)
@@ -73,9 +65,6 @@ class LocalBudget:
         return self.windows.acquire(bot, self.clock())
 
 
-Key = tuple[str, str, str, str]
-
-
 class StatusGateway:
     def __init__(
         self,
@@ -91,8 +80,8 @@ class StatusGateway:
         self.limits = limits
         self.clock = clock
         self._lock = threading.Lock()
-        self._cache: dict[Key, tuple[TrainingStatus, float]] = {}
-        self._in_flight: dict[Key, Future[TrainingStatus]] = {}
+        self._cache: dict[TrainingKey, tuple[TrainingStatus, float]] = {}
+        self._in_flight: dict[TrainingKey, Future[TrainingStatus]] = {}
         self.budget = budget or LocalBudget(limits, clock)
         #: Calls sent to Kore.ai so far (for the benchmarks and the logs).
         self.calls = 0
@@ -105,7 +94,7 @@ class StatusGateway:
         last known answer with its age, and a poll gets BudgetExhausted with the
         seconds to wait; so does an ask when nothing is known yet.
         """
-        key = (bot.host, bot.bot_id, language, state.value)
+        key = TrainingKey.of(bot, language, state)
         with self._lock:
             moment = self.clock()
             known = self._known(key, moment)
@@ -113,7 +102,7 @@ class StatusGateway:
                 return known
             joined = self._in_flight.get(key)
             if joined is None:
-                wait = self.budget.acquire((bot.host, bot.bot_id))
+                wait = self.budget.acquire(key.bot)
                 if wait > 0:
                     if purpose == "ask" and known is not None:
                         return known
@@ -140,7 +129,7 @@ class StatusGateway:
         leading.set_result(result)
         return Fetched(result, 0.0)
 
-    def _known(self, key: Key, moment: float) -> Fetched | None:
+    def _known(self, key: TrainingKey, moment: float) -> Fetched | None:
         cached = self._cache.get(key)
         if cached is None:
             return None

@@ -8,13 +8,39 @@ from dataclasses import dataclass
 
 import httpx
 
-from korebot.kore import Credentials, InvalidInput, KoreClient, RetryPolicy, validation
+from korebot.kore import Credentials, InvalidInput, KoreClient, RetryPolicy, State, validation
 
 
 class UnknownBot(InvalidInput):
     """The name is neither a configured alias nor an accepted raw bot ID."""
 
     kind = "unknown_bot"
+
+
+@dataclass(frozen=True)
+class TrainingKey:
+    """One training korebot can ask about: a bot's FAQs in one language and state.
+
+    The gateway shares calls and answers by it, the watch store keeps one target row
+    per key (``str(key)`` is that row's unique key), and commands name one with it.
+    """
+
+    host: str
+    bot_id: str
+    language: str
+    state: State
+
+    @classmethod
+    def of(cls, bot: Bot, language: str, state: State) -> TrainingKey:
+        return cls(bot.host, bot.bot_id, language, state)
+
+    @property
+    def bot(self) -> tuple[str, str]:
+        """(host, bot ID): what Kore.ai's rate limit is counted by."""
+        return self.host, self.bot_id
+
+    def __str__(self) -> str:
+        return f"{self.host}|{self.bot_id}|{self.language}|{self.state.value}"
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,14 @@
-"""The errors a Kore.ai call can end in, each with a message a person can act on."""
+"""The errors a Kore.ai call can end in, each with a message a person can act on.
+
+The ``KoreError`` branch of korebot's error tree (drawn in ``korebot.errors``).
+"""
 
 from __future__ import annotations
 
+from korebot.errors import KorebotError
 
-class KoreError(Exception):
+
+class KoreError(KorebotError):
     """Base class: a Kore.ai call failed. ``str(error)`` is safe to show to users."""
 
     #: Short machine-friendly name, used in JSON output and logs.
@@ -49,6 +54,17 @@ class RateLimited(KoreError):
     transient = True
 
     def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class BudgetExhausted(KoreError):
+    """korebot's share of Kore.ai's rate limit for a bot is used up for now."""
+
+    kind = "budget_exhausted"
+    transient = True
+
+    def __init__(self, message: str, retry_after: float) -> None:
         super().__init__(message)
         self.retry_after = retry_after
 

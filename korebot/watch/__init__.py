@@ -1,1 +1,1 @@
-"""Watching trainings until they end: persistence and the polling engine."""
+"""Watching trainings until they end: store contract, polling, delivery and commands."""

@@ -8,10 +8,45 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal, Protocol
+from enum import StrEnum
+from typing import Protocol
 
+from korebot.errors import LimitReached as LimitReached
+from korebot.errors import Undeliverable as Undeliverable
 from korebot.kore import State, TrainingStatus
-from korebot.registry import Bot
+from korebot.registry import Bot, TrainingKey
+
+
+class Via(StrEnum):
+    """How a watch started."""
+
+    ASK = "ask"  # someone typed the command
+    SUBSCRIPTION = "subscription"  # a poll saw a subscribed training's run start or end
+
+
+class Ended(StrEnum):
+    """How a watch ended (it is active until then)."""
+
+    DELIVERED = "delivered"  # its outcome was posted
+    STOPPED = "stopped"  # someone stopped it, or unsubscribed
+    UNDELIVERABLE = "undeliverable"  # Slack will not take its messages
+
+
+class RunEvent(StrEnum):
+    """What a poll saw happen since the previous one."""
+
+    SAME = "same"  # nothing: still running, or still ended
+    STARTED = "started"  # in progress after a final status
+    ENDED = "ended"  # final after in progress
+    RAN = "ran"  # final again, with a new run: it started and ended between two polls
+
+
+class Subscribed(StrEnum):
+    """What ``subscribe`` did."""
+
+    CREATED = "created"
+    RESUMED = "resumed"  # it was paused
+    ALREADY = "already"
 
 
 @dataclass(frozen=True)
@@ -19,7 +54,7 @@ class WatchView:
     """A read-only snapshot of one channel's watch, for the notifier to render."""
 
     watch_id: int
-    via: str
+    via: Via
     bot_name: str
     bot_id: str
     language: str
@@ -67,19 +102,6 @@ class Outcome:
         return cls(reason=str(data["reason"]))
 
 
-class LimitReached(Exception):
-    """Too many active watches; the message says which limit and what to do."""
-
-
-class Undeliverable(Exception):
-    """A message can never be delivered; ``scope`` says what is lost."""
-
-    def __init__(self, code: str, scope: Literal["channel", "workspace", "user"]) -> None:
-        super().__init__(code)
-        self.code = code
-        self.scope = scope
-
-
 class Notifier(Protocol):
     """What the engine needs from the chat side. Transient failures raise any other error."""
 
@@ -117,6 +139,10 @@ class WatchRequest:
     bot: Bot
     language: str
     state: State
+
+    @property
+    def key(self) -> TrainingKey:
+        return TrainingKey.of(self.bot, self.language, self.state)
 
 
 @dataclass(frozen=True)

@@ -27,12 +27,15 @@ from sqlalchemy import inspect, text
 from sqlalchemy.engine import URL, Connection, Engine
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
 
+from korebot.errors import SchemaError
 from korebot.watch.store import make_engine
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 #: Not Alembic's default name: a database shared with another app may hold that app's.
 VERSION_TABLE = "korebot_alembic_version"
-#: The advisory lock (class ID, key) of migrating, beside store.py's POLLING and POSTING.
+__all__ = ["Migration", "SchemaError", "head", "migrate", "new_revision", "upgrade"]
+
+#: The advisory lock (class ID, key) of migrating, beside the budget's (budget.py).
 _LOCK = {"kind": 0x6B620003, "key": 0}
 #: What every korebot before Alembic made; which revision it is, _recognise tells.
 _PRE_ALEMBIC_TABLES = frozenset(
@@ -51,10 +54,6 @@ _INDEXES_OF_0002 = frozenset(
         "ix_korebot_watches_ended",
     }
 )
-
-
-class SchemaError(Exception):
-    """The schema cannot be brought up to date; the message is one line, with no secret."""
 
 
 @dataclass(frozen=True)

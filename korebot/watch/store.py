@@ -1,298 +1,405 @@
-"""Where watches live: SQLAlchemy tables and the few queries the engine needs.
+"""The watch store on SQLAlchemy: ``WatchStore`` (korebot.watch.contract) in SQL.
 
-SQLite by default (nothing to install), PostgreSQL through ``DATABASE_URL``.
-A *target* row is one (host, bot, language, state), polled once for everyone;
-each channel waiting for a run's end has a *watch* row (each user who asked is an
-*asker*), and each channel that hears of every run has a *subscription* row.
+SQLite by default (nothing to install), PostgreSQL through ``DATABASE_URL``, and
+SQLite in memory (``sqlite://``) for unit tests. Every query of the watch engine is
+here (or in korebot.watch.observations, the poll transactions); korebot.watch.schema
+migrates the tables (korebot.watch.tables). Leases are two columns on the row, written
+by conditional UPDATEs; on PostgreSQL, due work is read ``FOR UPDATE SKIP LOCKED``, so
+processes sharing the database never wait for each other's claims. The driver's
+connection errors become ``DatabaseUnavailable``.
 """
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Iterator
+import json
+import uuid
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
-from typing import Any, TypeVar
+from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import (
-    DateTime,
-    ForeignKey,
-    Index,
-    String,
-    Text,
-    TypeDecorator,
-    UniqueConstraint,
-    create_engine,
-    event,
-    inspect,
-    select,
-    text,
+from sqlalchemy import func, select, text, update
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from korebot.errors import DatabaseUnavailable, Undeliverable
+from korebot.kore import State, Status, TrainingStatus
+from korebot.registry import TrainingKey
+from korebot.watch import deliveries, observations
+from korebot.watch.contract import (
+    DeliveryClaim,
+    Failed,
+    Joined,
+    Lease,
+    Observed,
+    PollClaim,
+    TargetState,
+    WatchStore,
+    now,
 )
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection, Dialect, Engine
-from sqlalchemy.orm import (
-    DeclarativeBase,
-    Mapped,
-    Session,
-    mapped_column,
-    relationship,
-    sessionmaker,
+from korebot.watch.database import database_url, make_engine
+from korebot.watch.model import (
+    Ended,
+    Subscribed,
+    SubscriptionView,
+    Via,
+    WatchRequest,
+    WatchView,
+)
+from korebot.watch.rows import (
+    active_key,
+    check_limits,
+    end,
+    new_watch,
+    observe_status,
+    schedule,
+    sub_view,
+    view,
+)
+from korebot.watch.rows import target_for as _target_for
+from korebot.watch.tables import (
+    Asker,
+    Base,
+    KoreCall,
+    Subscription,
+    Target,
+    Watch,
+    get_or_insert,
+    insert_missing,
 )
 
-
-def database_url(url: str) -> str:
-    """Accept Heroku's ``postgres://`` form and use psycopg 3 for PostgreSQL."""
-    for prefix in ("postgres://", "postgresql://"):
-        if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix) :]
-    return url
-
-
-def make_engine(url: str) -> Engine:
-    sqlite = url.startswith("sqlite")
-    # A server may drop idle connections (PostgreSQL): check each before use. A file can't.
-    engine = create_engine(database_url(url), pool_pre_ping=not sqlite)
-    if sqlite:
-        event.listen(engine, "connect", _sqlite_pragmas)
-    return engine
+__all__ = [
+    "Asker",
+    "Base",
+    "KoreCall",
+    "Store",
+    "Subscription",
+    "Target",
+    "Watch",
+    "database_url",
+    "make_engine",
+    "now",
+]
 
 
-def _sqlite_pragmas(connection: Any, _record: Any) -> None:
-    # WAL lets the web threads read while the scheduler writes; wait instead of failing.
-    # With WAL, synchronous=NORMAL cannot corrupt the file and spares an fsync per commit
-    # (a power cut may lose the last commits; a dyno's disk does not outlive a restart anyway).
-    cursor = connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=10000")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.close()
+_LEASED: dict[str, type[Target] | type[Watch]] = {"poll": Target, "delivery": Watch}
 
 
-class UtcDateTime(TypeDecorator[datetime]):
-    """Stores aware datetimes as UTC; SQLite hands back naive ones, made aware here."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        return value.astimezone(UTC) if value is not None else None
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-class Base(DeclarativeBase):
-    pass
-
-
-class Target(Base):
-    """One (host, bot, language, state): polled once for every watch and subscription on it."""
-
-    __tablename__ = "korebot_targets"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    key: Mapped[str] = mapped_column(String(300), unique=True)
-    host: Mapped[str] = mapped_column(String(200))
-    bot_id: Mapped[str] = mapped_column(String(64))
-    bot_name: Mapped[str] = mapped_column(String(64))
-    language: Mapped[str] = mapped_column(String(16))
-    state: Mapped[str] = mapped_column(String(16))
-    #: When the next poll is due; NULL while nothing watches or subscribes.
-    next_poll_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), index=True)
-    last_status: Mapped[str | None] = mapped_column(String(64))
-    #: The last status Kore.ai gave, in its own JSON shape (asks reuse it between polls).
-    last_result: Mapped[str | None] = mapped_column(Text)
-    #: Identity of the last training run seen: Kore's _id and modifiedOn.
-    last_run: Mapped[str | None] = mapped_column(String(120))
-    last_checked_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
-    #: When the current in-progress run was first seen (polls slow down as it runs long).
-    running_since: Mapped[datetime | None] = mapped_column(UtcDateTime())
-    last_error: Mapped[str | None] = mapped_column(Text)
-    failing_since: Mapped[datetime | None] = mapped_column(UtcDateTime())
-
-
-class Watch(Base):
-    """One channel waiting for the end of a training run, with its thread."""
-
-    __tablename__ = "korebot_watches"
-    # Active watches are looked up by channel and workspace (limits, lists) and by "not
-    # ended" every tick; ended ones stay as history and must not slow those down.
-    __table_args__ = (
-        Index("ix_korebot_watches_channel_active", "channel_id", "ended"),
-        Index("ix_korebot_watches_team_active", "team_id", "ended"),
-        Index("ix_korebot_watches_ended", "ended"),
-    )
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    target_id: Mapped[int] = mapped_column(ForeignKey("korebot_targets.id"), index=True)
-    #: Set while active, NULL once ended: one active watch per channel and target.
-    active_key: Mapped[str | None] = mapped_column(String(120), unique=True)
-    #: "ask" (someone typed the command) or "subscription".
-    via: Mapped[str] = mapped_column(String(16), default="ask")
-    team_id: Mapped[str] = mapped_column(String(32))
-    channel_id: Mapped[str] = mapped_column(String(32))
-    #: Where the thread lives: the channel, or the asker's DM when the bot can't post there.
-    thread_channel: Mapped[str | None] = mapped_column(String(32))
-    thread_ts: Mapped[str | None] = mapped_column(String(32))
-    #: Posting attempts so far; after a crash, a non-zero count means "look before posting".
-    announce_attempts: Mapped[int] = mapped_column(default=0)
-    #: A process that is posting for this watch holds it until then (crash: it expires).
-    lease_until: Mapped[datetime | None] = mapped_column(UtcDateTime())
-    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
-    deadline: Mapped[datetime] = mapped_column(UtcDateTime())
-    #: The final word to deliver (JSON), recorded before it is posted.
-    outcome: Mapped[str | None] = mapped_column(Text)
-    outcome_attempts: Mapped[int] = mapped_column(default=0)
-    #: None while active; then "delivered", "stopped" or "undeliverable".
-    ended: Mapped[str | None] = mapped_column(String(16))
-    ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
-
-    # Every use of a watch needs its target: load it in the same query.
-    target: Mapped[Target] = relationship(lazy="joined", innerjoin=True)
-    askers: Mapped[list[Asker]] = relationship(order_by="Asker.id", cascade="all, delete-orphan")
-
-
-class Asker(Base):
-    __tablename__ = "korebot_askers"
-    __table_args__ = (UniqueConstraint("watch_id", "user_id"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    watch_id: Mapped[int] = mapped_column(ForeignKey("korebot_watches.id"))
-    user_id: Mapped[str] = mapped_column(String(32))
-
-
-class Subscription(Base):
-    """A channel that hears of every training run of a target without asking."""
-
-    __tablename__ = "korebot_subscriptions"
-    __table_args__ = (UniqueConstraint("target_id", "channel_id"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    target_id: Mapped[int] = mapped_column(ForeignKey("korebot_targets.id"), index=True)
-    team_id: Mapped[str] = mapped_column(String(32))
-    channel_id: Mapped[str] = mapped_column(String(32))
-    created_by: Mapped[str] = mapped_column(String(32))
-    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
-    #: Why it is paused (the bot fails permanently), or None while active.
-    paused: Mapped[str | None] = mapped_column(Text)
-    #: False until the first poll after subscribing has recorded the current state.
-    armed: Mapped[bool] = mapped_column(default=False)
-
-    target: Mapped[Target] = relationship()
-
-
-class KoreCall(Base):
-    """One call to Kore.ai, for the per-bot budget shared by every process."""
-
-    __tablename__ = "korebot_kore_calls"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    bot: Mapped[str] = mapped_column(String(300), index=True)
-    at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
-
-
-_Model = TypeVar("_Model", bound=Base)
-_INSERTS: dict[str, Callable[[type[Base]], postgresql.Insert | sqlite.Insert]] = {
-    "postgresql": postgresql.insert,
-    "sqlite": sqlite.insert,
-}
-
-
-def insert_missing(session: Session, model: type[Base], key: dict[str, Any], **values: Any) -> bool:
-    """Insert a row unless one with the same unique ``key`` exists; whether this inserted it.
-
-    ``INSERT … ON CONFLICT (key) DO NOTHING``: a concurrent insert of the same key makes
-    this a no-op instead of an IntegrityError (which, on PostgreSQL, would abort the whole
-    transaction). PostgreSQL waits for that other transaction and, at READ COMMITTED, a
-    later SELECT sees its row; SQLite runs one writer at a time.
-    """
-    insert = _INSERTS[session.get_bind().dialect.name](model)
-    statement = insert.values(**key, **values).on_conflict_do_nothing(index_elements=list(key))
-    # A row comes back only if one was inserted. (rowcount said 1 for a skipped row on
-    # PostgreSQL, where SQLAlchemy adds its own RETURNING.) SQLite has RETURNING since 3.35.
-    returned = session.execute(statement.returning(*inspect(model).primary_key))
-    return returned.first() is not None
-
-
-def get_or_insert(
-    session: Session, model: type[_Model], key: dict[str, Any], **values: Any
-) -> tuple[_Model, bool]:
-    """The row with this unique ``key``, inserted with ``values`` if missing (safe when
-    others insert it at the same moment); and whether this call inserted it."""
-    query = select(model).filter_by(**key)
-    row = session.scalars(query).first()
-    if row is not None:  # the usual case, without a write (nor a sequence number) spent
-        return row, False
-    inserted = insert_missing(session, model, key, **values)
-    return session.scalars(query).one(), inserted
-
-
-#: Kinds of work ``Store.exclusive`` hands out, one key space each (advisory lock class IDs).
-POLLING = 0x6B620001  # a target's poll, keyed by target ID
-POSTING = 0x6B620002  # a watch's messages, keyed by watch ID
-_ADVISORY = {
-    "pg_try_advisory_lock": text("SELECT pg_try_advisory_lock(:kind, :key)"),
-    "pg_advisory_unlock": text("SELECT pg_advisory_unlock(:kind, :key)"),
-}
-
-
-class Store:
-    """Owns the engine and session factory (korebot.watch.schema migrates the tables)."""
+class Store(WatchStore):
+    """Owns the SQLAlchemy engine and session factory, and answers the store contract."""
 
     def __init__(self, url: str) -> None:
         self.engine = make_engine(url)
         self.session = sessionmaker(self.engine, expire_on_commit=False)
-        self._held: set[tuple[int, int]] = set()
-        self._held_lock = threading.Lock()
-        self._lock_connection: Connection | None = None
 
     @contextmanager
-    def exclusive(self, kind: int, key: int) -> Iterator[bool]:
-        """Whether this process may do this work now; it is then its own until the block ends.
-
-        Leases (timestamps in the rows) say when work left by a dead process is due again;
-        this says whether anyone alive is still doing it. In this process, a set; across
-        processes sharing PostgreSQL, a session advisory lock on one connection the process
-        keeps for them, which PostgreSQL releases when the process dies. So a slow poll or
-        post that outlives its lease is skipped by the others, not done alongside.
-        """
-        with self._held_lock:
-            if (kind, key) in self._held:
-                mine = False
-            else:
-                mine = self._advisory("pg_try_advisory_lock", kind, key)
-                if mine:
-                    self._held.add((kind, key))
+    def _begin(self) -> Iterator[Session]:
+        """A transaction; the driver's connection errors are DatabaseUnavailable."""
         try:
-            yield mine
-        finally:
-            if mine:
-                with self._held_lock:
-                    self._held.discard((kind, key))
-                    self._advisory("pg_advisory_unlock", kind, key)
+            with self.session.begin() as session:
+                yield session
+        except (OperationalError, InterfaceError) as error:
+            raise DatabaseUnavailable(error.orig or error) from error
 
-    def _advisory(self, function: str, kind: int, key: int) -> bool:
-        """Call an advisory lock function (under _held_lock); True where they do not exist."""
-        if self.engine.dialect.name != "postgresql":
-            return True  # SQLite: one process, and the set above
-        if self._lock_connection is None or self._lock_connection.invalidated:
-            connection = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-            self._lock_connection = connection
-        try:
-            return bool(
-                self._lock_connection.scalar(_ADVISORY[function], {"kind": kind, "key": key})
+    def _seconds(self, kind: str) -> timedelta:
+        policy = self.policy
+        return timedelta(seconds=policy.poll_lease if kind == "poll" else policy.delivery_lease)
+
+    def _held(self, session: Session, lease: Lease) -> Any:
+        """The leased row, locked, if the lease is still this holder's; else None."""
+        model = _LEASED[lease.kind]
+        return session.scalars(
+            select(model)
+            .where(model.id == lease.id, model.lease_owner == lease.owner)
+            # FOR NO KEY UPDATE: rows that refer to it (a new watch) may still be inserted.
+            .with_for_update(key_share=True)
+        ).first()
+
+    # Commands --------------------------------------------------------------------
+
+    def join_watch(self, request: WatchRequest, status: TrainingStatus) -> Joined:
+        moment = self.policy.clock()
+        with self._begin() as session:
+            target = _target_for(session, request.key, request.bot.name)
+            if target.last_checked_at is None:
+                observe_status(target, status, moment)
+            active = select(Watch).filter_by(active_key=active_key(target.id, request.channel_id))
+            watch = session.scalars(active).first()
+            lease = None
+            if watch is None:
+                check_limits(session, self.policy, request.team_id, request.channel_id)
+                owner = uuid.uuid4().hex
+                # False if a concurrent ask created it since the select: then this one joins it.
+                created = new_watch(
+                    session,
+                    self.policy,
+                    target,
+                    request.team_id,
+                    request.channel_id,
+                    Via.ASK,
+                    moment,
+                    lease_owner=owner,
+                    lease_until=moment + self._seconds("delivery"),
+                    announce_attempts=1,
+                )
+                watch = session.scalars(active).one()
+                lease = Lease("delivery", watch.id, owner) if created else None
+            insert_missing(session, Asker, {"watch_id": watch.id, "user_id": request.user_id})
+            schedule(session, self.policy, target, moment)
+            session.flush()
+            return Joined(view(watch), lease)
+
+    def find_watch(self, key: TrainingKey, channel_id: str) -> int | None:
+        with self._begin() as session:
+            return session.scalars(
+                select(Watch.id)
+                .join(Target)
+                .where(
+                    Target.key == str(key), Watch.channel_id == channel_id, Watch.ended.is_(None)
+                )
+            ).first()
+
+    def stop_watch(self, watch_id: int, channel_id: str) -> WatchView | None:
+        with self._begin() as session:
+            watch = session.get(Watch, watch_id)
+            if watch is None or watch.ended is not None or watch.outcome is not None:
+                return None
+            if channel_id not in (watch.channel_id, watch.thread_channel):
+                return None
+            end(watch, Ended.STOPPED, self.policy.clock())
+            return view(watch)
+
+    def watches_in(self, channel_id: str) -> list[WatchView]:
+        with self._begin() as session:
+            watches = session.scalars(
+                select(Watch)
+                .where(Watch.channel_id == channel_id, Watch.ended.is_(None))
+                .order_by(Watch.id)
             )
-        except Exception:
-            # A broken connection has lost its locks with it: start again on a new one.
-            self._lock_connection.invalidate()
-            self._lock_connection.close()
-            self._lock_connection = None
-            if function == "pg_advisory_unlock":
+            return [view(watch) for watch in watches]
+
+    def subscribe(
+        self, team_id: str, channel_id: str, user_id: str, key: TrainingKey, bot_name: str
+    ) -> tuple[SubscriptionView, Subscribed]:
+        moment = self.policy.clock()
+        with self._begin() as session:
+            target = _target_for(session, key, bot_name)
+            sub, created = get_or_insert(
+                session,
+                Subscription,
+                {"target_id": target.id, "channel_id": channel_id},
+                team_id=team_id,
+                created_by=user_id,
+                created_at=moment,
+            )
+            if created:
+                how = Subscribed.CREATED
+            elif sub.paused is not None:
+                sub.paused, sub.armed, how = None, False, Subscribed.RESUMED
+            else:
+                how = Subscribed.ALREADY
+            if not sub.armed and (target.next_poll_at is None or target.next_poll_at > moment):
+                target.next_poll_at = moment  # the first poll records the current state
+            session.flush()
+            return sub_view(sub), how
+
+    def unsubscribe(
+        self, channel_id: str, key: TrainingKey
+    ) -> tuple[SubscriptionView, list[WatchView]] | None:
+        moment = self.policy.clock()
+        with self._begin() as session:
+            sub = session.scalars(
+                select(Subscription)
+                .join(Target)
+                .where(Target.key == str(key), Subscription.channel_id == channel_id)
+            ).first()
+            if sub is None:
+                return None
+            found = sub_view(sub)
+            session.delete(sub)
+            stopped = list(
+                session.scalars(
+                    select(Watch).where(
+                        Watch.target_id == sub.target_id,
+                        Watch.channel_id == channel_id,
+                        Watch.via == Via.SUBSCRIPTION.value,
+                        Watch.ended.is_(None),
+                        Watch.outcome.is_(None),
+                    )
+                )
+            )
+            for watch in stopped:
+                end(watch, Ended.STOPPED, moment)
+            # If nothing else follows the target, stop polling now, not after one more poll.
+            schedule(session, self.policy, session.get_one(Target, sub.target_id), moment)
+            return found, [view(watch) for watch in stopped]
+
+    def subscriptions_in(self, channel_id: str) -> list[SubscriptionView]:
+        with self._begin() as session:
+            subs = session.scalars(
+                select(Subscription)
+                .where(Subscription.channel_id == channel_id)
+                .order_by(Subscription.id)
+            )
+            return [sub_view(sub) for sub in subs]
+
+    def target_state(self, key: TrainingKey) -> TargetState | None:
+        moment = self.policy.clock()
+        with self._begin() as session:
+            target = session.scalars(select(Target).where(Target.key == str(key))).first()
+        if target is None:
+            return None
+        status = None
+        if target.last_result is not None and target.last_status == Status.IN_PROGRESS.value:
+            status = TrainingStatus.from_json(json.loads(target.last_result))
+        return TargetState(
+            status=status,
+            last_status=target.last_status,
+            checked_at=target.last_checked_at,
+            next_poll_at=target.next_poll_at,
+            polling=target.lease_until is not None and target.lease_until >= moment,
+            failing=target.failing_since is not None,
+        )
+
+    def active_count(self) -> int:
+        with self._begin() as session:
+            count = session.scalar(
+                select(func.count(Target.id)).where(Target.next_poll_at.is_not(None))
+            )
+            return count or 0
+
+    # Polling ---------------------------------------------------------------------
+
+    def acquire_polls(self, limit: int, target_id: int | None = None) -> list[PollClaim]:
+        moment, owner = self.policy.clock(), uuid.uuid4().hex
+        which = Target.next_poll_at <= moment if target_id is None else Target.id == target_id
+        with self._begin() as session:
+            due = session.scalars(
+                select(Target)
+                .where(which, deliveries.free(Target, moment))
+                .order_by(Target.next_poll_at)
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+            ).all()
+            for target in due:
+                target.lease_owner, target.lease_until = owner, moment + self._seconds("poll")
+            return [
+                PollClaim(Lease("poll", t.id, owner), t.bot_name, t.language, State(t.state))
+                for t in due
+            ]
+
+    def record_status(
+        self, lease: Lease, status: TrainingStatus, timeout_reason: Callable[[str], str]
+    ) -> Observed | None:
+        with self._begin() as session:
+            target = self._held(session, lease)
+            if target is None:
+                return None
+            observed = observations.record_status(
+                session, self.policy, target, status, timeout_reason
+            )
+            target.lease_owner, target.lease_until = None, None
+            return observed
+
+    def record_failure(
+        self,
+        lease: Lease,
+        error: str,
+        *,
+        permanent: bool,
+        retry_after: float | None,
+        timeout_reason: Callable[[str | None, str], str],
+    ) -> Failed | None:
+        with self._begin() as session:
+            target = self._held(session, lease)
+            if target is None:
+                return None
+            failed = observations.record_failure(
+                session,
+                self.policy,
+                target,
+                error,
+                permanent=permanent,
+                retry_after=retry_after,
+                timeout_reason=timeout_reason,
+            )
+            target.lease_owner, target.lease_until = None, None
+            return failed
+
+    def defer(self, lease: Lease, seconds: float) -> bool:
+        with self._begin() as session:
+            target = self._held(session, lease)
+            if target is None:
                 return False
-            raise
+            observations.defer(self.policy, target, seconds)
+            target.lease_owner, target.lease_until = None, None
+            return True
+
+    # Delivery --------------------------------------------------------------------
+
+    def acquire_deliveries(self, limit: int, target_id: int | None = None) -> list[DeliveryClaim]:
+        with self._begin() as session:
+            return deliveries.acquire(session, self.policy, limit, target_id)
+
+    def record_thread(
+        self, lease: Lease, where: tuple[str, str], *, release: bool = False
+    ) -> WatchView:
+        with self._begin() as session:
+            watch = session.get_one(Watch, lease.id)
+            watch.thread_channel, watch.thread_ts = where
+            if release and watch.lease_owner == lease.owner:
+                watch.lease_owner, watch.lease_until = None, None
+            return view(watch)
+
+    def release_delivery(self, lease: Lease, retry_at: datetime | None) -> bool:
+        with self._begin() as session:
+            released = session.execute(
+                update(Watch)
+                .where(Watch.id == lease.id, Watch.lease_owner == lease.owner)
+                .values(lease_owner=None, lease_until=retry_at)
+            ).rowcount  # type: ignore[attr-defined]
+            return bool(released)
+
+    def close_delivery(self, lease: Lease, how: Ended) -> bool:
+        # The target was rescheduled when the outcome was recorded: only the watch changes.
+        with self._begin() as session:
+            closed = session.execute(
+                update(Watch)
+                .where(
+                    Watch.id == lease.id, Watch.lease_owner == lease.owner, Watch.ended.is_(None)
+                )
+                .values(
+                    ended=how.value,
+                    ended_at=self.policy.clock(),
+                    active_key=None,
+                    lease_owner=None,
+                    lease_until=None,
+                )
+            ).rowcount  # type: ignore[attr-defined]
+            return bool(closed)
+
+    def give_up(self, lease: Lease, error: Undeliverable) -> None:
+        with self._begin() as session:
+            deliveries.give_up(session, self.policy, lease, error)
+
+    # Leases ----------------------------------------------------------------------
+
+    def renew(self, leases: Iterable[Lease]) -> set[Lease]:
+        moment = self.policy.clock()
+        lost: set[Lease] = set()
+        with self._begin() as session:
+            for lease in leases:
+                model = _LEASED[lease.kind]
+                renewed = session.execute(
+                    update(model)
+                    .where(model.id == lease.id, model.lease_owner == lease.owner)
+                    .values(lease_until=moment + self._seconds(lease.kind))
+                ).rowcount  # type: ignore[attr-defined]
+                if not renewed:
+                    lost.add(lease)
+        return lost
+
+    # The process -----------------------------------------------------------------
 
     def healthy(self) -> bool:
         try:
@@ -303,12 +410,4 @@ class Store:
         return True
 
     def dispose(self) -> None:
-        with self._held_lock:
-            if self._lock_connection is not None:
-                self._lock_connection.close()
-                self._lock_connection = None
         self.engine.dispose()
-
-
-def now() -> datetime:
-    return datetime.now(UTC)

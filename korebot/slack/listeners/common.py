@@ -18,8 +18,8 @@ from typing import Any
 from slack_bolt import Ack, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
-from sqlalchemy.exc import InterfaceError, OperationalError
 
+from korebot.errors import DatabaseUnavailable
 from korebot.kore import InvalidInput
 from korebot.registry import Bot
 from korebot.slack import messages, parsing
@@ -29,8 +29,6 @@ from korebot.watch.model import WatchView
 
 log = logging.getLogger(__name__)
 
-# The database cannot be reached (refused, cut, locked): worth a clear answer, not a traceback.
-DATABASE_DOWN = (OperationalError, InterfaceError)
 DATABASE_UNAVAILABLE = (
     "My database is unavailable right now, so I can't do that; try again in a minute."
 )
@@ -46,11 +44,6 @@ def acknowledge(ack: Ack) -> None:
     ack()
 
 
-def database_error(error: Exception) -> object:
-    """What to log of a database error: the driver's own message, not SQLAlchemy's SQL."""
-    return getattr(error, "orig", None) or error
-
-
 @contextmanager
 def answering(respond: Respond, what: str, **extra: Any) -> Iterator[None]:
     """Answer the asker privately, instead of raising, if the block refuses or fails.
@@ -62,8 +55,9 @@ def answering(respond: Respond, what: str, **extra: Any) -> Iterator[None]:
         yield
     except Refusal as refusal:
         _tell(respond, str(refusal), extra)
-    except DATABASE_DOWN as error:
-        log.warning("Database unavailable answering %s: %s", what, database_error(error))
+    except DatabaseUnavailable as error:
+        # The database cannot be reached (refused, cut, locked): a clear answer, no traceback.
+        log.warning("Database unavailable answering %s: %s", what, error.orig)
         _tell(respond, DATABASE_UNAVAILABLE, extra)
     except Exception:
         log.exception("Unexpected error answering %s", what)

@@ -13,16 +13,15 @@ from slack_bolt import Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from korebot.errors import DatabaseUnavailable
 from korebot.gateway import Fetched
 from korebot.kore import KoreError, State, Status
 from korebot.registry import Bot
 from korebot.slack import messages, parsing
 from korebot.slack.listeners.common import (
-    DATABASE_DOWN,
     Refusal,
     answering,
     asked_by,
-    database_error,
     permalink,
     target,
 )
@@ -65,10 +64,8 @@ def ask_status(
             started = services.engine.watch(request, result)
         except LimitReached as error:
             raise Refusal(str(error)) from None
-        except DATABASE_DOWN as error:
-            log.warning(
-                "Database unavailable, not watching %s: %s", bot.name, database_error(error)
-            )
+        except DatabaseUnavailable as error:
+            log.warning("Database unavailable, not watching %s: %s", bot.name, error.orig)
             tell_status()
             raise Refusal(
                 "I can't watch this training for now: my database is unavailable. "
@@ -97,7 +94,7 @@ def _status(services: Services, bot: Bot, language: str, state: State) -> Fetche
     """The training's status: its watch's last poll while one is due soon, else the gateway's."""
     try:
         watched = services.engine.watched_status(bot, language, state)
-    except DATABASE_DOWN:
+    except DatabaseUnavailable:
         watched = None  # Kore.ai can still be asked
     if watched is not None:
         return watched

@@ -1,0 +1,55 @@
+"""The leases this process holds, renewed while their work runs (see korebot.watch.contract).
+
+Polling and delivery register each lease from acquiring it until releasing it; the
+engine's renewal job extends them all, so a slow poll or post keeps its work. This is
+the holder's list of what it holds, not a lock: the store alone decides who holds what.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from korebot.errors import DatabaseUnavailable
+from korebot.watch.contract import Lease, WatchStore
+
+log = logging.getLogger(__name__)
+
+
+class HeldLeases:
+    def __init__(self, store: WatchStore) -> None:
+        self.store = store
+        self._held: set[Lease] = set()
+        self._lock = threading.Lock()
+
+    def add(self, lease: Lease) -> None:
+        with self._lock:
+            self._held.add(lease)
+
+    def discard(self, lease: Lease) -> None:
+        with self._lock:
+            self._held.discard(lease)
+
+    def count(self, kind: str) -> int:
+        with self._lock:
+            return sum(1 for lease in self._held if lease.kind == kind)
+
+    def of_kind(self, kind: str) -> list[Lease]:
+        with self._lock:
+            return [lease for lease in self._held if lease.kind == kind]
+
+    def renew(self) -> None:
+        """Extend every held lease (the engine's renewal job)."""
+        with self._lock:
+            held = list(self._held)
+        if not held:
+            return
+        try:
+            lost = self.store.renew(held)
+        except DatabaseUnavailable as error:
+            log.warning("Database unavailable, could not renew leases: %s", error.orig)
+            return
+        with self._lock:  # those released since are not lost
+            lost &= self._held
+        for lease in lost:  # its release will find it gone, and change nothing
+            log.warning("Lost the lease of %s %d (it expired)", lease.kind, lease.id)

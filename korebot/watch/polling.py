@@ -1,0 +1,165 @@
+"""Polling: due targets → Kore.ai through the StatusGateway → observations in the store.
+
+It may touch the store's poll methods (acquire, record, defer), the gateway, and the
+notifier's "Kore.ai is failing / back" and "subscription paused" messages. After each
+poll it hands the target to delivery, which posts what the observation made owed.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+
+from korebot.errors import DatabaseUnavailable
+from korebot.gateway import StatusGateway
+from korebot.kore import InvalidInput, KoreError, RateLimited, UnreadableResponse
+from korebot.kore.errors import BudgetExhausted
+from korebot.watch.contract import PollClaim, WatchStore
+from korebot.watch.leases import HeldLeases
+from korebot.watch.model import Notifier
+
+log = logging.getLogger(__name__)
+
+#: Targets leased per tick (each then waits for a worker).
+BATCH = 100
+
+
+def poll_interval(
+    running_for: float,
+    first: float,
+    ceiling: float,
+    jitter: Callable[[], float] = lambda: random.uniform(0.9, 1.0),  # noqa: S311
+) -> float:
+    """Seconds to the next poll of a training running for ``running_for`` seconds.
+
+    ``first`` at first (a training is often short), doubling after every ten
+    intervals up to ``ceiling``; jitter (up to 10 % shorter) keeps many watches from
+    polling in step. A result is still seen within one current interval.
+    """
+    steps = min(int(running_for / (10 * first)), 16)
+    return min(first * float(2**steps), ceiling) * jitter()
+
+
+def duration(seconds: float) -> str:
+    minutes = round(seconds / 60)
+    if seconds < 90:
+        return f"{seconds:g} s"
+    if minutes < 90:
+        return f"{minutes} min"
+    return f"{minutes / 60:.1f} h".replace(".0 h", " h")
+
+
+class Polling:
+    def __init__(
+        self,
+        store: WatchStore,
+        gateway: StatusGateway,
+        notifier: Notifier,
+        held: HeldLeases,
+        *,
+        watch_timeout: float,
+        workers: int,
+        polled: Callable[[int], None],
+        stopping: threading.Event,
+    ) -> None:
+        self.store, self.gateway, self.notifier, self.held = store, gateway, notifier, held
+        self.watch_timeout = watch_timeout
+        #: Called with a target's ID after its poll was recorded (delivery takes it from there).
+        self.polled = polled
+        #: Set when the process is shutting down: no poll starts after that.
+        self.stopping = stopping
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="korebot-poll")
+
+    def tick(self) -> None:
+        """Lease the due targets and poll them on the worker pool; wait for them."""
+        if self.stopping.is_set():
+            return
+        claims = self.store.acquire_polls(BATCH)
+        for claim in claims:
+            self.held.add(claim.lease)
+        jobs = [self._pool.submit(self._guarded, claim) for claim in claims]
+        for job in jobs:
+            job.result()
+
+    def shutdown(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def _guarded(self, claim: PollClaim) -> None:
+        try:
+            if self.stopping.is_set():  # queued when the process began to stop: not polled
+                self.store.defer(claim.lease, 0.0)
+                return
+            self.poll(claim)
+        except DatabaseUnavailable as error:
+            log.warning("Database unavailable during poll(%d): %s", claim.lease.id, error.orig)
+        except Exception:
+            log.exception("poll(%d) failed; it will be retried", claim.lease.id)
+        finally:
+            self.held.discard(claim.lease)
+
+    def poll(self, claim: PollClaim) -> None:
+        """Ask Kore.ai about one leased target, record the answer, release the target."""
+        lease = claim.lease
+        self.held.add(lease)
+        try:
+            bot = self.gateway.registry.resolve(claim.bot_name, allow_raw_id=True)
+            result = self.gateway.status(bot, claim.language, claim.state, "poll").status
+        except BudgetExhausted as error:
+            self.store.defer(lease, error.retry_after)
+            return
+        except InvalidInput as error:
+            self._failed(claim, f"the bot is no longer configured ({error})", permanent=True)
+        except KoreError as error:
+            # A body Kore.ai should not send (an HTML error page, an odd shape) is a passing
+            # fault for a watch: it keeps trying, until its deadline at worst.
+            passing = error.transient or isinstance(error, UnreadableResponse)
+            wait = error.retry_after if isinstance(error, RateLimited) else None
+            self._failed(claim, str(error), permanent=not passing, retry_after=wait)
+        else:
+            observed = self.store.record_status(lease, result, self._timeout_reason)
+            for view in observed.recovered if observed else []:
+                self._quietly(partial(self.notifier.unreachable, view, None, ""), view.watch_id)
+        finally:
+            self.held.discard(lease)
+        self.polled(lease.id)
+
+    def _failed(
+        self, claim: PollClaim, error: str, *, permanent: bool, retry_after: float | None = None
+    ) -> None:
+        failed = self.store.record_failure(
+            claim.lease,
+            error,
+            permanent=permanent,
+            retry_after=retry_after,
+            timeout_reason=self._failing_reason,
+        )
+        if failed is None:
+            return
+        for view in failed.failing:
+            say = partial(self.notifier.unreachable, view, failed.since, error)
+            self._quietly(say, view.watch_id)
+        for sub in failed.paused:
+            try:
+                self.notifier.paused(sub, error)
+            except Exception:
+                log.exception("Could not tell %s that its subscription is paused", sub.channel_id)
+
+    def _timeout_reason(self, seen: str) -> str:
+        return (
+            f"I stopped watching after {duration(self.watch_timeout)} without a final "
+            f"result; the last status was *{seen}*."
+        )
+
+    def _failing_reason(self, last: str | None, error: str) -> str:
+        return self._timeout_reason(last or "unknown") + f" Kore.ai is failing: {error}"
+
+    @staticmethod
+    def _quietly(say: Callable[[], None], watch_id: int) -> None:
+        try:
+            say()
+        except Exception:
+            log.exception("Could not update the message of watch %d", watch_id)

@@ -1,0 +1,195 @@
+"""The watch store's tables (SQLAlchemy models), and the get-or-create they need.
+
+A *target* row is one training (``TrainingKey``), polled once for everyone; each
+channel waiting for a run's end has a *watch* row (each user who asked is an *asker*),
+and each channel that hears of every run has a *subscription* row. Targets and watches
+carry the store's one lease (``lease_owner``, ``lease_until``; see ``contract``).
+Only ``korebot.watch.store`` (and the migrations) touch these.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import (
+    DateTime,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    inspect,
+    select,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Stores aware datetimes as UTC; SQLite hands back naive ones, made aware here."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return value.astimezone(UTC) if value is not None else None
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Target(Base):
+    """One (host, bot, language, state): polled once for every watch and subscription on it."""
+
+    __tablename__ = "korebot_targets"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(300), unique=True)
+    host: Mapped[str] = mapped_column(String(200))
+    bot_id: Mapped[str] = mapped_column(String(64))
+    bot_name: Mapped[str] = mapped_column(String(64))
+    language: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(16))
+    #: When the next poll is due; NULL while nothing watches or subscribes.
+    next_poll_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), index=True)
+    #: The poll's lease: who is polling it (a token per acquisition), until when at least.
+    lease_owner: Mapped[str | None] = mapped_column(String(36))
+    lease_until: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    last_status: Mapped[str | None] = mapped_column(String(64))
+    #: The last status Kore.ai gave, in its own JSON shape (asks reuse it between polls).
+    last_result: Mapped[str | None] = mapped_column(Text)
+    #: Identity of the last training run seen: Kore's _id and modifiedOn.
+    last_run: Mapped[str | None] = mapped_column(String(120))
+    last_checked_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    #: When the current in-progress run was first seen (polls slow down as it runs long).
+    running_since: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    last_error: Mapped[str | None] = mapped_column(Text)
+    failing_since: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class Watch(Base):
+    """One channel waiting for the end of a training run, with its thread."""
+
+    __tablename__ = "korebot_watches"
+    # Active watches are looked up by channel and workspace (limits, lists) and by "not
+    # ended" every tick; ended ones stay as history and must not slow those down.
+    __table_args__ = (
+        Index("ix_korebot_watches_channel_active", "channel_id", "ended"),
+        Index("ix_korebot_watches_team_active", "team_id", "ended"),
+        Index("ix_korebot_watches_ended", "ended"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    target_id: Mapped[int] = mapped_column(ForeignKey("korebot_targets.id"), index=True)
+    #: Set while active, NULL once ended: one active watch per channel and target.
+    active_key: Mapped[str | None] = mapped_column(String(120), unique=True)
+    #: How it started: a ``Via`` ("ask" or "subscription").
+    via: Mapped[str] = mapped_column(String(16), default="ask")
+    team_id: Mapped[str] = mapped_column(String(32))
+    channel_id: Mapped[str] = mapped_column(String(32))
+    #: Where the thread lives: the channel, or the asker's DM when the bot can't post there.
+    thread_channel: Mapped[str | None] = mapped_column(String(32))
+    thread_ts: Mapped[str | None] = mapped_column(String(32))
+    #: Posting attempts so far; after a crash, a non-zero count means "look before posting".
+    announce_attempts: Mapped[int] = mapped_column(default=0)
+    #: The delivery lease: who is posting for this watch (a token per acquisition), and
+    #: until when at least (a crash: it expires; a failed post: when to try again).
+    lease_owner: Mapped[str | None] = mapped_column(String(36))
+    lease_until: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    deadline: Mapped[datetime] = mapped_column(UtcDateTime())
+    #: The final word to deliver (JSON), recorded before it is posted.
+    outcome: Mapped[str | None] = mapped_column(Text)
+    outcome_attempts: Mapped[int] = mapped_column(default=0)
+    #: None while active; then an ``Ended`` ("delivered", "stopped" or "undeliverable").
+    ended: Mapped[str | None] = mapped_column(String(16))
+    ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+    # Every use of a watch needs its target: load it in the same query.
+    target: Mapped[Target] = relationship(lazy="joined", innerjoin=True)
+    askers: Mapped[list[Asker]] = relationship(order_by="Asker.id", cascade="all, delete-orphan")
+
+
+class Asker(Base):
+    __tablename__ = "korebot_askers"
+    __table_args__ = (UniqueConstraint("watch_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    watch_id: Mapped[int] = mapped_column(ForeignKey("korebot_watches.id"))
+    user_id: Mapped[str] = mapped_column(String(32))
+
+
+class Subscription(Base):
+    """A channel that hears of every training run of a target without asking."""
+
+    __tablename__ = "korebot_subscriptions"
+    __table_args__ = (UniqueConstraint("target_id", "channel_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    target_id: Mapped[int] = mapped_column(ForeignKey("korebot_targets.id"), index=True)
+    team_id: Mapped[str] = mapped_column(String(32))
+    channel_id: Mapped[str] = mapped_column(String(32))
+    created_by: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    #: Why it is paused (the bot fails permanently), or None while active.
+    paused: Mapped[str | None] = mapped_column(Text)
+    #: False until the first poll after subscribing has recorded the current state.
+    armed: Mapped[bool] = mapped_column(default=False)
+
+    target: Mapped[Target] = relationship()
+
+
+class KoreCall(Base):
+    """One call to Kore.ai, for the per-bot budget shared by every process."""
+
+    __tablename__ = "korebot_kore_calls"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    bot: Mapped[str] = mapped_column(String(300), index=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+
+
+_Model = TypeVar("_Model", bound=Base)
+_INSERTS: dict[str, Callable[[type[Base]], postgresql.Insert | sqlite.Insert]] = {
+    "postgresql": postgresql.insert,
+    "sqlite": sqlite.insert,
+}
+
+
+def insert_missing(session: Session, model: type[Base], key: dict[str, Any], **values: Any) -> bool:
+    """Insert a row unless one with the same unique ``key`` exists; whether this inserted it.
+
+    ``INSERT … ON CONFLICT (key) DO NOTHING``: a concurrent insert of the same key makes
+    this a no-op instead of an IntegrityError (which, on PostgreSQL, would abort the whole
+    transaction). PostgreSQL waits for that other transaction and, at READ COMMITTED, a
+    later SELECT sees its row; SQLite runs one writer at a time.
+    """
+    insert = _INSERTS[session.get_bind().dialect.name](model)
+    statement = insert.values(**key, **values).on_conflict_do_nothing(index_elements=list(key))
+    # A row comes back only if one was inserted. (rowcount said 1 for a skipped row on
+    # PostgreSQL, where SQLAlchemy adds its own RETURNING.) SQLite has RETURNING since 3.35.
+    returned = session.execute(statement.returning(*inspect(model).primary_key))
+    return returned.first() is not None
+
+
+def get_or_insert(
+    session: Session, model: type[_Model], key: dict[str, Any], **values: Any
+) -> tuple[_Model, bool]:
+    """The row with this unique ``key``, inserted with ``values`` if missing (safe when
+    others insert it at the same moment); and whether this call inserted it."""
+    query = select(model).filter_by(**key)
+    row = session.scalars(query).first()
+    if row is not None:  # the usual case, without a write (nor a sequence number) spent
+        return row, False
+    inserted = insert_missing(session, model, key, **values)
+    return session.scalars(query).one(), inserted

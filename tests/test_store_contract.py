@@ -1,0 +1,256 @@
+"""The watch store's contract (korebot.watch.contract), held against each implementation.
+
+The same tests run on SQLite in a file, SQLite in memory and PostgreSQL, with the store's
+clock controlled: leases (one holder, expiry, renewal, checked release), due targets,
+owed posts with their attempts counted, and the commands' rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from korebot.errors import LimitReached, Undeliverable
+from korebot.kore import Credentials, State, Status, TrainingStatus
+from korebot.registry import Bot, TrainingKey
+from korebot.watch import schema
+from korebot.watch.contract import Policy, WatchStore
+from korebot.watch.model import Ended, Outcome, Subscribed, Via, WatchRequest
+from korebot.watch.store import Store
+
+BOT = Bot("st-contract", "support", "https://bots.kore.ai", Credentials("cs-1", "secret"))
+KEY = TrainingKey.of(BOT, "en", State.CONFIGURED)
+
+
+def status(raw: str, run: str = "run-1") -> TrainingStatus:
+    return TrainingStatus.from_json({"status": raw, "message": raw, "_id": run})
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture(
+    params=["sqlite-file", "sqlite-memory", pytest.param("postgresql", marks=pytest.mark.postgres)]
+)
+def store(request: pytest.FixtureRequest, tmp_path: Path, clock: Clock) -> Iterator[WatchStore]:
+    if request.param == "sqlite-file":
+        url = f"sqlite:///{tmp_path / 'korebot.db'}"
+    elif request.param == "sqlite-memory":
+        url = "sqlite://"
+    else:
+        url = str(request.getfixturevalue("postgres_url"))
+    implementation = Store(url)
+    schema.upgrade(implementation.engine)
+    implementation.configure(
+        Policy(
+            watch_timeout=3600,
+            max_watches_per_channel=2,
+            poll_lease=5,
+            delivery_lease=30,
+            pace=lambda _running_for, watched: 30.0 if watched else 60.0,
+            clock=clock,
+        )
+    )
+    yield implementation
+    implementation.dispose()
+
+
+def ask(store: WatchStore, channel: str = "C0ONE", user: str = "U0ONE") -> int:
+    request = WatchRequest("T0TEAM", channel, user, BOT, "en", State.CONFIGURED)
+    joined = store.join_watch(request, status("in-progress"))
+    if joined.lease is not None:  # post its message, as the commands do
+        store.record_thread(joined.lease, (channel, "1.000"), release=True)
+    return joined.view.watch_id
+
+
+def test_a_new_watch_is_leased_to_its_creator_and_a_second_ask_joins_it(
+    store: WatchStore,
+) -> None:
+    request = WatchRequest("T0TEAM", "C0ONE", "U0ONE", BOT, "en", State.CONFIGURED)
+    first = store.join_watch(request, status("in-progress"))
+    assert first.lease is not None
+    assert first.view.via is Via.ASK
+    # Its message is owed, but its creator holds it: nobody else acquires it.
+    assert store.acquire_deliveries(10) == []
+    again = store.join_watch(
+        WatchRequest("T0TEAM", "C0ONE", "U0TWO", BOT, "en", State.CONFIGURED), status("x")
+    )
+    assert again.lease is None
+    assert again.view.watch_id == first.view.watch_id
+    assert set(again.view.askers) == {"U0ONE", "U0TWO"}
+    assert store.record_thread(first.lease, ("C0ONE", "1.000"), release=True).thread_ts == "1.000"
+    assert store.acquire_deliveries(10) == []  # nothing owed any more
+    assert store.find_watch(KEY, "C0ONE") == first.view.watch_id
+
+
+def test_a_creator_that_dies_leaves_the_message_owed_after_the_lease(
+    store: WatchStore, clock: Clock
+) -> None:
+    request = WatchRequest("T0TEAM", "C0ONE", "U0ONE", BOT, "en", State.CONFIGURED)
+    store.join_watch(request, status("in-progress"))  # and never records its thread
+    clock.advance(29)
+    assert store.acquire_deliveries(10) == []
+    clock.advance(2)
+    (claim,) = store.acquire_deliveries(10)
+    assert claim.outcome is None
+    assert claim.announce_attempts == 1  # look before posting again
+
+
+def test_the_limits_count_active_watches(store: WatchStore) -> None:
+    ask(store, "C0ONE")
+    other = Bot("st-other", "other", BOT.host, BOT.credentials)
+    store.join_watch(
+        WatchRequest("T0TEAM", "C0ONE", "U0ONE", other, "en", State.CONFIGURED), status("x")
+    )
+    third = Bot("st-third", "third", BOT.host, BOT.credentials)
+    with pytest.raises(LimitReached):
+        store.join_watch(
+            WatchRequest("T0TEAM", "C0ONE", "U0ONE", third, "en", State.CONFIGURED), status("x")
+        )
+    assert len(store.watches_in("C0ONE")) == 2
+    # Another channel has its own count; an ended watch counts no more.
+    ask(store, "C0TWO")
+    store.stop_watch(store.watches_in("C0ONE")[0].watch_id, "C0ONE")
+    store.join_watch(
+        WatchRequest("T0TEAM", "C0ONE", "U0ONE", third, "en", State.CONFIGURED), status("x")
+    )
+
+
+def test_a_due_target_has_one_holder_until_it_is_released_or_expires(
+    store: WatchStore, clock: Clock
+) -> None:
+    ask(store)
+    assert store.acquire_polls(10) == []  # due one interval after the ask
+    clock.advance(30)
+    (claim,) = store.acquire_polls(10)
+    assert (claim.bot_name, claim.language, claim.state) == ("support", "en", State.CONFIGURED)
+    assert store.acquire_polls(10) == []  # held
+    clock.advance(4)
+    assert store.renew([claim.lease]) == set()  # renewed: 5 s from now
+    clock.advance(4)
+    assert store.acquire_polls(10) == []
+    clock.advance(2)  # expired: the holder is taken for dead
+    (taken,) = store.acquire_polls(10)
+    assert taken.lease.owner != claim.lease.owner
+    # The first holder's release is refused, and changes nothing.
+    assert store.record_status(claim.lease, status("success"), str) is None
+    assert store.renew([claim.lease]) == {claim.lease}
+    assert store.defer(claim.lease, 1) is False
+    observed = store.record_status(taken.lease, status("in-progress"), str)
+    assert observed is not None
+    assert store.acquire_polls(10) == []  # released with its next poll, 30 s on
+    clock.advance(30)
+    assert len(store.acquire_polls(10)) == 1
+
+
+def test_a_final_status_records_the_outcome_before_it_is_posted(
+    store: WatchStore, clock: Clock
+) -> None:
+    watch_id = ask(store)
+    clock.advance(30)
+    (poll,) = store.acquire_polls(10)
+    store.record_status(poll.lease, status("success"), str)
+    (claim,) = store.acquire_deliveries(10)
+    assert claim.view.watch_id == watch_id
+    assert claim.outcome == Outcome(result=status("success"))
+    assert (claim.announce_attempts, claim.outcome_attempts) == (1, 0)  # its message, once
+    assert store.acquire_deliveries(10) == []
+    # A failed post: released with a retry time; then acquired again, attempt counted.
+    assert store.release_delivery(claim.lease, clock() + timedelta(seconds=4))
+    assert store.acquire_deliveries(10) == []
+    clock.advance(5)
+    (again,) = store.acquire_deliveries(10)
+    assert again.outcome_attempts == 1
+    assert store.close_delivery(again.lease, Ended.DELIVERED)
+    assert store.close_delivery(again.lease, Ended.DELIVERED) is False
+    assert store.watches_in("C0ONE") == []
+    assert store.active_count() == 0  # nothing waits on the target: no more polls
+
+
+def test_a_watch_past_its_deadline_times_out(store: WatchStore, clock: Clock) -> None:
+    ask(store)
+    clock.advance(3601)
+    (poll,) = store.acquire_polls(10)
+    store.record_status(poll.lease, status("in-progress"), lambda seen: f"timed out at {seen}")
+    (claim,) = store.acquire_deliveries(10)
+    assert claim.outcome == Outcome(reason="timed out at in-progress")
+
+
+def test_a_permanent_failure_ends_watches_and_pauses_subscriptions(
+    store: WatchStore, clock: Clock
+) -> None:
+    ask(store)
+    _, how = store.subscribe("T0TEAM", "C0SUB", "U0LEAD", KEY, "support")
+    assert how is Subscribed.CREATED
+    (poll,) = store.acquire_polls(10)  # a new subscription is due at once
+    failed = store.record_failure(
+        poll.lease, "gone", permanent=True, retry_after=None, timeout_reason=lambda _s, _e: ""
+    )
+    assert failed is not None
+    assert [sub.channel_id for sub in failed.paused] == ["C0SUB"]
+    (claim,) = store.acquire_deliveries(10)
+    assert claim.outcome == Outcome(reason="Kore.ai answered: gone")
+    assert store.subscriptions_in("C0SUB")[0].paused == "gone"
+    assert store.subscribe("T0TEAM", "C0SUB", "U0LEAD", KEY, "support")[1] is Subscribed.RESUMED
+
+
+def test_a_subscription_gets_a_watch_when_a_run_starts(store: WatchStore, clock: Clock) -> None:
+    store.subscribe("T0TEAM", "C0SUB", "U0LEAD", KEY, "support")
+    (poll,) = store.acquire_polls(10)
+    store.record_status(poll.lease, status("success", "run-0"), str)  # arms it
+    clock.advance(60)
+    (poll,) = store.acquire_polls(10)
+    store.record_status(poll.lease, status("in-progress", "run-1"), str)
+    (claim,) = store.acquire_deliveries(10)
+    assert claim.view.via is Via.SUBSCRIPTION
+    assert claim.view.channel_id == "C0SUB"
+    state = store.target_state(KEY)
+    assert state is not None
+    assert state.status is not None
+    assert state.status.status is Status.IN_PROGRESS
+    gone = store.unsubscribe("C0SUB", KEY)
+    assert gone is not None
+    assert [view.watch_id for view in gone[1]] == [claim.view.watch_id]
+    assert store.unsubscribe("C0SUB", KEY) is None
+
+
+def test_a_stopped_watch_is_only_stopped_from_its_channel(store: WatchStore) -> None:
+    watch_id = ask(store)
+    assert store.stop_watch(watch_id, "C0ELSEWHERE") is None
+    stopped = store.stop_watch(watch_id, "C0ONE")
+    assert stopped is not None
+    assert store.stop_watch(watch_id, "C0ONE") is None
+    assert store.find_watch(KEY, "C0ONE") is None
+
+
+def test_giving_up_on_a_workspace_ends_its_watches_and_pauses_its_subscriptions(
+    store: WatchStore, clock: Clock
+) -> None:
+    ask(store, "C0ONE")
+    store.subscribe("T0TEAM", "C0SUB", "U0LEAD", KEY, "support")
+    clock.advance(30)
+    (poll,) = store.acquire_polls(10)
+    store.record_status(poll.lease, status("failure"), str)
+    (claim,) = store.acquire_deliveries(10)
+    store.give_up(claim.lease, Undeliverable("invalid_auth", "workspace"))
+    assert store.watches_in("C0ONE") == []
+    assert (
+        store.subscriptions_in("C0SUB")[0].paused == "Slack refused the app's token (invalid_auth)"
+    )
+    assert store.acquire_deliveries(10) == []
