@@ -129,7 +129,10 @@ def print_sql(url: str, out: TextIO) -> Migration:
     finally:
         engine.dispose()
     plan = Migration(before, head(), recognised)
-    out.write(f"-- korebot migrate --sql: {plan}\n")
+    start = f"revision {before}" if before else "an empty database"
+    if recognised:
+        start += " (recognised from its tables)"
+    out.write(f"-- korebot migrate --sql: from {start} to revision {plan.after}; nothing run.\n")
     if recognised and before:
         command.stamp(config, before, sql=True)
     if before != plan.after:
