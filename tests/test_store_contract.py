@@ -254,3 +254,29 @@ def test_giving_up_on_a_workspace_ends_its_watches_and_pauses_its_subscriptions(
         store.subscriptions_in("C0SUB")[0].paused == "Slack refused the app's token (invalid_auth)"
     )
     assert store.acquire_deliveries(10) == []
+
+
+def test_owed_posts_take_turns_between_trainings(store: WatchStore, clock: Clock) -> None:
+    """A training watched by one channel is not posted after one watched by fifty."""
+    crowded = [ask(store, f"C{n:04d}") for n in range(50)]
+    lone = Bot("st-lone", "lone", BOT.host, BOT.credentials)
+    joined = store.join_watch(
+        WatchRequest("T0TEAM", "C0LONE", "U0ONE", lone, "en", State.CONFIGURED),
+        status("in-progress"),
+    )
+    assert joined.lease is not None
+    store.record_thread(joined.lease, ("C0LONE", "1.000"), release=True)
+    clock.advance(30)
+    polls = store.acquire_polls(10)
+    assert len(polls) == 2
+    for poll in polls:
+        store.record_status(poll.lease, status("success"), str)
+    # 51 results owed, the lone one last of all: the first small batch has it second.
+    first = store.acquire_deliveries(4)
+    assert [claim.view.bot_name for claim in first] == ["support", "lone", "support", "support"]
+    assert first[1].view.watch_id == joined.view.watch_id
+    assert [claim.view.watch_id for claim in first if claim.view.bot_name == "support"] == (
+        crowded[:3]
+    )
+    rest = store.acquire_deliveries(100)
+    assert sorted(claim.view.watch_id for claim in rest) == crowded[3:]

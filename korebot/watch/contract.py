@@ -246,7 +246,8 @@ class WatchStore(ABC):
 
     @abstractmethod
     def acquire_deliveries(self, limit: int, target_id: int | None = None) -> list[DeliveryClaim]:
-        """Lease up to ``limit`` watches that owe a post (of ``target_id`` only, if given).
+        """Lease up to ``limit`` watches that owe a post (of ``target_id`` only, if given),
+        taking turns between targets (each one's oldest first), in the order to post them.
 
         A watch owes its message until its thread is recorded, then its outcome once
         that is recorded. Acquiring counts the attempt first, so that after a crash the
