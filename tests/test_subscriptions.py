@@ -421,6 +421,32 @@ def test_unsubscribing_during_a_run_stops_its_thread(h: Harness) -> None:
     assert len(updates(h, parent["ts"])) == 1
 
 
+def test_unsubscribing_leaves_a_watch_someone_asked_for(h: Harness) -> None:
+    h.kore.script(BOT, "cs", idle(0))
+    channel = new_channel()
+    subscribe(h, "support cs", channel)
+    armed(h, BOT, "cs")
+    h.kore.script(BOT, "cs", running(1))
+    parent = announced(h, channel)
+    again = private(h, "support cs", channel, user="U0COLLEAGUE")
+    assert "already being watched here; I added you" in again
+
+    unsubscribe(h, "support cs", channel, user="U0LEAVER")
+    listed = private(h, "list", channel)
+    assert "Watched in this channel (1)" in listed
+    assert "Subscriptions" not in listed
+    later_polls(h, BOT, "cs")  # still polled, for the colleague
+    assert updates(h, parent["ts"]) == []  # not stopped
+    h.kore.script(BOT, "cs", idle(2))
+    done = concluded(h, channel)
+    (reply,) = done["replies"]
+    assert "<@U0COLLEAGUE>" in reply["text"]
+    assert "succeeded" in reply["text"]
+    assert done["text"] == ":white_check_mark: FAQ training for support (cs) succeeded."
+    assert len(updates(h, parent["ts"])) == 1
+    assert len(h.posts(channel)) == 2
+
+
 # Failures ---------------------------------------------------------------------------
 
 

@@ -181,7 +181,8 @@ class WatchStore(ABC):
     def unsubscribe(
         self, channel_id: str, key: TrainingKey
     ) -> tuple[SubscriptionView, list[WatchView]] | None:
-        """Delete the channel's subscription and stop the watches it started; None if none."""
+        """Delete the channel's subscription and stop the watches it started that nobody
+        asked for (an asker's watch goes on); None if there was no subscription."""
 
     @abstractmethod
     def subscriptions_in(self, channel_id: str) -> list[SubscriptionView]:

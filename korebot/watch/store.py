@@ -225,6 +225,8 @@ class Store(WatchStore):
                         Watch.via == Via.SUBSCRIPTION.value,
                         Watch.ended.is_(None),
                         Watch.outcome.is_(None),
+                        # Someone also asked for it (and is mentioned in its result): it goes on.
+                        ~Watch.askers.any(),
                     )
                 )
             )
