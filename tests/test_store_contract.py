@@ -195,9 +195,9 @@ def test_a_watch_past_its_deadline_times_out(store: WatchStore, clock: Clock) ->
 def test_a_permanent_failure_ends_watches_and_pauses_subscriptions(
     store: WatchStore, clock: Clock
 ) -> None:
-    ask(store)
     _, how = store.subscribe("T0TEAM", "C0SUB", "U0LEAD", KEY, "support")
     assert how is Subscribed.CREATED
+    ask(store)
     (poll,) = store.acquire_polls(10)  # a new subscription is due at once
     failed = store.record_failure(
         poll.lease, "gone", permanent=True, retry_after=None, timeout_reason=lambda _s, _e: ""
@@ -230,6 +230,56 @@ def test_a_subscription_gets_a_watch_when_a_run_starts(store: WatchStore, clock:
     assert store.unsubscribe("C0SUB", KEY) is None
 
 
+def test_subscribing_while_a_run_is_in_progress_watches_that_run(
+    store: WatchStore, clock: Clock
+) -> None:
+    ask(store)  # the target's last status: in progress
+    clock.advance(10)
+    view, _ = store.subscribe("T0TEAM", "C0SUB", "U0LEAD", KEY, "support")
+    assert view.running
+    assert store.acquire_polls(10) == []  # known already: no first poll needed
+    (claim,) = store.acquire_deliveries(10)  # the subscription's watch of the run
+    assert (claim.view.via, claim.view.channel_id, claim.outcome) == (
+        Via.SUBSCRIPTION,
+        "C0SUB",
+        None,
+    )
+    store.record_thread(claim.lease, ("C0SUB", "2.000"), release=True)
+    clock.advance(20)
+    (poll,) = store.acquire_polls(10)
+    store.record_status(poll.lease, status("success"), str)
+    ended = store.acquire_deliveries(10)
+    assert sorted(claim.view.channel_id for claim in ended) == ["C0ONE", "C0SUB"]
+    assert {claim.outcome for claim in ended} == {Outcome(result=status("success"))}
+
+
+def test_the_first_poll_of_a_subscription_watches_a_run_in_progress(
+    store: WatchStore, clock: Clock
+) -> None:
+    ask(store)
+    watch_id = store.watches_in("C0ONE")[0].watch_id
+    clock.advance(3600 * 24)  # a day later the status seen then is history
+    store.stop_watch(watch_id, "C0ONE")
+    view, _ = store.subscribe("T0TEAM", "C0SUB", "U0LEAD", KEY, "support")
+    assert not view.running
+    assert store.acquire_deliveries(10) == []
+    (poll,) = store.acquire_polls(10)  # due at once
+    store.record_status(poll.lease, status("in-progress", "run-2"), str)
+    (claim,) = store.acquire_deliveries(10)
+    assert (claim.view.via, claim.view.channel_id, claim.outcome) == (
+        Via.SUBSCRIPTION,
+        "C0SUB",
+        None,
+    )
+    store.record_thread(claim.lease, ("C0SUB", "2.000"), release=True)
+    clock.advance(30)
+    (poll,) = store.acquire_polls(10)
+    store.record_status(poll.lease, status("failure", "run-2"), str)
+    (done,) = store.acquire_deliveries(10)  # that watch's result, and no second watch
+    assert done.view.watch_id == claim.view.watch_id
+    assert done.outcome == Outcome(result=status("failure", "run-2"))
+
+
 def test_a_stopped_watch_is_only_stopped_from_its_channel(store: WatchStore) -> None:
     watch_id = ask(store)
     assert store.stop_watch(watch_id, "C0ELSEWHERE") is None
@@ -242,8 +292,8 @@ def test_a_stopped_watch_is_only_stopped_from_its_channel(store: WatchStore) -> 
 def test_giving_up_on_a_workspace_ends_its_watches_and_pauses_its_subscriptions(
     store: WatchStore, clock: Clock
 ) -> None:
-    ask(store, "C0ONE")
     store.subscribe("T0TEAM", "C0SUB", "U0LEAD", KEY, "support")
+    ask(store, "C0ONE")
     clock.advance(30)
     (poll,) = store.acquire_polls(10)
     store.record_status(poll.lease, status("failure"), str)

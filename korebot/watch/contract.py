@@ -175,7 +175,12 @@ class WatchStore(ABC):
     def subscribe(
         self, team_id: str, channel_id: str, user_id: str, key: TrainingKey, bot_name: str
     ) -> tuple[SubscriptionView, Subscribed]:
-        """Subscribe the channel (or resume its paused subscription); due a poll now."""
+        """Subscribe the channel (or resume its paused subscription).
+
+        If the target's last poll, recent enough, saw a run in progress, the channel gets a
+        watch of it (``running`` in the view); otherwise a poll is due now, which records
+        the current state and, for a run in progress, makes that watch.
+        """
 
     @abstractmethod
     def unsubscribe(
