@@ -230,6 +230,25 @@ def test_a_subscription_gets_a_watch_when_a_run_starts(store: WatchStore, clock:
     assert store.unsubscribe("C0SUB", KEY) is None
 
 
+def test_unsubscribing_leaves_a_watch_someone_asked_for(store: WatchStore, clock: Clock) -> None:
+    store.subscribe("T0TEAM", "C0SUB", "U0LEAD", KEY, "support")
+    (poll,) = store.acquire_polls(10)
+    store.record_status(poll.lease, status("success", "run-0"), str)  # arms it
+    clock.advance(60)
+    (poll,) = store.acquire_polls(10)
+    store.record_status(poll.lease, status("in-progress", "run-1"), str)
+    (claim,) = store.acquire_deliveries(10)
+    store.record_thread(claim.lease, ("C0SUB", "2.000"), release=True)
+    request = WatchRequest("T0TEAM", "C0SUB", "U0ASKER", BOT, "en", State.CONFIGURED)
+    assert store.join_watch(request, status("in-progress", "run-1")).lease is None  # joined
+    gone = store.unsubscribe("C0SUB", KEY)
+    assert gone is not None
+    assert gone[1] == []  # nothing stopped
+    (kept,) = store.watches_in("C0SUB")
+    assert (kept.watch_id, kept.askers) == (claim.view.watch_id, ("U0ASKER",))
+    assert store.active_count() == 1  # still polled for it
+
+
 def test_subscribing_while_a_run_is_in_progress_watches_that_run(
     store: WatchStore, clock: Clock
 ) -> None:
