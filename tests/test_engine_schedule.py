@@ -52,7 +52,7 @@ class Engine:
         return state is not None and state.checked_at == self.clock.now()
 
     def tick(self, after: float) -> int:
-        """Move the clock, tick, wait for the posts it queued; Kore.ai calls so far."""
+        """Move the clock, tick, wait for the polls and posts it started; Kore.ai calls so far."""
         self.clock.advance(after)
         self.engine.tick()
         self.engine.drain()

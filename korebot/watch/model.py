@@ -81,7 +81,7 @@ class SubscriptionView:
     paused: str | None
     last_status: str | None
     #: Set by ``subscribe`` when a run is in progress (as of its last poll): the channel
-    #: will get its result, as of any run the subscription sees.
+    #: will get its result, as for any run the subscription sees.
     running: bool = False
 
 
