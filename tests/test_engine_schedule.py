@@ -10,13 +10,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from slack_app import BOT, app_env, new_channel
+from slack_app import BOT, app_env, kore_polls, new_channel, wait_until
 
 from korebot import config, runtime, wiring
 from korebot.kore import State
-from korebot.registry import Bot
+from korebot.registry import Bot, TrainingKey
 from korebot.testing.clock import Clock
-from korebot.testing.fake_kore import FakeKore, Status
+from korebot.testing.fake_kore import Delay, FakeKore, Status
 from korebot.testing.fake_slack import FakeSlack
 from korebot.watch import schema
 from korebot.watch.model import WatchRequest
@@ -40,14 +40,19 @@ class Engine:
         )
         self.bot: Bot = self.registry.resolve("support")
 
-    def ask(self, channel: str, user: str = "U0ASKER") -> None:
+    def ask(self, channel: str, user: str = "U0ASKER", language: str = "en") -> None:
         """A watch for a training in progress, started with a status from the gateway."""
-        fetched = self.gateway.status(self.bot, "en", State.CONFIGURED)
-        request = WatchRequest("T0TEAM", channel, user, self.bot, "en", State.CONFIGURED)
+        fetched = self.gateway.status(self.bot, language, State.CONFIGURED)
+        request = WatchRequest("T0TEAM", channel, user, self.bot, language, State.CONFIGURED)
         self.engine.watch(request, fetched.status)
 
+    def polled_now(self, language: str) -> bool:
+        """Whether a poll of the training was recorded at the clock's current time."""
+        state = self.store.target_state(TrainingKey.of(self.bot, language, State.CONFIGURED))
+        return state is not None and state.checked_at == self.clock.now()
+
     def tick(self, after: float) -> int:
-        """Move the clock, tick, wait for the posts it queued; Kore.ai calls so far."""
+        """Move the clock, tick, wait for the polls and posts it started; Kore.ai calls so far."""
         self.clock.advance(after)
         self.engine.tick()
         self.engine.drain()
@@ -104,3 +109,23 @@ def test_an_ending_reaches_every_watching_channel(e: Engine) -> None:
         assert len(replies) == 1, channel
         assert "FAQ training for support (en) succeeded" in replies[0]["text"]
     assert e.tick(FIRST * 4) == calls  # nothing is watched any more: no more polls
+
+
+def test_a_hanging_kore_answer_does_not_hold_up_the_other_trainings_polls(e: Engine) -> None:
+    hang = 3.0  # real seconds: far longer than the polls below take
+    e.kore.script(BOT, "de", Status("in-progress"))
+    en, de = kore_polls(e.kore, BOT, "en"), kore_polls(e.kore, BOT, "de")
+    e.ask(new_channel())
+    e.ask(new_channel(), language="de")
+    e.kore.script(BOT, "de", Delay(hang), Status("in-progress"))
+    for _ in range(3):
+        e.clock.advance(FIRST)
+        e.engine.held.renew()  # the engine's renewal job (its scheduler is not started here)
+        e.engine.tick()
+        wait_until(lambda: e.polled_now("en"), hang, "the poll of en")
+    # Three polls of en while the first poll of de still waits for its answer.
+    assert kore_polls(e.kore, BOT, "en") == en + 1 + 3
+    assert kore_polls(e.kore, BOT, "de") == de + 1  # the ask's only
+    e.engine.drain()  # lets the hanging poll finish
+    # Its lease was renewed meanwhile: de was not polled a second time alongside it.
+    assert kore_polls(e.kore, BOT, "de") == de + 1 + 1

@@ -195,9 +195,9 @@ def test_a_watch_past_its_deadline_times_out(store: WatchStore, clock: Clock) ->
 def test_a_permanent_failure_ends_watches_and_pauses_subscriptions(
     store: WatchStore, clock: Clock
 ) -> None:
-    ask(store)
     _, how = store.subscribe("T0TEAM", "C0SUB", "U0LEAD", KEY, "support")
     assert how is Subscribed.CREATED
+    ask(store)
     (poll,) = store.acquire_polls(10)  # a new subscription is due at once
     failed = store.record_failure(
         poll.lease, "gone", permanent=True, retry_after=None, timeout_reason=lambda _s, _e: ""
@@ -230,6 +230,75 @@ def test_a_subscription_gets_a_watch_when_a_run_starts(store: WatchStore, clock:
     assert store.unsubscribe("C0SUB", KEY) is None
 
 
+def test_unsubscribing_leaves_a_watch_someone_asked_for(store: WatchStore, clock: Clock) -> None:
+    store.subscribe("T0TEAM", "C0SUB", "U0LEAD", KEY, "support")
+    (poll,) = store.acquire_polls(10)
+    store.record_status(poll.lease, status("success", "run-0"), str)  # arms it
+    clock.advance(60)
+    (poll,) = store.acquire_polls(10)
+    store.record_status(poll.lease, status("in-progress", "run-1"), str)
+    (claim,) = store.acquire_deliveries(10)
+    store.record_thread(claim.lease, ("C0SUB", "2.000"), release=True)
+    request = WatchRequest("T0TEAM", "C0SUB", "U0ASKER", BOT, "en", State.CONFIGURED)
+    assert store.join_watch(request, status("in-progress", "run-1")).lease is None  # joined
+    gone = store.unsubscribe("C0SUB", KEY)
+    assert gone is not None
+    assert gone[1] == []  # nothing stopped
+    (kept,) = store.watches_in("C0SUB")
+    assert (kept.watch_id, kept.askers) == (claim.view.watch_id, ("U0ASKER",))
+    assert store.active_count() == 1  # still polled for it
+
+
+def test_subscribing_while_a_run_is_in_progress_watches_that_run(
+    store: WatchStore, clock: Clock
+) -> None:
+    ask(store)  # the target's last status: in progress
+    clock.advance(10)
+    view, _ = store.subscribe("T0TEAM", "C0SUB", "U0LEAD", KEY, "support")
+    assert view.running
+    assert store.acquire_polls(10) == []  # known already: no first poll needed
+    (claim,) = store.acquire_deliveries(10)  # the subscription's watch of the run
+    assert (claim.view.via, claim.view.channel_id, claim.outcome) == (
+        Via.SUBSCRIPTION,
+        "C0SUB",
+        None,
+    )
+    store.record_thread(claim.lease, ("C0SUB", "2.000"), release=True)
+    clock.advance(20)
+    (poll,) = store.acquire_polls(10)
+    store.record_status(poll.lease, status("success"), str)
+    ended = store.acquire_deliveries(10)
+    assert sorted(claim.view.channel_id for claim in ended) == ["C0ONE", "C0SUB"]
+    assert {claim.outcome for claim in ended} == {Outcome(result=status("success"))}
+
+
+def test_the_first_poll_of_a_subscription_watches_a_run_in_progress(
+    store: WatchStore, clock: Clock
+) -> None:
+    ask(store)
+    watch_id = store.watches_in("C0ONE")[0].watch_id
+    clock.advance(3600 * 24)  # a day later the status seen then is history
+    store.stop_watch(watch_id, "C0ONE")
+    view, _ = store.subscribe("T0TEAM", "C0SUB", "U0LEAD", KEY, "support")
+    assert not view.running
+    assert store.acquire_deliveries(10) == []
+    (poll,) = store.acquire_polls(10)  # due at once
+    store.record_status(poll.lease, status("in-progress", "run-2"), str)
+    (claim,) = store.acquire_deliveries(10)
+    assert (claim.view.via, claim.view.channel_id, claim.outcome) == (
+        Via.SUBSCRIPTION,
+        "C0SUB",
+        None,
+    )
+    store.record_thread(claim.lease, ("C0SUB", "2.000"), release=True)
+    clock.advance(30)
+    (poll,) = store.acquire_polls(10)
+    store.record_status(poll.lease, status("failure", "run-2"), str)
+    (done,) = store.acquire_deliveries(10)  # that watch's result, and no second watch
+    assert done.view.watch_id == claim.view.watch_id
+    assert done.outcome == Outcome(result=status("failure", "run-2"))
+
+
 def test_a_stopped_watch_is_only_stopped_from_its_channel(store: WatchStore) -> None:
     watch_id = ask(store)
     assert store.stop_watch(watch_id, "C0ELSEWHERE") is None
@@ -242,8 +311,8 @@ def test_a_stopped_watch_is_only_stopped_from_its_channel(store: WatchStore) -> 
 def test_giving_up_on_a_workspace_ends_its_watches_and_pauses_its_subscriptions(
     store: WatchStore, clock: Clock
 ) -> None:
-    ask(store, "C0ONE")
     store.subscribe("T0TEAM", "C0SUB", "U0LEAD", KEY, "support")
+    ask(store, "C0ONE")
     clock.advance(30)
     (poll,) = store.acquire_polls(10)
     store.record_status(poll.lease, status("failure"), str)
@@ -254,3 +323,29 @@ def test_giving_up_on_a_workspace_ends_its_watches_and_pauses_its_subscriptions(
         store.subscriptions_in("C0SUB")[0].paused == "Slack refused the app's token (invalid_auth)"
     )
     assert store.acquire_deliveries(10) == []
+
+
+def test_owed_posts_take_turns_between_trainings(store: WatchStore, clock: Clock) -> None:
+    """A training watched by one channel is not posted after one watched by fifty."""
+    crowded = [ask(store, f"C{n:04d}") for n in range(50)]
+    lone = Bot("st-lone", "lone", BOT.host, BOT.credentials)
+    joined = store.join_watch(
+        WatchRequest("T0TEAM", "C0LONE", "U0ONE", lone, "en", State.CONFIGURED),
+        status("in-progress"),
+    )
+    assert joined.lease is not None
+    store.record_thread(joined.lease, ("C0LONE", "1.000"), release=True)
+    clock.advance(30)
+    polls = store.acquire_polls(10)
+    assert len(polls) == 2
+    for poll in polls:
+        store.record_status(poll.lease, status("success"), str)
+    # 51 results owed, the lone one last of all: the first small batch has it second.
+    first = store.acquire_deliveries(4)
+    assert [claim.view.bot_name for claim in first] == ["support", "lone", "support", "support"]
+    assert first[1].view.watch_id == joined.view.watch_id
+    assert [claim.view.watch_id for claim in first if claim.view.bot_name == "support"] == (
+        crowded[:3]
+    )
+    rest = store.acquire_deliveries(100)
+    assert sorted(claim.view.watch_id for claim in rest) == crowded[3:]

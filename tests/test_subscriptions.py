@@ -333,6 +333,49 @@ def test_subscribing_while_watching_keeps_one_thread(h: Harness) -> None:
     assert len(h.posts(channel)) == 4
 
 
+def test_subscribing_while_a_training_runs_reports_that_run_once(h: Harness) -> None:
+    h.kore.script(BOT, "el", running(1))
+    channel = new_channel()
+    subscribe(h, "support el", channel)  # the first poll finds the run in progress
+    parent = announced(h, channel)
+    assert parent["text"] == (
+        "FAQ training for support (el) started; I will post the result in this thread."
+    )
+    later_polls(h, BOT, "el")
+    assert len(top(h, channel)) == 1
+    h.kore.script(BOT, "el", idle(2))
+    done = concluded(h, channel)
+    (reply,) = done["replies"]
+    assert "succeeded" in reply["text"]
+    assert done["text"] == ":white_check_mark: FAQ training for support (el) succeeded."
+    later_polls(h, BOT, "el")
+    assert len(top(h, channel)) == 1  # no "started and ended between my checks" message
+    assert len(h.posts(channel)) == 2
+    assert len(updates(h, parent["ts"])) == 1
+
+
+def test_subscribing_to_a_training_known_to_run_says_so(h: Harness) -> None:
+    h.kore.script(BOT, "tr", running(1))
+    asking, subscribing = new_channel(), new_channel()
+    h.ask("support tr", asking)
+    h.parent(asking)  # its status is the target's last
+    text = alltext(subscribe(h, "support tr", subscribing, user="U0LEAD"))
+    assert "<@U0LEAD> subscribed this channel" in text
+    assert "A training is in progress now: its result will come in a thread here." in text
+    parent = announced(h, subscribing)
+    assert "FAQ training for support (tr)" in parent["text"]
+    h.kore.script(BOT, "tr", idle(2))
+    for channel in (asking, subscribing):
+        (reply,) = concluded(h, channel)["replies"]
+        assert "succeeded" in reply["text"]
+    later_polls(h, BOT, "tr")
+    assert len(top(h, subscribing)) == 1
+    assert len(h.posts(subscribing)) == 2
+    assert len(updates(h, parent["ts"])) == 1
+    # A subscription made while nothing runs says nothing of the kind.
+    assert "in progress" not in alltext(subscribe(h, "support tr", new_channel()))
+
+
 def test_two_channels_share_one_poll(h: Harness) -> None:
     h.kore.script(BOT, "sv", idle(0))
     h.kore.script(OTHER_BOT, "sv", idle(0))
@@ -419,6 +462,32 @@ def test_unsubscribing_during_a_run_stops_its_thread(h: Harness) -> None:
     later_polls(h, OTHER_BOT, "fi")
     assert top(h, leaving)[0]["replies"] == []
     assert len(updates(h, parent["ts"])) == 1
+
+
+def test_unsubscribing_leaves_a_watch_someone_asked_for(h: Harness) -> None:
+    h.kore.script(BOT, "cs", idle(0))
+    channel = new_channel()
+    subscribe(h, "support cs", channel)
+    armed(h, BOT, "cs")
+    h.kore.script(BOT, "cs", running(1))
+    parent = announced(h, channel)
+    again = private(h, "support cs", channel, user="U0COLLEAGUE")
+    assert "already being watched here; I added you" in again
+
+    unsubscribe(h, "support cs", channel, user="U0LEAVER")
+    listed = private(h, "list", channel)
+    assert "Watched in this channel (1)" in listed
+    assert "Subscriptions" not in listed
+    later_polls(h, BOT, "cs")  # still polled, for the colleague
+    assert updates(h, parent["ts"]) == []  # not stopped
+    h.kore.script(BOT, "cs", idle(2))
+    done = concluded(h, channel)
+    (reply,) = done["replies"]
+    assert "<@U0COLLEAGUE>" in reply["text"]
+    assert "succeeded" in reply["text"]
+    assert done["text"] == ":white_check_mark: FAQ training for support (cs) succeeded."
+    assert len(updates(h, parent["ts"])) == 1
+    assert len(h.posts(channel)) == 2
 
 
 # Failures ---------------------------------------------------------------------------

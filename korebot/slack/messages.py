@@ -267,6 +267,8 @@ def subscribed(sub: SubscriptionView, how: str, user: str) -> Message:
             f":bell: <@{user}> subscribed this channel to FAQ training of {target}: I will "
             "announce each training's start here and post its result in the thread."
         )
+    if sub.running and how != "already":
+        text += " A training is in progress now: its result will come in a thread here."
     return Message(text=text, blocks=(_section(text),))
 
 

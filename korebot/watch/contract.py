@@ -175,13 +175,19 @@ class WatchStore(ABC):
     def subscribe(
         self, team_id: str, channel_id: str, user_id: str, key: TrainingKey, bot_name: str
     ) -> tuple[SubscriptionView, Subscribed]:
-        """Subscribe the channel (or resume its paused subscription); due a poll now."""
+        """Subscribe the channel (or resume its paused subscription).
+
+        If the target's last poll, recent enough, saw a run in progress, the channel gets a
+        watch of it (``running`` in the view); otherwise a poll is due now, which records
+        the current state and, for a run in progress, makes that watch.
+        """
 
     @abstractmethod
     def unsubscribe(
         self, channel_id: str, key: TrainingKey
     ) -> tuple[SubscriptionView, list[WatchView]] | None:
-        """Delete the channel's subscription and stop the watches it started; None if none."""
+        """Delete the channel's subscription and stop the watches it started that nobody
+        asked for (an asker's watch goes on); None if there was no subscription."""
 
     @abstractmethod
     def subscriptions_in(self, channel_id: str) -> list[SubscriptionView]:
@@ -246,7 +252,8 @@ class WatchStore(ABC):
 
     @abstractmethod
     def acquire_deliveries(self, limit: int, target_id: int | None = None) -> list[DeliveryClaim]:
-        """Lease up to ``limit`` watches that owe a post (of ``target_id`` only, if given).
+        """Lease up to ``limit`` watches that owe a post (of ``target_id`` only, if given),
+        taking turns between targets (each one's oldest first), in the order to post them.
 
         A watch owes its message until its thread is recorded, then its outcome once
         that is recorded. Acquiring counts the attempt first, so that after a crash the

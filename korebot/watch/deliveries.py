@@ -7,10 +7,11 @@ they touch only watches (and, giving up, the subscriptions Slack refuses).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, or_, select, update
+from sqlalchemy import and_, case, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from korebot.errors import Undeliverable
@@ -31,13 +32,19 @@ def acquire(
     moment, owner = policy.clock(), uuid.uuid4().hex
     owes_outcome = Watch.outcome.is_not(None)
     owes_announcement = and_(Watch.outcome.is_(None), Watch.thread_ts.is_(None))
-    query = select(Watch.id).where(
+    # Round-robin across trainings: each one's oldest owed post, then each one's second, …
+    # so a training watched by one channel does not wait behind one watched by thousands.
+    turn = func.row_number().over(partition_by=Watch.target_id, order_by=Watch.id)
+    owed = select(Watch.id, turn.label("turn")).where(
         Watch.ended.is_(None), or_(owes_outcome, owes_announcement), free(Watch, moment)
     )
     if target_id is not None:
-        query = query.where(Watch.target_id == target_id)
+        owed = owed.where(Watch.target_id == target_id)
+    ranked = owed.subquery()
+    chosen = select(ranked.c.id).order_by(ranked.c.turn, ranked.c.id).limit(limit)
+    # PostgreSQL locks no rows of a window function's query: lock the chosen ones outside it.
     ids = session.scalars(
-        query.order_by(Watch.id).limit(limit).with_for_update(skip_locked=True)
+        select(Watch.id).where(Watch.id.in_(chosen)).with_for_update(skip_locked=True)
     ).all()
     if not ids:
         return []
@@ -54,10 +61,10 @@ def acquire(
         .execution_options(synchronize_session=False)
     )
     taken = session.scalars(
-        select(Watch).where(Watch.id.in_(ids), Watch.lease_owner == owner)
+        select(Watch).where(Watch.id.in_(ids), Watch.lease_owner == owner).order_by(Watch.id)
     ).unique()
     claims = []
-    for watch in taken:  # read in the same transaction: what was owed is what was counted
+    for watch in _round_robin(taken):  # read in this transaction: what was owed was counted
         outcome = Outcome.loads(watch.outcome) if watch.outcome else None
         announcing = outcome is None and watch.thread_ts is None
         claims.append(
@@ -70,6 +77,16 @@ def acquire(
             )
         )
     return claims
+
+
+def _round_robin(watches: Iterable[Watch]) -> list[Watch]:
+    """Oldest first, taking turns between trainings (the order they are posted in)."""
+    turns: dict[int, int] = {}
+    ranked = []
+    for watch in watches:
+        turns[watch.target_id] = turns.get(watch.target_id, 0) + 1
+        ranked.append((turns[watch.target_id], watch.id, watch))
+    return [watch for _, _, watch in sorted(ranked, key=lambda item: item[:2])]
 
 
 def give_up(session: Session, policy: Policy, lease: Lease, error: Undeliverable) -> None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import suppress
 from datetime import timedelta
 
@@ -21,6 +20,7 @@ from korebot.kore import TrainingStatus
 from korebot.watch.contract import DeliveryClaim, Joined, Lease, WatchStore
 from korebot.watch.leases import HeldLeases
 from korebot.watch.model import Ended, Notifier, WatchView
+from korebot.watch.pool import Pool
 
 log = logging.getLogger(__name__)
 
@@ -36,14 +36,12 @@ class Delivery:
         self.store, self.notifier, self.held = store, notifier, held
         # Posts have their own pool: one ending fans out to every watching channel at once
         # (Slack's limit is per channel), and a slow Slack does not hold up the polls.
-        self._pool = ThreadPoolExecutor(max_workers=posters, thread_name_prefix="korebot-post")
+        self._pool = Pool(posters, "korebot-post")
         #: Watches leased at a time: enough to keep every poster busy, not to hoard them
         #: from other processes.
         self.capacity = 2 * posters
         self._fill_lock = threading.Lock()
         self._more = False  # the last acquisition was full: more may be owed
-        self._jobs: set[Future[None]] = set()
-        self._jobs_lock = threading.Lock()
         self._stopping = threading.Event()
 
     def fill(self, target_id: int | None = None) -> None:
@@ -57,25 +55,17 @@ class Delivery:
             self._more = len(claims) == room
             for claim in claims:
                 self.held.add(claim.lease)
-                job = self._pool.submit(self._run, claim)
-                with self._jobs_lock:
-                    self._jobs.add(job)
-                job.add_done_callback(self._forget)
+                self._pool.submit(self._run, claim)
 
     def drain(self) -> None:
         """Wait for the posts queued so far, and those they queued (for tests)."""
-        while True:
-            with self._jobs_lock:
-                jobs = list(self._jobs)
-            if not jobs:
-                return
-            wait(jobs)
+        self._pool.drain()
 
     def shutdown(self) -> None:
         """Let posts in flight finish; hand back those still queued (owed, for anyone)."""
         with self._fill_lock:  # no fill is between its check and its submit
             self._stopping.set()
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._pool.shutdown(cancel_queued=True)
         for lease in self.held.of_kind("delivery"):
             with suppress(DatabaseUnavailable):  # if so, the lease expires instead
                 self.store.release_delivery(lease, None)
@@ -95,10 +85,6 @@ class Delivery:
             return self._thread(lease, where, release=True)
         finally:
             self.held.discard(lease)
-
-    def _forget(self, job: Future[None]) -> None:
-        with self._jobs_lock:
-            self._jobs.discard(job)
 
     def _run(self, claim: DeliveryClaim) -> None:
         try:

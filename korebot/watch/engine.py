@@ -113,7 +113,8 @@ class WatchEngine(WatchCommands):
         self.delivery.shutdown()
 
     def drain(self) -> None:
-        """Wait for the posts queued so far (for tests: the tick does not wait for them)."""
+        """Wait for the polls and posts under way (for tests: the tick does not wait for them)."""
+        self.polling.drain()
         self.delivery.drain()
 
     def tick(self) -> None:

@@ -80,6 +80,9 @@ class SubscriptionView:
     channel_id: str
     paused: str | None
     last_status: str | None
+    #: Set by ``subscribe`` when a run is in progress (as of its last poll): the channel
+    #: will get its result, as for any run the subscription sees.
+    running: bool = False
 
 
 @dataclass(frozen=True)

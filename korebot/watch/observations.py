@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from korebot.kore import TrainingStatus
+from korebot.kore import Status, TrainingStatus
 from korebot.watch.contract import Failed, Observed, Policy
 from korebot.watch.model import Outcome, RunEvent, SubscriptionView, Via
 from korebot.watch.rows import (
@@ -25,7 +25,7 @@ from korebot.watch.rows import (
     view,
     waiting_watches,
 )
-from korebot.watch.tables import Target, Watch
+from korebot.watch.tables import Subscription, Target, Watch
 
 log = logging.getLogger(__name__)
 
@@ -61,21 +61,61 @@ def record_status(
         )
     for sub in subscriptions:
         if not sub.armed:
-            sub.armed = True  # the first poll only records the current state
+            arm(session, policy, target, sub, moment)
         elif event is not RunEvent.SAME and sub.channel_id not in watching:
-            # Skipped if an ask created the channel's watch since `watching` was read.
-            new_watch(
-                session,
-                policy,
-                target,
-                sub.team_id,
-                sub.channel_id,
-                Via.SUBSCRIPTION,
-                moment,
-                outcome=Outcome(result=result).dumps() if result.status.is_final else None,
-            )
+            outcome = Outcome(result=result).dumps() if result.status.is_final else None
+            follow(session, policy, target, sub, moment, outcome)
     schedule(session, policy, target, moment, polled=True)
     return Observed([view(w) for w in watches if w.outcome is None] if recovered else [])
+
+
+def arm(
+    session: Session, policy: Policy, target: Target, sub: Subscription, moment: datetime
+) -> None:
+    """Start a subscription from the target's current state.
+
+    A run that ended before is not news; one in progress gets the channel's watch, so that
+    its end is reported as that of a run the subscription saw start.
+    """
+    sub.armed = True
+    if target.last_status == Status.IN_PROGRESS.value:
+        follow(session, policy, target, sub, moment)
+
+
+def running_now(policy: Policy, target: Target, moment: datetime) -> bool:
+    """Whether the target's last poll saw a run in progress, and is recent enough to stand:
+    within one poll interval (and a lease, for a late tick or a poll under way), not failing."""
+    if (
+        target.last_status != Status.IN_PROGRESS.value
+        or target.last_checked_at is None
+        or target.failing_since is not None
+        or target.next_poll_at is None  # not polled any more: the status is history
+    ):
+        return False
+    since = target.running_since or target.last_checked_at
+    interval = policy.pace((moment - since).total_seconds(), True) + policy.poll_lease
+    return moment - target.last_checked_at <= timedelta(seconds=interval)
+
+
+def follow(
+    session: Session,
+    policy: Policy,
+    target: Target,
+    sub: Subscription,
+    moment: datetime,
+    outcome: str | None = None,
+) -> None:
+    """The subscribed channel's watch of the target's run, unless the channel has one."""
+    new_watch(
+        session,
+        policy,
+        target,
+        sub.team_id,
+        sub.channel_id,
+        Via.SUBSCRIPTION,
+        moment,
+        outcome=outcome,
+    )
 
 
 def record_failure(

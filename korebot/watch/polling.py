@@ -11,7 +11,7 @@ import logging
 import random
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
 from functools import partial
 
 from korebot.errors import DatabaseUnavailable
@@ -21,11 +21,9 @@ from korebot.kore.errors import BudgetExhausted
 from korebot.watch.contract import PollClaim, WatchStore
 from korebot.watch.leases import HeldLeases
 from korebot.watch.model import Notifier
+from korebot.watch.pool import Pool
 
 log = logging.getLogger(__name__)
-
-#: Targets leased per tick (each then waits for a worker).
-BATCH = 100
 
 
 def poll_interval(
@@ -72,25 +70,41 @@ class Polling:
         self.polled = polled
         #: Set when the process is shutting down: no poll starts after that.
         self.stopping = stopping
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="korebot-poll")
+        self._pool = Pool(workers, "korebot-poll")
+        self._fill_lock = threading.Lock()
+        self._more = False  # the last tick leased as many as it could: more may be due
 
     def tick(self) -> None:
-        """Lease the due targets and poll them on the worker pool; wait for them."""
-        if self.stopping.is_set():
-            return
-        claims = self.store.acquire_polls(BATCH)
-        for claim in claims:
-            self.held.add(claim.lease)
-        jobs = [self._pool.submit(self._guarded, claim) for claim in claims]
-        for job in jobs:
-            job.result()
+        """Lease as many due targets as there are idle workers, start their polls, return.
+
+        It does not wait for them: a poll that waits on a slow Kore.ai holds one worker
+        (its lease renewed meanwhile, so nobody takes it over), and the other workers go
+        on with the other targets. A poll that ends while more may be due ticks again.
+        """
+        with self._fill_lock:
+            idle = self._pool.workers - self.held.count("poll")
+            if idle <= 0 or self.stopping.is_set():
+                self._more = self._more or idle <= 0
+                return
+            claims = self.store.acquire_polls(idle)
+            self._more = len(claims) == idle
+            for claim in claims:
+                self.held.add(claim.lease)
+                self._pool.submit(self._guarded, claim)
+
+    def drain(self) -> None:
+        """Wait for the polls under way (for tests: the tick does not wait for them)."""
+        self._pool.drain()
 
     def shutdown(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        """Let the polls under way finish; none starts after this."""
+        with self._fill_lock:  # no tick is between its check and its submit
+            self.stopping.set()
+        self._pool.shutdown(cancel_queued=False)  # a queued one defers its target at once
 
     def _guarded(self, claim: PollClaim) -> None:
         try:
-            if self.stopping.is_set():  # queued when the process began to stop: not polled
+            if self.stopping.is_set():  # submitted as the process began to stop: not polled
                 self.store.defer(claim.lease, 0.0)
                 return
             self.poll(claim)
@@ -100,6 +114,9 @@ class Polling:
             log.exception("poll(%d) failed; it will be retried", claim.lease.id)
         finally:
             self.held.discard(claim.lease)
+        if self._more:
+            with suppress(DatabaseUnavailable):  # the next tick tries again
+                self.tick()
 
     def poll(self, claim: PollClaim) -> None:
         """Ask Kore.ai about one leased target, record the answer, release the target."""

@@ -15,6 +15,7 @@ import json
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -198,10 +199,19 @@ class Store(WatchStore):
                 sub.paused, sub.armed, how = None, False, Subscribed.RESUMED
             else:
                 how = Subscribed.ALREADY
-            if not sub.armed and (target.next_poll_at is None or target.next_poll_at > moment):
-                target.next_poll_at = moment  # the first poll records the current state
+            running = False
+            if not sub.armed:
+                session.flush()
+                # As the polls know it, not while one records an answer (it locks the row).
+                session.refresh(target, with_for_update={"key_share": True})
+                running = observations.running_now(self.policy, target, moment)
+                if running:  # the channel gets this run's result too
+                    observations.arm(session, self.policy, target, sub, moment)
+                    schedule(session, self.policy, target, moment)
+                elif target.next_poll_at is None or target.next_poll_at > moment:
+                    target.next_poll_at = moment  # the first poll records the current state
             session.flush()
-            return sub_view(sub), how
+            return replace(sub_view(sub), running=running), how
 
     def unsubscribe(
         self, channel_id: str, key: TrainingKey
@@ -225,6 +235,8 @@ class Store(WatchStore):
                         Watch.via == Via.SUBSCRIPTION.value,
                         Watch.ended.is_(None),
                         Watch.outcome.is_(None),
+                        # Someone also asked for it (and is mentioned in its result): it goes on.
+                        ~Watch.askers.any(),
                     )
                 )
             )

@@ -143,7 +143,8 @@ class Subscription(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     #: Why it is paused (the bot fails permanently), or None while active.
     paused: Mapped[str | None] = mapped_column(Text)
-    #: False until the first poll after subscribing has recorded the current state.
+    #: False until the current state is known (the first poll after subscribing, or a
+    #: recent one): from then on, each run's start or end is news.
     armed: Mapped[bool] = mapped_column(default=False)
 
     target: Mapped[Target] = relationship()
