@@ -19,7 +19,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from korebot.kore import State, TrainingStatus
+from korebot.kore import Kind, State, TrainingStatus
 from korebot.kore.errors import BudgetExhausted
 from korebot.ratelimit import KeyedWindows
 from korebot.registry import Bot, BotRegistry, TrainingKey
@@ -86,15 +86,22 @@ class StatusGateway:
         #: Calls sent to Kore.ai so far (for the benchmarks and the logs).
         self.calls = 0
 
-    def status(self, bot: Bot, language: str, state: State, purpose: Purpose = "ask") -> Fetched:
-        """The training status, shared with concurrent callers and within the bot's budget.
+    def status(
+        self,
+        bot: Bot,
+        language: str,
+        state: State,
+        purpose: Purpose = "ask",
+        kind: Kind = Kind.FAQ,
+    ) -> Fetched:
+        """The kind's training status, shared with concurrent callers and within the bot's budget.
 
         An ask takes an answer up to ``fresh_for`` seconds old; a poll wants a new
         one (or joins one in flight). When the budget is spent, an ask gets the
         last known answer with its age, and a poll gets BudgetExhausted with the
         seconds to wait; so does an ask when nothing is known yet.
         """
-        key = TrainingKey.of(bot, language, state)
+        key = TrainingKey.of(bot, language, state, kind)
         with self._lock:
             moment = self.clock()
             known = self._known(key, moment)
@@ -117,7 +124,7 @@ class StatusGateway:
         if joined is not None:
             return Fetched(joined.result(), 0.0)
         try:
-            result = self.registry.client(bot).training_status(bot.bot_id, language, state)
+            result = self.registry.client(bot).training_status(bot.bot_id, language, state, kind)
         except BaseException as error:
             with self._lock:
                 del self._in_flight[key]

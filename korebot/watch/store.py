@@ -23,7 +23,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from korebot.errors import DatabaseUnavailable, Undeliverable
-from korebot.kore import State, Status, TrainingStatus
+from korebot.kore import Kind, State, Status, TrainingStatus, kinds
 from korebot.registry import TrainingKey
 from korebot.watch import deliveries, observations
 from korebot.watch.contract import (
@@ -249,9 +249,12 @@ class Store(WatchStore):
             target = session.scalars(select(Target).where(Target.key == str(key))).first()
         if target is None:
             return None
-        status = None
-        if target.last_result is not None and target.last_status == Status.IN_PROGRESS.value:
-            status = TrainingStatus.from_json(json.loads(target.last_result))
+        status, kind = None, Kind(target.kind)
+        running = target.last_status is not None and (
+            kinds.spec(kind).status_of(target.last_status) is Status.IN_PROGRESS
+        )
+        if target.last_result is not None and running:
+            status = TrainingStatus.from_json(json.loads(target.last_result), kind)
         return TargetState(
             status=status,
             last_status=target.last_status,
@@ -284,7 +287,9 @@ class Store(WatchStore):
             for target in due:
                 target.lease_owner, target.lease_until = owner, moment + self._seconds("poll")
             return [
-                PollClaim(Lease("poll", t.id, owner), t.bot_name, t.language, State(t.state))
+                PollClaim(
+                    Lease("poll", t.id, owner), t.bot_name, t.language, State(t.state), Kind(t.kind)
+                )
                 for t in due
             ]
 
