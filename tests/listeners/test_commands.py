@@ -16,7 +16,7 @@ from slack_app import BOT, alltext, new_channel
 
 from korebot.kore import State
 from korebot.slack.listeners.commands.bots import list_bots
-from korebot.slack.listeners.commands.dispatch import faq_status
+from korebot.slack.listeners.commands.dispatch import slash_command
 from korebot.slack.listeners.commands.help import show_help
 from korebot.slack.listeners.commands.list import list_watches
 from korebot.slack.listeners.commands.status import ask_status
@@ -30,7 +30,7 @@ from korebot.testing.fake_kore import Status
 def dispatched(listeners: Listeners, text: str, channel: str, user: str = "U0ASKER") -> str:
     """The text of the one answer to `/faq-status <text>`, through the dispatcher."""
     respond = listeners.respond()
-    faq_status(listeners.services, command(text, channel, user), respond, listeners.client)
+    slash_command(listeners.services, command(text, channel, user), respond, listeners.client)
     return alltext(listeners.answer(respond))
 
 
