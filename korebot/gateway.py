@@ -5,8 +5,9 @@ shared by everyone asking about that bot. The gateway makes one call serve
 everyone: concurrent asks for the same training (``TrainingKey``: host, bot,
 language, state and kind) share one request in flight, an answer fetched a moment
 ago answers new asks without a call, and a per-bot budget, shared by every kind of
-training, keeps every caller (slash commands and polls) inside Kore.ai's limits. When the budget is spent, asks get the freshest known status
-with its age, and polls wait for the budget instead of failing.
+training, keeps every caller (slash commands and polls) inside Kore.ai's limits.
+When the budget is spent, asks get the freshest known status with its age, and
+polls wait for the budget instead of failing.
 """
 
 from __future__ import annotations

@@ -209,8 +209,8 @@ def final_parent(watch: WatchView, result: TrainingStatus) -> Message:
 
 def gave_up_reply(watch: WatchView, reason: str) -> Message:
     mentions = " ".join(f"<@{user}>" for user in watch.askers)
-    name, lang = escape(watch.bot_name), escape(watch.language)
-    line = f"{mentions} :warning: Watch of {name} ({lang}) ended: {reason}".strip()
+    training = _training(watch.kind, watch.bot_name, watch.language)
+    line = f"{mentions} :warning: Watch of {training} ended: {reason}".strip()
     return Message(text=line, blocks=(_section(line),))
 
 
