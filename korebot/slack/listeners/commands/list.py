@@ -10,6 +10,7 @@ from slack_sdk import WebClient
 
 from korebot.kore import Kind
 from korebot.slack import messages
+from korebot.slack.kinds import command as command_of
 from korebot.slack.listeners.common import answering, asked_by, permalink
 from korebot.slack.listeners.context import Services
 
@@ -21,7 +22,7 @@ def list_watches(
     client: WebClient,
     kind: Kind = Kind.FAQ,
 ) -> None:
-    with answering(respond, "list"):
+    with answering(respond, f"{command_of(kind)} list"):
         _, channel, _ = asked_by(command)
         watches = services.engine.watches_in(channel)
         listed = [(watch, permalink(client, watch)) for watch in watches]

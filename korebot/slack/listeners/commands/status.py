@@ -19,6 +19,7 @@ from korebot.gateway import Fetched
 from korebot.kore import Kind, KoreError, State, Status
 from korebot.registry import Bot
 from korebot.slack import messages, parsing
+from korebot.slack.kinds import command as command_of
 from korebot.slack.listeners.common import (
     Refusal,
     answering,
@@ -41,7 +42,7 @@ def ask_status(
     client: WebClient,
     kind: Kind = Kind.FAQ,
 ) -> None:
-    with answering(respond, "status"):
+    with answering(respond, command_of(kind)):
         team, channel, user = asked_by(command)
         bot, language = target(services, asked, channel, user, kind)
         fetched = _status(services, bot, language, asked.state, kind)

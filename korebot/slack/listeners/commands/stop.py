@@ -8,6 +8,7 @@ from slack_bolt import Respond
 
 from korebot.kore import Kind
 from korebot.slack import messages, parsing
+from korebot.slack.kinds import command as command_of
 from korebot.slack.kinds import label
 from korebot.slack.listeners.common import Refusal, answering, asked_by, target
 from korebot.slack.listeners.context import Services
@@ -20,7 +21,7 @@ def stop_watch(
     respond: Respond,
     kind: Kind = Kind.FAQ,
 ) -> None:
-    with answering(respond, "stop"):
+    with answering(respond, f"{command_of(kind)} stop"):
         _, channel, user = asked_by(command)
         bot, language = target(services, asked, channel, user, kind)
         view = services.engine.stop(channel, bot, language, asked.state, user, kind)

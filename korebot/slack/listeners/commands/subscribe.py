@@ -8,6 +8,7 @@ from slack_bolt import Respond
 
 from korebot.kore import Kind
 from korebot.slack import messages, parsing
+from korebot.slack.kinds import command as command_of
 from korebot.slack.listeners.common import answering, asked_by, target
 from korebot.slack.listeners.context import Services
 
@@ -19,7 +20,7 @@ def subscribe(
     respond: Respond,
     kind: Kind = Kind.FAQ,
 ) -> None:
-    with answering(respond, "subscribe"):
+    with answering(respond, f"{command_of(kind)} subscribe"):
         team, channel, user = asked_by(command)
         bot, language = target(services, asked, channel, user, kind)
         sub, how = services.engine.subscribe(team, channel, user, bot, language, asked.state, kind)
