@@ -15,6 +15,7 @@ from in_process import ALLOWED, BOSS, Listeners, command, new_language
 from slack_app import BOT, alltext, new_channel
 
 from korebot.kore import Kind, State
+from korebot.slack.kinds import COMMANDS
 from korebot.slack.listeners.commands.bots import list_bots
 from korebot.slack.listeners.commands.dispatch import slash_command
 from korebot.slack.listeners.commands.help import show_help
@@ -22,7 +23,6 @@ from korebot.slack.listeners.commands.list import list_watches
 from korebot.slack.listeners.commands.status import ask_status
 from korebot.slack.listeners.commands.stop import stop_watch
 from korebot.slack.listeners.commands.subscribe import subscribe
-from korebot.slack.kinds import COMMANDS
 from korebot.slack.listeners.commands.unsubscribe import unsubscribe
 from korebot.slack.parsing import AskStatus, StopWatch, Subscribe, Unsubscribe
 from korebot.testing.fake_kore import Status
