@@ -50,7 +50,7 @@ class TrainingStatus:
     """One answer of a training status (or start-training) API, of either kind.
 
     The ML-only facts (``out_of_sync``, ``nlp_version``, ``train_version``) are empty for
-    FAQ answers; an FAQ answer's ``modified_on`` is None for ML ones (Kore.ai sends none).
+    FAQ answers; ``modified_on`` and ``modified_by`` are None for ML ones (Kore.ai sends none).
     """
 
     status: Status
