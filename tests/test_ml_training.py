@@ -19,6 +19,7 @@ from slack_app import (
     has_buttons,
     kore_polls,
     new_channel,
+    wait_polls,
 )
 
 from korebot.testing.app_process import AppProcess
@@ -34,7 +35,15 @@ def h(
     kore: FakeKore, slack: FakeSlack, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Harness]:
     db = tmp_path_factory.mktemp("db") / "korebot.db"
-    env = app_env(kore, slack, db, KOREBOT_STATUS_CACHE="0", KOREBOT_POLL_MAX_INTERVAL="0.2")
+    env = app_env(
+        kore,
+        slack,
+        db,
+        KOREBOT_STATUS_CACHE="0",
+        KOREBOT_POLL_MAX_INTERVAL="0.2",
+        # Subscriptions are polled at every tick (0.2 s): nothing waits on a timer.
+        KOREBOT_SUBSCRIPTION_INTERVAL="0.05",
+    )
     with AppProcess(env) as app:
         yield Harness(kore, slack, app)
     check_clean(app, kore, slack)
@@ -146,3 +155,32 @@ def test_help_and_mistakes_name_the_command_typed(h: Harness) -> None:
     wrong = alltext(h.answer(h.ask("support en published extra", new_channel(), command=ML)))
     assert "Usage: `/ml-status BOT LANG [configured|published]`" in wrong
     assert "/faq-status" not in wrong
+
+
+def test_an_ml_subscription_announces_each_run_once(h: Harness) -> None:
+    h.kore.script(BOT, "sv", MlStatus("Finished", train_version=1), kind="ml")
+    channel = new_channel()
+    confirmed = h.answer(h.ask("subscribe support sv", channel, command=ML))
+    assert "subscribed this channel to ML training of" in alltext(confirmed)
+    listed = alltext(h.answer(h.ask("list", channel)))
+    assert f"• ML · *support (`{BOT}`)* · `sv` · configured" in listed
+
+    def polls_later(more: int = 2) -> None:
+        seen = kore_polls(h.kore, BOT, "sv", kind="ml")
+        wait_polls(h.kore, BOT, "sv", seen + more, kind="ml")
+
+    polls_later()  # armed: the first poll only recorded the current state
+    assert h.slack.messages(channel) == []
+    h.kore.script(BOT, "sv", RUNNING, kind="ml")
+    started = h.parent(channel)
+    assert started["text"] == (
+        "ML training for support (sv) started; I will post the result in this thread."
+    )
+    h.kore.script(BOT, "sv", MlStatus("Finished", train_version=2), kind="ml")
+    done = h.wait_reply(channel)
+    assert ":white_check_mark: ML training for support (sv) succeeded" in done["replies"][0]["text"]
+    polls_later()
+    (message,) = h.slack.messages(channel)
+    assert len(message["replies"]) == 1
+    gone = h.answer(h.ask("unsubscribe support sv", channel, command=ML))
+    assert "unsubscribed this channel from ML training" in alltext(gone)
