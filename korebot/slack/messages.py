@@ -91,7 +91,7 @@ def _target(name: str, bot_id: str, language: str, state: State) -> str:
 
 
 def _training(kind: Kind, name: str, language: str) -> str:
-    """ "ML training for support (en)"."""
+    """The kind and the training, as in "ML training for support (en)"."""
     return f"{label(kind)} training for {escape(name)} ({escape(language)})"
 
 
