@@ -1,4 +1,4 @@
-"""The ``korebot`` command: FAQ training status for humans and release pipelines.
+"""The ``korebot`` command: FAQ and ML training status for humans and release pipelines.
 
 Exit codes: 0 training succeeded, 1 training failed, 2 usage or configuration
 error, 3 still in progress (or watch timed out), 4 Kore.ai error.
@@ -23,12 +23,15 @@ from rich.table import Table
 from korebot import config as config_module
 from korebot.kore import (
     InvalidInput,
+    Kind,
     KoreError,
     State,
     Status,
     TrainingStatus,
     UnreadableResponse,
+    kinds,
 )
+from korebot.kore.kinds.ml import part_names
 from korebot.registry import Bot, BotRegistry
 
 if TYPE_CHECKING:
@@ -52,7 +55,7 @@ _MARKS = {
 
 app = typer.Typer(
     name="korebot",
-    help="Kore.ai FAQ training status: check it, wait for it, start it.\n\n"
+    help="Kore.ai FAQ and ML training status: check it, wait for it, start it.\n\n"
     "Exit codes: 0 succeeded, 1 failed, 2 usage or configuration error, "
     "3 still in progress (or timed out), 4 Kore.ai error.",
     no_args_is_help=True,
@@ -72,6 +75,10 @@ StateOpt = Annotated[
     State,
     typer.Option("--state", "-s", help="configured (in development) or published."),
 ]
+KindOpt = Annotated[
+    Kind,
+    typer.Option("--kind", "-k", help="faq (FAQ training) or ml (the ML model's training)."),
+]
 IntervalOpt = Annotated[float, typer.Option(min=0.1, help="Seconds between status checks.")]
 TimeoutOpt = Annotated[
     float, typer.Option(min=0.1, help="Give up (exit 3) after this many seconds.")
@@ -84,61 +91,67 @@ def main() -> None:
     app()
 
 
-@app.command(epilog="Example: korebot status support en --state published --json")
+@app.command(epilog="Example: korebot status support en --state published --kind ml --json")
 def status(
     bot: BotArg,
     language: LangArg = None,
     state: StateOpt = State.CONFIGURED,
+    kind: KindOpt = Kind.FAQ,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
 ) -> None:
-    """Print the FAQ training status of a bot."""
+    """Print the FAQ (or, with --kind ml, ML) training status of a bot."""
     with _registry() as registry:
         target, lang = _target(registry, bot, language)
-        result = _ask(lambda: registry.client(target).training_status(target.bot_id, lang, state))
+        client = registry.client(target)
+        result = _ask(lambda: client.training_status(target.bot_id, lang, state, kind))
         _show(target, lang, state, result, as_json)
         raise typer.Exit(_exit_code(result))
 
 
-@app.command(epilog="Example: korebot watch support en --interval 10 --timeout 1800")
+@app.command(epilog="Example: korebot watch support en --kind ml --interval 10 --timeout 1800")
 def watch(
     bot: BotArg,
     language: LangArg = None,
     state: StateOpt = State.CONFIGURED,
+    kind: KindOpt = Kind.FAQ,
     interval: IntervalOpt = 10.0,
     timeout: TimeoutOpt = 3600.0,
 ) -> None:
-    """Wait until the FAQ training ends; exit 0 if it succeeded, 1 if it failed."""
+    """Wait until the FAQ (or ML) training ends; exit 0 if it succeeded, 1 if it failed."""
     with _loaded() as loaded:
         target, lang = _target(loaded.registry, bot, language)
-        _watch(loaded, target, lang, state, interval, timeout)
+        _watch(loaded, target, lang, state, interval, timeout, kind)
 
 
-@app.command(epilog="Example: korebot train support en --watch --timeout 1800")
+@app.command(epilog="Example: korebot train support en --kind ml --watch --timeout 1800")
 def train(
     bot: BotArg,
     language: LangArg = None,
+    kind: KindOpt = Kind.FAQ,
     wait: Annotated[
         bool, typer.Option("--watch", help="Wait for the training to end, like `korebot watch`.")
     ] = False,
     interval: IntervalOpt = 10.0,
     timeout: TimeoutOpt = 3600.0,
 ) -> None:
-    """Start an FAQ training (of the configured version) and optionally wait for it."""
+    """Start an FAQ (or ML) training of the configured version and optionally wait for it."""
     with _loaded() as loaded:
         target, lang = _target(loaded.registry, bot, language)
         client = loaded.registry.client(target)
-        result = _ask(lambda: client.start_training(target.bot_id, lang))
-        out.print(f"Started FAQ training of {target.label} ({lang}): {result.message}")
+        result = _ask(lambda: client.start_training(target.bot_id, lang, kind))
+        what = kinds.spec(kind).label
+        out.print(f"Started {what} training of {target.label} ({lang}): {result.message}")
         if result.status is Status.FAILURE:
             raise typer.Exit(Exit.FAILURE)
         if wait:
-            _watch(loaded, target, lang, State.CONFIGURED, interval, timeout)
+            _watch(loaded, target, lang, State.CONFIGURED, interval, timeout, kind)
         raise typer.Exit(Exit.SUCCESS)
 
 
 @app.command(epilog="Example: korebot doctor")
 def doctor() -> None:
-    """Check the configuration, each bot's credentials, the Slack token and the database."""
+    """Check the configuration, each bot's credentials and scopes (Train FAQ, Train ML), the
+    Slack token and the database."""
     # Imported here: it pulls in slack_sdk and SQLAlchemy, which the other commands skip.
     from korebot.doctor import Check
     from korebot.doctor import run as run_checks
@@ -277,6 +290,7 @@ def _watch(
     state: State,
     interval: float,
     timeout: float,
+    kind: Kind = Kind.FAQ,
 ) -> NoReturn:
     # Imported here: SQLAlchemy, for the budget shared with the app; the others skip it.
     from korebot.gateway import BudgetExhausted
@@ -294,7 +308,7 @@ def _watch(
         while True:
             pause = interval
             try:
-                result = gateway.status(bot, lang, state, "poll").status
+                result = gateway.status(bot, lang, state, "poll", kind).status
             except InvalidInput as error:
                 _fail(Exit.USAGE, str(error))
             except KoreError as error:
@@ -337,6 +351,7 @@ def _show(bot: Bot, lang: str, state: State, result: TrainingStatus, as_json: bo
     mark, colour = _MARKS[result.status]
     grid = Table.grid(padding=(0, 2))
     grid.add_row("Bot", bot.label)
+    grid.add_row("Training", kinds.spec(result.kind).label)
     grid.add_row("Language", f"{lang} ({state.value})")
     grid.add_row("Status", f"[{colour}]{mark} {result.raw_status}[/]")
     grid.add_row("Message", result.message)
@@ -345,7 +360,11 @@ def _show(bot: Bot, lang: str, state: State, result: TrainingStatus, as_json: bo
     if result.modified_by:
         grid.add_row("By", result.modified_by)
     if result.training_id:
-        grid.add_row("Training", result.training_id)
+        grid.add_row("Training ID", result.training_id)
+    if result.train_version is not None:
+        grid.add_row("Model version", str(result.train_version))
+    if result.out_of_sync:
+        grid.add_row("Out of sync", ", ".join(part_names(result.out_of_sync)))
     out.print(grid)
     if result.status is Status.UNKNOWN:
         err.print(f"korebot: Kore.ai reported an unknown status {result.raw_status!r}.")

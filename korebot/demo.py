@@ -2,7 +2,8 @@
 
 Nothing here stands in for the app: it is started as a child process exactly as
 ``python app.py`` starts it, pointed at a local FakeKore and FakeSlack, and sent a
-signed ``/faq-status`` command. What it then sends to Slack is printed as it arrives.
+signed ``/faq-status`` command, then an ``/ml-status`` one: one training of each kind.
+What it then sends to Slack is printed as it arrives.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from korebot.config import Settings
+from korebot.slack.kinds import COMMANDS
 from korebot.testing.app_process import AppProcess
-from korebot.testing.fake_kore import FakeKore, Status
+from korebot.testing.fake_kore import FakeKore, MlStatus, Status
 from korebot.testing.fake_slack import FakeSlack, SlackCall, SlackSender
 
 __all__ = ["DEMO_BOT_ID", "run_demo"]
@@ -96,6 +98,8 @@ def run_demo(
             )
             kore = stack.enter_context(FakeKore(bots=[DEMO_BOT_ID]))
             kore.script(DEMO_BOT_ID, LANGUAGE, *[Status("in-progress")] * steps, Status("success"))
+            running = [MlStatus("Inprogress")] * steps
+            kore.script(DEMO_BOT_ID, LANGUAGE, *running, MlStatus("Finished"), kind="ml")
             slack = stack.enter_context(FakeSlack())
             signing_secret = secrets.token_hex(32)
             app = AppProcess(_app_env(kore, slack, Path(workdir), interval, signing_secret))
@@ -106,8 +110,11 @@ def run_demo(
                 except RuntimeError:
                     raise _DemoFailed("the app did not start") from None
                 sender = stack.enter_context(SlackSender(app.events_url, signing_secret))
-            echo("")
-            _converse(echo, app, slack, sender, deadline=30.0 + (steps + 1) * interval)
+            seen = 0
+            for command in COMMANDS.values():  # one training of each kind, in turn
+                echo("")
+                deadline = 30.0 + (steps + 1) * interval
+                seen = _converse(echo, app, slack, sender, command, seen, deadline=deadline)
         echo("")
         _outro(echo, steps, interval)
         return OK
@@ -127,22 +134,22 @@ def _intro(echo: Echo, steps: int, interval: float) -> None:
         script = f"in progress for the next {steps} status check(s), then success"
     else:
         script = "already succeeded"
-    echo(f'Fake Kore.ai: bot "{ALIAS}" ({DEMO_BOT_ID}), FAQ training {script}.')
+    echo(f'Fake Kore.ai: bot "{ALIAS}" ({DEMO_BOT_ID}), FAQ and ML training each {script}.')
     echo(f"Starting the app (it checks running trainings every {interval:g} s)…")
 
 
 def _outro(echo: Echo, steps: int, interval: float) -> None:
     if steps:
         echo(
-            "What happened: the app verified the signed command, found the training in "
-            "progress, posted in the channel, checked Kore.ai every "
+            "What happened: for each command the app verified the signature, found the "
+            "training in progress, posted in the channel, checked Kore.ai every "
             f"{interval:g} s, replied in the thread when the training succeeded and "
             "updated its first message."
         )
     else:
         echo(
-            "What happened: the app verified the signed command, asked Kore.ai and answered "
-            "in the channel; run `korebot demo --steps 3` to see it watch a running training."
+            "What happened: the app verified the signed commands, asked Kore.ai and answered "
+            "in the channel; run `korebot demo --steps 3` to see it watch running trainings."
         )
     echo(
         "To run it for real: create the Slack app from manifest.yml, set the environment "
@@ -185,15 +192,24 @@ def _without_inherited_settings() -> Iterator[None]:
 
 
 def _converse(
-    echo: Echo, app: AppProcess, slack: FakeSlack, sender: SlackSender, *, deadline: float
-) -> None:
-    """Send the command and print what the app says, until the conversation is complete."""
-    echo(f"you {SAYS} /faq-status {ALIAS} {LANGUAGE}")
+    echo: Echo,
+    app: AppProcess,
+    slack: FakeSlack,
+    sender: SlackSender,
+    command: str,
+    seen: int,
+    *,
+    deadline: float,
+) -> int:
+    """Send the command and print what the app says after the first ``seen`` Slack calls,
+    until the conversation is complete; return how many calls there were by then."""
+    echo(f"you {SAYS} {command} {ALIAS} {LANGUAGE}")
     response = sender.command(
         f"{ALIAS} {LANGUAGE}",
         user_id=ASKER,
         channel_id=CHANNEL,
-        response_url=slack.response_url("demo"),
+        response_url=slack.response_url(f"demo{command}"),
+        command=command,
     )
     if response.status_code != 200:
         raise _DemoFailed(f"the app refused the slash command with HTTP {response.status_code}")
@@ -203,7 +219,6 @@ def _converse(
         if response.text.startswith(":warning:"):
             raise _DemoFailed("the app answered with a problem instead of a status")
     give_up_at = time.monotonic() + deadline
-    seen = 0
     replied = updated = answered = False
     while not (answered or (replied and updated)):
         calls = _calls_after(slack, app, seen, give_up_at, deadline)
@@ -228,6 +243,7 @@ def _converse(
             elif call.method == "chat.update":
                 updated = True
         seen = len(calls)
+    return seen
 
 
 def _calls_after(

@@ -12,13 +12,16 @@ from sqlalchemy.exc import ArgumentError
 from korebot.config import DEFAULT_KORE_HOST, LEGACY_KORE_HOST, Config
 from korebot.kore import (
     CredentialsRejected,
+    Kind,
     KoreError,
     KoreUnreachable,
     NotFound,
     ScopeMissing,
+    TrainingStatus,
     UnreadableResponse,
+    kinds,
 )
-from korebot.registry import Bot
+from korebot.registry import Bot, BotRegistry
 from korebot.slack.app import web_client
 from korebot.watch.store import Store, database_url
 
@@ -37,18 +40,39 @@ def run(config: Config) -> Iterator[Check]:
     if not len(registry):
         yield Check("Bots", "No aliases: set KOREBOT_BOTS=alias=st-… or KOREBOT_CONFIG.", False)
     for bot in registry:
-        lang = bot.languages[0] if bot.languages else "en"
-        try:
-            result = registry.client(bot).training_status(bot.bot_id, lang)
-        except KoreError as error:
-            hint = _try_hint(bot, error, own_host=bot.host != registry.default_host)
-            detail = f"asked {bot.host} ({lang}): {error}{hint}"
-            yield Check(f"Bot {bot.label}", detail, False)
-        else:
-            detail = f"credentials work on {bot.host}; {lang}: {result.raw_status}"
-            yield Check(f"Bot {bot.label}", detail, True)
+        yield _bot(registry, bot)
     yield _slack(config)
     yield _database(config)
+
+
+def _bot(registry: BotRegistry, bot: Bot) -> Check:
+    """One status call of each kind: the credentials, the host, and each kind's scope."""
+    lang = bot.languages[0] if bot.languages else "en"
+    answers: list[tuple[Kind, TrainingStatus]] = []
+    failures: list[tuple[Kind, KoreError]] = []
+    for kind in Kind:
+        try:
+            answers.append(
+                (kind, registry.client(bot).training_status(bot.bot_id, lang, kind=kind))
+            )
+        except KoreError as error:
+            if not answers and not failures and not isinstance(error, ScopeMissing):
+                # Wrong credentials or host: every kind would say the same; one call tells it.
+                hint = _try_hint(bot, error, own_host=bot.host != registry.default_host)
+                return Check(f"Bot {bot.label}", f"asked {bot.host} ({lang}): {error}{hint}", False)
+            failures.append((kind, error))
+    working = ", ".join(f"{kinds.spec(kind).label} {result.raw_status}" for kind, result in answers)
+    if not failures:
+        return Check(f"Bot {bot.label}", f"credentials work on {bot.host}; {lang}: {working}", True)
+    missing = [
+        kinds.spec(kind).scope for kind, error in failures if isinstance(error, ScopeMissing)
+    ]
+    said = " ".join(f"{kinds.spec(kind).label}: {error}" for kind, error in failures)
+    lacks = (
+        f"the JWT app lacks the {' and '.join(repr(s) for s in missing)} scope. " if missing else ""
+    )
+    works = f" ({working} works.)" if working else ""
+    return Check(f"Bot {bot.label}", f"asked {bot.host} ({lang}): {lacks}{said}{works}", False)
 
 
 def hosts_to_try(host: str, error: KoreError) -> tuple[str, ...]:

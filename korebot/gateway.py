@@ -2,11 +2,12 @@
 
 Kore.ai allows about 60 design-time calls a minute and 1800 an hour per bot,
 shared by everyone asking about that bot. The gateway makes one call serve
-everyone: concurrent asks for the same (host, bot, language, state) share one
-request in flight, an answer fetched a moment ago answers new asks without a
-call, and a per-bot budget keeps every caller (slash commands and polls) inside
-Kore.ai's limits. When the budget is spent, asks get the freshest known status
-with its age, and polls wait for the budget instead of failing.
+everyone: concurrent asks for the same training (``TrainingKey``: host, bot,
+language, state and kind) share one request in flight, an answer fetched a moment
+ago answers new asks without a call, and a per-bot budget, shared by every kind of
+training, keeps every caller (slash commands and polls) inside Kore.ai's limits.
+When the budget is spent, asks get the freshest known status with its age, and
+polls wait for the budget instead of failing.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from korebot.kore import State, TrainingStatus
+from korebot.kore import Kind, State, TrainingStatus
 from korebot.kore.errors import BudgetExhausted
 from korebot.ratelimit import KeyedWindows
 from korebot.registry import Bot, BotRegistry, TrainingKey
@@ -86,15 +87,22 @@ class StatusGateway:
         #: Calls sent to Kore.ai so far (for the benchmarks and the logs).
         self.calls = 0
 
-    def status(self, bot: Bot, language: str, state: State, purpose: Purpose = "ask") -> Fetched:
-        """The training status, shared with concurrent callers and within the bot's budget.
+    def status(
+        self,
+        bot: Bot,
+        language: str,
+        state: State,
+        purpose: Purpose = "ask",
+        kind: Kind = Kind.FAQ,
+    ) -> Fetched:
+        """The kind's training status, shared with concurrent callers and within the bot's budget.
 
         An ask takes an answer up to ``fresh_for`` seconds old; a poll wants a new
         one (or joins one in flight). When the budget is spent, an ask gets the
         last known answer with its age, and a poll gets BudgetExhausted with the
         seconds to wait; so does an ask when nothing is known yet.
         """
-        key = TrainingKey.of(bot, language, state)
+        key = TrainingKey.of(bot, language, state, kind)
         with self._lock:
             moment = self.clock()
             known = self._known(key, moment)
@@ -117,7 +125,7 @@ class StatusGateway:
         if joined is not None:
             return Fetched(joined.result(), 0.0)
         try:
-            result = self.registry.client(bot).training_status(bot.bot_id, language, state)
+            result = self.registry.client(bot).training_status(bot.bot_id, language, state, kind)
         except BaseException as error:
             with self._lock:
                 del self._in_flight[key]

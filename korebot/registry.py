@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from korebot.kore import Credentials, InvalidInput, KoreClient, RetryPolicy, State, validation
+from korebot.kore import Credentials, InvalidInput, Kind, KoreClient, RetryPolicy, State, validation
 
 
 class UnknownBot(InvalidInput):
@@ -19,20 +19,23 @@ class UnknownBot(InvalidInput):
 
 @dataclass(frozen=True)
 class TrainingKey:
-    """One training korebot can ask about: a bot's FAQs in one language and state.
+    """One training korebot can ask about: a bot's FAQs or ML model, in one language and state.
 
     The gateway shares calls and answers by it, the watch store keeps one target row
     per key (``str(key)`` is that row's unique key), and commands name one with it.
+    Its kind separates a bot's FAQ and ML trainings everywhere, but not its rate
+    budget (``bot``): Kore.ai counts both kinds' calls together.
     """
 
     host: str
     bot_id: str
     language: str
     state: State
+    kind: Kind = Kind.FAQ
 
     @classmethod
-    def of(cls, bot: Bot, language: str, state: State) -> TrainingKey:
-        return cls(bot.host, bot.bot_id, language, state)
+    def of(cls, bot: Bot, language: str, state: State, kind: Kind = Kind.FAQ) -> TrainingKey:
+        return cls(bot.host, bot.bot_id, language, state, kind)
 
     @property
     def bot(self) -> tuple[str, str]:
@@ -40,7 +43,7 @@ class TrainingKey:
         return self.host, self.bot_id
 
     def __str__(self) -> str:
-        return f"{self.host}|{self.bot_id}|{self.language}|{self.state.value}"
+        return f"{self.host}|{self.bot_id}|{self.language}|{self.state.value}|{self.kind.value}"
 
 
 @dataclass(frozen=True)

@@ -57,10 +57,15 @@ class Harness:
     def __post_init__(self) -> None:
         self.sender = SlackSender(self.app.events_url, SIGNING_SECRET)
 
-    def ask(self, text: str, channel: str, user: str = "U0ASKER") -> str:
-        """Send a signed /faq-status; assert it was acknowledged; return its response_url."""
+    def ask(
+        self, text: str, channel: str, user: str = "U0ASKER", command: str = "/faq-status"
+    ) -> str:
+        """Send a signed /faq-status (or `command`); assert it was acknowledged; return its
+        response_url."""
         url = self.slack.response_url()
-        response = self.sender.command(text, channel_id=channel, user_id=user, response_url=url)
+        response = self.sender.command(
+            text, channel_id=channel, user_id=user, response_url=url, command=command
+        )
         assert response.status_code == 200, response.text
         return url
 
@@ -110,9 +115,11 @@ class Harness:
         return self.slack.messages(channel)[0]
 
 
-def kore_polls(kore: FakeKore, bot: str, language: str, state: str = "configured") -> int:
-    """Status requests the fake Kore.ai answered for one (bot, language, state)."""
-    path = f"/api/public/bot/{bot}/faqs/train/status"
+def kore_polls(
+    kore: FakeKore, bot: str, language: str, state: str = "configured", kind: str = "faq"
+) -> int:
+    """Status requests the fake Kore.ai answered for one (bot, language, state) of a kind."""
+    path = f"/api/public/bot/{bot}/{'faqs' if kind == 'faq' else 'ml'}/train/status"
     return sum(
         1
         for r in kore.requests
@@ -122,10 +129,13 @@ def kore_polls(kore: FakeKore, bot: str, language: str, state: str = "configured
     )
 
 
-def wait_polls(kore: FakeKore, bot: str, language: str, n: int, timeout: float = 10.0) -> int:
-    """Wait until Kore.ai answered `n` status requests for (bot, language); return the count."""
+def wait_polls(
+    kore: FakeKore, bot: str, language: str, n: int, timeout: float = 10.0, kind: str = "faq"
+) -> int:
+    """Wait until Kore.ai answered `n` status requests for (bot, language) of a kind; return
+    the count."""
     deadline = time.monotonic() + timeout
-    while (seen := kore_polls(kore, bot, language)) < n:
+    while (seen := kore_polls(kore, bot, language, kind=kind)) < n:
         left = deadline - time.monotonic()
         if left <= 0:
             raise AssertionError(f"{bot} ({language}): {seen} status requests, expected {n}")

@@ -23,7 +23,7 @@ from slack_app import Harness, app_env, new_channel, wait_until
 
 from korebot.cli import app
 from korebot.testing.app_process import AppProcess
-from korebot.testing.fake_kore import Fail, FakeKore, Status
+from korebot.testing.fake_kore import Fail, FakeKore, MlStatus, Status
 from korebot.testing.fake_slack import FakeSlack
 
 CLIENT_ID = "cs-cli-tests"
@@ -325,16 +325,47 @@ def test_train_posts_once(korebot: Korebot, fake: FakeKore) -> None:
     ]
 
 
-def test_train_watch_waits_for_the_training(korebot: Korebot, fake: FakeKore) -> None:
-    fake.on_train(BOT, "en", Status("in-progress"), Status("in-progress"), Status("success"))
-    args = ["train", "support", "en", "--watch", "--interval", "0.1"]
+@pytest.mark.parametrize("kind", ["faq", "ml"])
+def test_train_watch_waits_for_the_training(korebot: Korebot, fake: FakeKore, kind: str) -> None:
+    if kind == "faq":
+        fake.on_train(BOT, "en", Status("in-progress"), Status("in-progress"), Status("success"))
+        started, ended = "Started FAQ training of support", "✔ success"
+    else:
+        running = MlStatus("Inprogress")
+        fake.on_train(BOT, "en", running, running, MlStatus("Finished"), kind="ml")
+        started, ended = (
+            f"Started ML training of support ({BOT}) (en): Training Queued.",
+            "✔ Finished",
+        )
+    args = ["train", "support", "en", "--kind", kind, "--watch", "--interval", "0.1"]
     result = korebot(args, env_for(fake))
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith("Started FAQ training of support")
-    assert re.search(r"Status\s+✔ success", result.stdout)
+    assert result.stdout.startswith(started)
+    assert re.search(rf"Status\s+{ended}", result.stdout)
     assert_clean(result)
-    assert fake.count(BOT, kind="train") == 1
-    assert fake.count(BOT, kind="status") == 3
+    assert fake.count(BOT, kind="train", training=kind) == 1
+    assert fake.count(BOT, kind="status", training=kind) == 3
+    assert fake.count(BOT, kind="any") == 4  # nothing of the other kind
+
+
+def test_ml_status_shows_what_the_model_is_out_of_sync_with(
+    korebot: Korebot, fake: FakeKore
+) -> None:
+    out_of_sync = MlStatus("Failed", out_of_sync=("Synonyms", "Patterns"))
+    fake.script(BOT, "de", out_of_sync, kind="ml", state="published")
+    args = ["status", "support", "de", "--state", "published", "--kind", "ml"]
+    text, as_json = korebot.all([(args, env_for(fake)), ([*args, "--json"], env_for(fake))])
+    assert text.returncode == 1, text.stderr
+    assert re.search(r"Training\s+ML", text.stdout)
+    assert re.search(r"Status\s+✘ Failed", text.stdout)
+    assert re.search(r"Out of sync\s+synonyms, patterns", text.stdout)
+    data = json.loads(as_json.stdout)
+    assert (data["kind"], data["status"], data["raw_status"]) == ("ml", "failure", "Failed")
+    assert data["out_of_sync"] == ["Synonyms", "Patterns"]
+    assert fake.count(BOT, training="ml") == 2
+    bad = korebot(["status", "support", "en", "--kind", "nlp"], env_for(fake))
+    assert bad.returncode == 2
+    assert fake.count(BOT, kind="any") == 2
 
 
 # -- doctor ----------------------------------------------------------------------------------------
@@ -346,12 +377,14 @@ def test_doctor_all_good(korebot: Korebot, fake: FakeKore) -> None:
     lines = result.stdout.splitlines()
     assert lines[:2] == [
         "✔ Configuration: 1 bot alias(es) configured",
-        f"✔ Bot support ({BOT}): credentials work on {fake.url}; en: success",
+        f"✔ Bot support ({BOT}): credentials work on {fake.url}; en: FAQ success, ML Finished",
     ]
     assert "✘" not in result.stdout
     assert any(line.startswith("✔ Database: reachable") for line in lines), lines
     assert_clean(result)
-    assert [r.http_status for r in fake.requests] == [200]
+    # One status call of each kind: both scopes are checked.
+    assert [r.http_status for r in fake.requests] == [200, 200]
+    assert fake.count(BOT, training="faq") == fake.count(BOT, training="ml") == 1
 
 
 def test_doctor_reports_each_problem_with_a_fix(korebot: Korebot, fake: FakeKore) -> None:
@@ -433,7 +466,26 @@ def test_doctor_on_a_missing_scope_gives_the_scope_hint_not_another_host(
     assert "bots.kore.ai" not in result.stdout
     assert "platform.kore.ai" not in result.stdout
     assert_clean(result)
-    assert [r.http_status for r in fake.requests] == [401]
+    # The ML scope is checked too: this app has it.
+    assert [r.http_status for r in fake.requests] == [401, 200]
+    assert "the JWT app lacks the 'Train FAQ' scope" in line
+    assert line.endswith("(ML Finished works.)"), line
+
+
+def test_doctor_says_which_scope_is_missing() -> None:
+    """A JWT app granted only Train FAQ: the doctor names Train ML, for each bot."""
+    with FakeKore(CLIENT_ID, SECRET, bots=[BOT], scopes=["faq"]) as fake:
+        result = subprocess.run(  # noqa: S603 (our own console script, no shell)
+            [str(KOREBOT), "doctor"], env=env_for(fake), capture_output=True, text=True, timeout=30
+        )
+        url = fake.url
+    assert result.returncode == 1
+    line = bot_line(result, BOT)
+    assert f"asked {url} (en): the JWT app lacks the 'Train ML' scope." in line
+    assert "Grant the app the 'Train ML' scope (Admin Console: Test and Train > Train ML)" in line
+    assert line.endswith("(FAQ success works.)"), line
+    assert "Wrong Kore.ai environment" not in line
+    assert_clean(result)
 
 
 # -- help ------------------------------------------------------------------------------------------

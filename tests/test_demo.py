@@ -29,10 +29,15 @@ def test_demo_shows_the_whole_conversation() -> None:
                 return index
         raise AssertionError(f"no {prefix!r} line with {text!r} after line {after}:\n{lines}")
 
-    asked = line_after(-1, f"you {SAYS} ", "/faq-status demo en")
-    progress = line_after(asked, f"korebot {SAYS} ", "in progress")
-    reply = line_after(progress, f"  └ korebot (in thread) {SAYS} @you", "succeeded")
-    line_after(reply, "korebot ✎ updated its message: ", "succeeded")
+    ended = -1
+    for command, kind in (("/faq-status", "FAQ"), ("/ml-status", "ML")):
+        asked = line_after(ended, f"you {SAYS} ", f"{command} demo en")
+        training = f"{kind} training for demo (en)"
+        progress = line_after(asked, f"korebot {SAYS} ", f"{training} is in progress")
+        reply = line_after(
+            progress, f"  └ korebot (in thread) {SAYS} @you", f"{training} succeeded"
+        )
+        ended = line_after(reply, "korebot ✎ updated its message: ", f"{training} succeeded")
 
 
 def test_readable_resolves_slack_markup() -> None:

@@ -17,7 +17,7 @@ import httpx
 import jwt
 import pytest
 
-from korebot.testing.fake_kore import Delay, Drop, Fail, FakeKore, KoreRequest, Status
+from korebot.testing.fake_kore import Delay, Drop, Fail, FakeKore, KoreRequest, MlStatus, Status
 
 CLIENT_ID = "cs-test-client"
 SECRET = "test-secret-0123456789abcdef0123456789"
@@ -568,3 +568,80 @@ def test_latency_is_added_to_every_answer() -> None:
         started = time.monotonic()
         assert get_status(http, headers={}).status_code == 401
         assert time.monotonic() - started >= 0.1
+
+
+# -- ML training ------------------------------------------------------------------------------
+
+
+def ml_path(bot: str = BOT, *, status: bool = True) -> str:
+    return f"/api/public/bot/{bot}/ml/train" + ("/status" if status else "")
+
+
+def test_ml_status_has_kore_shape_and_language_is_optional(
+    kore: FakeKore, client: httpx.Client
+) -> None:
+    kore.script(BOT, "en", MlStatus("Finished", out_of_sync=("Synonyms",)), kind="ml")
+    body = client.get(ml_path(), headers={"auth": token()}).json()  # no language: English
+    assert body["trainingStatus"] == "Finished"
+    assert body["trainDetails"] == {"nlpVersion": 3, "trainVersion": 1}
+    flags = {key: value for key, value in body.items() if key.startswith("isMlInSyncWith")}
+    assert len(flags) == 10
+    assert [key for key, value in flags.items() if not value] == ["isMlInSyncWithSynonyms"]
+    running = MlStatus("Inprogress")
+    kore.script(BOT, "de", running, kind="ml", state="published")
+    body = client.get(
+        ml_path(), params={"language": "de", "state": "published"}, headers={"auth": token()}
+    ).json()
+    assert body["trainingStatus"] == "Inprogress"
+    assert "trainDetails" not in body
+    assert kore.count(BOT, training="ml") == 2
+    assert kore.count(BOT, training="faq") == 0
+
+
+def test_ml_scripts_take_ml_steps_only() -> None:
+    kore = FakeKore(bots=[BOT])
+    with pytest.raises(TypeError):
+        kore.script(BOT, "en", Status("success"), kind="ml")
+    with pytest.raises(TypeError):
+        kore.script(BOT, "en", MlStatus(), kind="faq")
+    with pytest.raises(ValueError, match="parts"):
+        MlStatus(out_of_sync=("Everything",))
+
+
+def test_ml_train_is_queued_from_the_header_language_and_bumps_the_version(
+    kore: FakeKore, client: httpx.Client
+) -> None:
+    kore.on_train(BOT, "de", MlStatus("Inprogress"), MlStatus("Finished"), kind="ml")
+    answer = client.post(ml_path(status=False), headers={"auth": token(), "bot-language": "de"})
+    assert answer.status_code == 200
+    ((queued,),) = [answer.json()]
+    assert queued["message"] == "Training Queued."
+    assert queued["Training_ID"]
+    seen = [
+        client.get(ml_path(), params={"language": "de"}, headers={"auth": token()}).json()
+        for _ in range(2)
+    ]
+    assert [body["trainingStatus"] for body in seen] == ["Inprogress", "Finished"]
+    assert seen[1]["trainDetails"]["trainVersion"] == 2
+    # A body is refused: the ML train request has none.
+    refused = client.post(ml_path(status=False), json={"language": "de"}, headers={"auth": token()})
+    assert refused.status_code == 400
+
+
+def test_a_kind_without_its_scope_is_refused_as_kore_does() -> None:
+    with FakeKore(CLIENT_ID, SECRET, bots=[BOT], scopes=["faq"]) as kore, http_client(kore) as http:
+        refused = http.get(ml_path(), params={"language": "en"}, headers={"auth": token()})
+        assert refused.status_code == 401
+        assert error_msg(refused) == "Permission denied. Scope is incorrect!"
+        assert get_status(http).status_code == 200
+
+
+def test_the_rate_limit_is_shared_by_both_kinds(clock: FakeClock) -> None:
+    limited = FakeKore(CLIENT_ID, SECRET, bots=[BOT], clock=clock, rate_limit=(2, 100))
+    with limited as kore, http_client(kore) as http:
+        assert get_status(http).status_code == 200
+        ml = http.get(ml_path(), params={"language": "en"}, headers={"auth": token()})
+        assert ml.status_code == 200
+        assert get_status(http).status_code == 429
+        again = http.post(ml_path(status=False), headers={"auth": token()})
+        assert again.status_code == 429

@@ -225,7 +225,7 @@ def inject(kore: FakeKore, language: str, *steps: Step) -> tuple[int, float]:
     """Replace the target's script; return the replaced one's answers and the fake's time."""
     # Under the fake's lock, so that no answer falls between the count and the change.
     with kore._cond:
-        old = kore._scripts.get((BOT, language, "configured"))
+        old = kore._scripts.get(("faq", BOT, language, "configured"))
         kore.script(BOT, language, *steps)
         return (old.taken if old else 0), kore._clock()
 
@@ -233,7 +233,7 @@ def inject(kore: FakeKore, language: str, *steps: Step) -> tuple[int, float]:
 def answered(kore: FakeKore, language: str) -> int:
     """How many answers the target's current script gave so far."""
     with kore._cond:
-        script = kore._scripts.get((BOT, language, "configured"))
+        script = kore._scripts.get(("faq", BOT, language, "configured"))
         return script.taken if script else 0
 
 

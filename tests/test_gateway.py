@@ -8,10 +8,10 @@ from collections.abc import Iterator
 import pytest
 
 from korebot.gateway import BudgetExhausted, Limits, StatusGateway
-from korebot.kore import NO_RETRY, Credentials, KoreUnavailable, State
+from korebot.kore import NO_RETRY, Credentials, Kind, KoreUnavailable, State
 from korebot.registry import Bot, BotRegistry
 from korebot.testing.clock import Clock
-from korebot.testing.fake_kore import Delay, Fail, FakeKore, Status
+from korebot.testing.fake_kore import Delay, Fail, FakeKore, MlStatus, Status
 
 BOT = "st-1a2b3c4d-0000-4e6f-8a9b-0c1d2e3f4a5b"
 OTHER = "st-99999999-0000-4e6f-8a9b-0c1d2e3f4a5b"
@@ -141,3 +141,22 @@ def test_a_failed_call_is_shared_and_not_cached(kore: FakeKore, registry: BotReg
     with pytest.raises(KoreUnavailable):
         door.status(bot, "en", State.CONFIGURED)
     assert door.status(bot, "en", State.CONFIGURED).status.raw_status == "success"
+
+
+def test_both_kinds_of_a_bot_share_its_budget_but_not_their_answers(
+    kore: FakeKore, registry: BotRegistry
+) -> None:
+    kore.script(BOT, "en", Status("in-progress"))
+    kore.script(BOT, "en", MlStatus("Finished"), kind="ml")
+    door = gateway(registry, Clock(), limits=Limits(per_minute=2))
+    bot = registry.resolve("support")
+    faq = door.status(bot, "en", State.CONFIGURED)
+    ml = door.status(bot, "en", State.CONFIGURED, kind=Kind.ML)
+    # One training each: the FAQ answer is not reused for the ML ask.
+    assert (faq.status.raw_status, ml.status.raw_status) == ("in-progress", "Finished")
+    assert kore.count(BOT, training="faq") == kore.count(BOT, training="ml") == 1
+    # Two calls of either kind spent the bot's one budget: a poll of either waits.
+    for kind in Kind:
+        with pytest.raises(BudgetExhausted):
+            door.status(bot, "en", State.CONFIGURED, "poll", kind)
+    assert door.status(registry.resolve("sales"), "en", State.CONFIGURED, "poll").age == 0

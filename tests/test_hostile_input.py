@@ -18,7 +18,7 @@ from korebot.testing.fake_kore import FakeKore, Status
 from korebot.testing.fake_slack import FakeSlack
 
 ALLOWED_PATH = re.compile(
-    r"/api/public/bot/st-[0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12}/faqs/train/status"
+    r"/api/public/bot/st-[0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12}/(?:faqs|ml)/train/status"
 )
 # The only Slack markup korebot itself writes: the asker, dates, channels, its own links.
 ALLOWED_MARKUP = re.compile(
@@ -41,14 +41,14 @@ def h(
         assert ALLOWED_PATH.fullmatch(request.path), request.path
 
 
-def check_answer(h: Harness, text: str) -> str:
-    """Send `text`; it must be acked in time and get exactly one safe answer."""
+def check_answer(h: Harness, text: str, command: str = "/faq-status") -> str:
+    """Send `text` with `command`; it must be acked in time and get exactly one safe answer."""
     global inputs_tried
     inputs_tried += 1
     channel = new_channel()
     url = h.slack.response_url()
     started = time.monotonic()
-    response = h.sender.command(text, channel_id=channel, response_url=url)
+    response = h.sender.command(text, channel_id=channel, response_url=url, command=command)
     assert response.status_code == 200
     assert time.monotonic() - started < ACK_DEADLINE
     answer = h.answer(url)
@@ -83,8 +83,9 @@ def check_answer(h: Harness, text: str) -> str:
         "support %2e%2e",
     ],
 )
-def test_hostile_text_is_answered_safely(h: Harness, text: str) -> None:
-    check_answer(h, text)
+@pytest.mark.parametrize("command", ["/faq-status", "/ml-status"])
+def test_hostile_text_is_answered_safely(h: Harness, text: str, command: str) -> None:
+    check_answer(h, text, command)
 
 
 @settings(

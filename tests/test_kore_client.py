@@ -23,6 +23,7 @@ from korebot.kore import (
     Credentials,
     CredentialsRejected,
     InvalidInput,
+    Kind,
     KoreClient,
     KoreError,
     KoreUnavailable,
@@ -37,7 +38,7 @@ from korebot.kore import (
     UnreadableResponse,
 )
 from korebot.kore.client import DEFAULT_TIMEOUT
-from korebot.testing.fake_kore import Delay, Drop, Fail, FakeKore
+from korebot.testing.fake_kore import Delay, Drop, Fail, FakeKore, MlStatus
 from korebot.testing.fake_kore import Status as Answer
 
 CLIENT_ID = "cs-kore-client-tests"
@@ -774,3 +775,37 @@ def test_logs_of_a_retrying_call_hold_neither_secret_nor_token(
     for record in caplog.records:
         assert_no_secrets(record.getMessage(), str(record.args))
     assert_no_secrets(caplog.text)
+
+
+# -- ML training -----------------------------------------------------------------------------------
+
+
+def test_ml_status_through_the_client(fake: FakeKore, once: KoreClient) -> None:
+    fake.script(BOT, "de", MlStatus("Finished", out_of_sync=("Patterns",)), kind="ml")
+    result = once.training_status(BOT, "DE", State.CONFIGURED, Kind.ML)
+    assert (result.kind, result.status, result.raw_status) == (Kind.ML, Status.SUCCESS, "Finished")
+    assert (result.out_of_sync, result.train_version) == (("Patterns",), 1)
+    (request,) = fake.requests
+    assert request.path == f"/api/public/bot/{BOT}/ml/train/status"
+    assert request.query == {"language": "de", "state": "configured"}
+
+
+def test_ml_training_starts_with_the_language_in_its_header(
+    fake: FakeKore, once: KoreClient
+) -> None:
+    fake.on_train(BOT, "de", MlStatus("Inprogress"), MlStatus("Failed"), kind="ml")
+    started = once.start_training(BOT, "de", Kind.ML)
+    assert (started.status, started.message) == (Status.IN_PROGRESS, "Training Queued.")
+    assert started.training_id
+    assert once.training_status(BOT, "de", kind=Kind.ML).raw_status == "Inprogress"
+    assert once.training_status(BOT, "de", kind=Kind.ML).status is Status.FAILURE
+    assert fake.count(BOT, kind="train", training="ml") == 1
+
+
+def test_a_missing_ml_scope_names_the_ml_scope(sleeps: SleepRecorder) -> None:
+    fake = FakeKore(CLIENT_ID, SECRET, bots=[BOT], scopes=["faq"])
+    with fake as kore, make_client(kore, sleeps) as client:
+        error = raises(ScopeMissing, lambda: client.training_status(BOT, "en", kind=Kind.ML))
+        assert "'Train ML' scope" in str(error)
+        assert "Test and Train > Train ML" in str(error)
+        assert client.training_status(BOT, "en").status is Status.SUCCESS

@@ -10,6 +10,8 @@ import jsonschema
 import pytest
 import yaml
 
+from korebot.slack.kinds import COMMANDS
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 MANIFEST_PATH = REPO_ROOT / "manifest.yml"
 # SchemaStore's schema, copied into the repository (tests/data/README.md says from where).
@@ -57,11 +59,16 @@ def test_manifest_validates_against_schema(
     assert manifest_errors(manifest, schema) == []
 
 
-def test_slash_command_is_faq_status(manifest: dict[str, Any]) -> None:
+def test_slash_commands_are_the_apps_one_per_kind(manifest: dict[str, Any]) -> None:
     commands = manifest["features"]["slash_commands"]
-    assert [command["command"] for command in commands] == ["/faq-status"]
-    assert commands[0]["url"].startswith("https://")
-    assert commands[0]["url"].endswith(EVENTS_PATH)
+    assert [command["command"] for command in commands] == ["/faq-status", "/ml-status"]
+    assert [command["command"] for command in commands] == list(COMMANDS.values())
+    for command in commands:
+        assert command["url"].startswith("https://")
+        assert command["url"].endswith(EVENTS_PATH)
+    # The same grammar, so the same hint; each described as its own kind.
+    assert commands[0]["usage_hint"] == commands[1]["usage_hint"]
+    assert [c["description"].split()[1] for c in commands] == ["FAQ", "ML"]
 
 
 def test_interactivity_posts_to_events_path(manifest: dict[str, Any]) -> None:

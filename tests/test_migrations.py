@@ -11,7 +11,7 @@ import socket
 import sqlite3
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -42,6 +42,8 @@ from sqlalchemy import (
 from typer.testing import CliRunner
 
 from korebot.cli import app as cli
+from korebot.kore import Kind, State
+from korebot.registry import TrainingKey
 from korebot.testing.app_process import AppProcess
 from korebot.testing.fake_kore import FakeKore
 from korebot.testing.fake_slack import FakeSlack
@@ -242,11 +244,16 @@ def rows(url: str) -> dict[str, list[dict[str, Any]]]:
 
 
 def assert_survived(before: dict[str, list[dict[str, Any]]], url: str) -> None:
-    """Every row is still there with its values; only last_message is gone (and 0003's
-    lease columns are new, empty)."""
+    """Every row is still there with its values; only last_message is gone (0003's lease
+    columns are new, empty; 0005 made every target an FAQ one, its key saying so)."""
     after = rows(url)
     added = {
-        "korebot_targets": {"last_result": None, "lease_owner": None, "lease_until": None},
+        "korebot_targets": {
+            "last_result": None,
+            "lease_owner": None,
+            "lease_until": None,
+            "kind": "faq",
+        },
         "korebot_watches": {"lease_owner": None},
     }
     for table, old in before.items():
@@ -254,6 +261,8 @@ def assert_survived(before: dict[str, list[dict[str, Any]]], url: str) -> None:
             {**added.get(table, {}), **{k: v for k, v in row.items() if k != "last_message"}}
             for row in old
         ]
+        if table == "korebot_targets":
+            expected = [{**row, "key": row["key"] + "|faq"} for row in expected]
         assert after[table] == expected, table
     # And the app's own models read them.
     store = Store(url)
@@ -262,7 +271,7 @@ def assert_survived(before: dict[str, list[dict[str, Any]]], url: str) -> None:
             watch = session.get(Watch, 1)
             assert watch is not None
             assert [asker.user_id for asker in watch.askers] == ["U0ONE", "U0TWO"]
-            assert watch.target.key == "https://bots.kore.ai|st-1|en|configured"
+            assert watch.target.key == "https://bots.kore.ai|st-1|en|configured|faq"
             assert watch.deadline == WHEN + timedelta(hours=4)
             target = session.get(Target, 2)
             assert target is not None
@@ -414,6 +423,45 @@ def test_every_revision_downgrades_and_upgrades_again(url: str) -> None:
     finally:
         engine.dispose()
     assert differences(url) == []
+
+
+def test_watches_from_before_kinds_are_found_under_their_faq_training(url: str) -> None:
+    """A database at 0003 (no kinds) with a watch and a subscription, upgraded: both are
+    found by the FAQ training's key, none by the ML one's, and a poll can be recorded."""
+    engine = schema.open_engine(url)
+    try:
+        with engine.begin() as connection:
+            config = schema.alembic_config(schema.MIGRATIONS, connection=connection)
+            command.upgrade(config, "0003")
+            for statement in (
+                "INSERT INTO korebot_targets (id, key, host, bot_id, bot_name, language, state, "
+                "last_status, last_run, next_poll_at) VALUES (1, 'https://bots.kore.ai|st-1|en|"
+                "configured', 'https://bots.kore.ai', 'st-1', 'bot1', 'en', 'configured', "
+                "'in-progress', 'run-1', :when)",
+                "INSERT INTO korebot_watches (id, target_id, active_key, via, team_id, "
+                "channel_id, announce_attempts, outcome_attempts, created_at, deadline, "
+                "thread_channel, thread_ts) VALUES (1, 1, '1|C1', 'ask', 'T1', 'C1', 1, 0, "
+                ":when, :when, 'C1', '1.0')",
+                "INSERT INTO korebot_subscriptions (id, target_id, team_id, channel_id, "
+                "created_by, created_at, armed) VALUES (1, 1, 'T1', 'C1', 'U1', :when, :armed)",
+            ):
+                connection.execute(text(statement), {"when": WHEN, "armed": True})
+    finally:
+        engine.dispose()
+    result = korebot_migrate(url)
+    assert result.code == 0, result.stderr
+    assert version(url) == [HEAD]
+    faq = TrainingKey("https://bots.kore.ai", "st-1", "en", State.CONFIGURED, Kind.FAQ)
+    store = Store(url)
+    try:
+        assert store.find_watch(faq, "C1") == 1
+        assert store.find_watch(replace(faq, kind=Kind.ML), "C1") is None
+        assert [sub.kind for sub in store.subscriptions_in("C1")] == [Kind.FAQ]
+        assert store.unsubscribe("C1", replace(faq, kind=Kind.ML)) is None
+        (watch,) = store.watches_in("C1")
+        assert (watch.kind, watch.last_status) == (Kind.FAQ, "in-progress")
+    finally:
+        store.dispose()
 
 
 # --- --sql -----------------------------------------------------------------------------------

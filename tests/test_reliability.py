@@ -42,7 +42,7 @@ from slack_app import BOT, SIGNING_SECRET, app_env, has_buttons, new_channel, wa
 from sqlalchemy import select, update
 
 from korebot.testing.app_process import AppProcess
-from korebot.testing.fake_kore import Delay, Status
+from korebot.testing.fake_kore import Delay, MlStatus, Status
 from korebot.testing.fake_slack import SlackSender
 from korebot.watch.store import Store, Target, Watch, now
 
@@ -105,11 +105,15 @@ def watches(store: Store) -> list[Row]:
         ]
 
 
-def ask(app: AppProcess, slack: HookedSlack, channel: str, text: str) -> bool:
-    """Send a signed /faq-status; False if the app was not there to take it."""
+def ask(
+    app: AppProcess, slack: HookedSlack, channel: str, text: str, command: str = "/faq-status"
+) -> bool:
+    """Send a signed /faq-status (or `command`); False if the app was not there to take it."""
     with SlackSender(app.events_url, SIGNING_SECRET) as sender:
         try:
-            response = sender.command(text, channel_id=channel, response_url=slack.response_url())
+            response = sender.command(
+                text, channel_id=channel, response_url=slack.response_url(), command=command
+            )
         except httpx.HTTPError:
             return False
     assert response.status_code == 200, response.text
@@ -401,29 +405,45 @@ def test_exactly_one_final_message_per_watch_across_sigkills(
 
 
 @pytest.mark.parametrize(
-    ("lookup", "tag"),
-    [("conversations.replies", OUTCOME_TAG), ("conversations.history", WATCH_TAG)],
+    ("lookup", "tag", "kind"),
+    [
+        ("conversations.replies", OUTCOME_TAG, "faq"),
+        ("conversations.history", WATCH_TAG, "faq"),
+        # An ML watch has the same guarantee (one kind more of the same engine: one case).
+        ("conversations.replies", OUTCOME_TAG, "ml"),
+    ],
 )
 def test_a_failed_look_up_after_a_crash_is_retried_not_taken_for_no(
-    kore: HookedKore, slack: HookedSlack, killer: Killer, tmp_path: Path, lookup: str, tag: str
+    kore: HookedKore,
+    slack: HookedSlack,
+    killer: Killer,
+    tmp_path: Path,
+    lookup: str,
+    tag: str,
+    kind: str,
 ) -> None:
     """Slack briefly cannot answer the look-up: the app looks again later, it does not post."""
     db = tmp_path / "korebot.db"
     env = app_env(kore, slack, db, **FAST)
     store = Store(f"sqlite:///{db}")
     language, channel = "xzz", new_channel()
-    kore.script(BOT, language, Status("in-progress"))
+    running, success = (
+        (Status("in-progress"), Status("success"))
+        if kind == "faq"
+        else (MlStatus("Inprogress"), MlStatus("Finished"))
+    )
+    kore.script(BOT, language, running, kind=kind)
     app = AppProcess(env).start()
     killer.app = app
     # Killed right after Slack stored the announcement, or the result: the app never heard.
     killer.arm(Trigger("posted", _slack("after", "chat.postMessage", tag)))
-    assert ask(app, slack, channel, f"support {language}")
+    assert ask(app, slack, channel, f"support {language}", f"/{kind}-status")
     if tag == OUTCOME_TAG:
         wait_until(lambda: any(r.thread_ts for r in watches(store)), 10, "the watch")
-        kore.script(BOT, language, Status("success"))
+        kore.script(BOT, language, success, kind=kind)
     assert killer.wait(10)
     app.stop()
-    kore.script(BOT, language, Status("success"))
+    kore.script(BOT, language, success, kind=kind)
     # More failures than slack_sdk's retry handlers ride out.
     slack.fail(lookup, "internal_error", http_status=503, times=4)
     with AppProcess(env) as again:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from korebot.errors import LimitReached, Undeliverable
-from korebot.kore import Credentials, State, Status, TrainingStatus
+from korebot.kore import Credentials, Kind, State, Status, TrainingStatus
 from korebot.registry import Bot, TrainingKey
 from korebot.watch import schema
 from korebot.watch.contract import Policy, WatchStore
@@ -349,3 +349,40 @@ def test_owed_posts_take_turns_between_trainings(store: WatchStore, clock: Clock
     )
     rest = store.acquire_deliveries(100)
     assert sorted(claim.view.watch_id for claim in rest) == crowded[3:]
+
+
+def test_the_kinds_of_one_training_are_two_targets_polled_and_ended_apart(
+    store: WatchStore, clock: Clock
+) -> None:
+    """An FAQ and an ML watch of one bot, language and state in one channel: two watches,
+    two targets (each claimed with its kind), and an ML result ends only the ML watch."""
+    ml_key = TrainingKey.of(BOT, "en", State.CONFIGURED, Kind.ML)
+    faq = ask(store)
+    running = TrainingStatus.from_json({"trainingStatus": "Inprogress"}, Kind.ML)
+    ml = store.join_watch(
+        WatchRequest("T0TEAM", "C0ONE", "U0ONE", BOT, "en", State.CONFIGURED, Kind.ML), running
+    )
+    assert ml.lease is not None
+    assert ml.view.watch_id != faq
+    store.record_thread(ml.lease, ("C0ONE", "2.000"), release=True)
+    assert (store.find_watch(KEY, "C0ONE"), store.find_watch(ml_key, "C0ONE")) == (
+        faq,
+        ml.view.watch_id,
+    )
+    assert [watch.kind for watch in store.watches_in("C0ONE")] == [Kind.FAQ, Kind.ML]
+    clock.advance(30)  # due one interval after the asks
+    polls = {claim.kind: claim for claim in store.acquire_polls(10)}
+    assert set(polls) == {Kind.FAQ, Kind.ML}
+    finished = TrainingStatus.from_json(
+        {"trainingStatus": "Finished", "trainDetails": {"trainVersion": 2}}, Kind.ML
+    )
+    store.record_status(polls[Kind.ML].lease, finished, lambda seen: seen)
+    store.record_status(polls[Kind.FAQ].lease, status("in-progress"), lambda seen: seen)
+    (claim,) = store.acquire_deliveries(10)
+    assert (claim.view.watch_id, claim.view.kind) == (ml.view.watch_id, Kind.ML)
+    assert claim.outcome is not None
+    assert claim.outcome.result == finished
+    # The ML target's last answer is kept as ML's, for asks between polls.
+    state = store.target_state(ml_key)
+    assert state is not None
+    assert state.last_status == "Finished"

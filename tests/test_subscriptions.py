@@ -32,7 +32,7 @@ from slack_app import (
 from sqlalchemy import select
 
 from korebot.testing.app_process import AppProcess
-from korebot.testing.fake_kore import Fail, FakeKore, Status
+from korebot.testing.fake_kore import Fail, FakeKore, MlStatus, Status
 from korebot.testing.fake_slack import FakeSlack, SlackCall
 from korebot.watch.store import Subscription
 
@@ -63,6 +63,17 @@ def running(hours: int) -> Status:
     return Status("in-progress", modified_on=at(hours))
 
 
+def ended(kind: str, run: int, status: str = "success") -> Status | MlStatus:
+    """A run that ended, as the kind's API tells it: FAQ by its modifiedOn, ML by the
+    model's trainVersion (a failed ML run has none, as in Kore.ai's samples)."""
+    if kind == "faq":
+        return idle(run, status)
+    return MlStatus("Finished", train_version=run) if status == "success" else MlStatus("Failed")
+
+
+COMMAND = {"faq": "/faq-status", "ml": "/ml-status"}
+
+
 @pytest.fixture(scope="module")
 def shared(
     kore: FakeKore, slack: FakeSlack, tmp_path_factory: pytest.TempPathFactory
@@ -73,7 +84,8 @@ def shared(
     check_clean(app, kore, slack)
 
 
-_subscribed: list[tuple[str, str]] = []  # (text, channel) of this test's subscribe commands
+# (text, channel, command) of this test's subscribe commands
+_subscribed: list[tuple[str, str, str]] = []
 
 
 @pytest.fixture
@@ -81,18 +93,21 @@ def h(shared: Harness) -> Iterator[Harness]:
     _subscribed.clear()
     yield shared
     # Idle subscriptions are polled at every tick: leave none behind for the next tests.
-    for text, channel in _subscribed:
-        shared.answer(shared.ask(f"unsubscribe {text}", channel))
+    for text, channel, command in _subscribed:
+        shared.answer(shared.ask(f"unsubscribe {text}", channel, command=command))
 
 
 # Helpers ----------------------------------------------------------------------------
 
 
-def subscribe(h: Harness, text: str, channel: str, user: str = "U0ASKER") -> dict[str, Any]:
-    """`/faq-status subscribe TEXT`; the confirmation must be visible in the channel."""
-    answer = h.answer(h.ask(f"subscribe {text}", channel, user))
+def subscribe(
+    h: Harness, text: str, channel: str, user: str = "U0ASKER", command: str = "/faq-status"
+) -> dict[str, Any]:
+    """`/faq-status subscribe TEXT` (or `command`'s); the confirmation must be visible in the
+    channel."""
+    answer = h.answer(h.ask(f"subscribe {text}", channel, user, command))
     assert answer["response_type"] == "in_channel", alltext(answer)
-    _subscribed.append((text, channel))
+    _subscribed.append((text, channel, command))
     return answer
 
 
@@ -109,18 +124,19 @@ def private(h: Harness, text: str, channel: str, user: str = "U0ASKER") -> str:
     return alltext(answer)
 
 
-def later_polls(h: Harness, bot: str, language: str, more: int = 2) -> None:
+def later_polls(h: Harness, bot: str, language: str, more: int = 2, kind: str = "faq") -> None:
     """Wait until Kore.ai was asked `more` more times about the target."""
-    wait_polls(h.kore, bot, language, kore_polls(h.kore, bot, language) + more)
+    seen = kore_polls(h.kore, bot, language, kind=kind)
+    wait_polls(h.kore, bot, language, seen + more, kind=kind)
 
 
-def armed(h: Harness, bot: str, language: str) -> None:
+def armed(h: Harness, bot: str, language: str, kind: str = "faq") -> None:
     """After a confirmation: wait until a poll has recorded the state for the new subscription.
 
     Any poll answered after the confirmation arms it when it commits, and a target's next
     poll is claimed after that commit; two answers leave room for one that was in flight.
     """
-    later_polls(h, bot, language, 2)
+    later_polls(h, bot, language, 2, kind)
 
 
 def top(h: Harness, channel: str) -> list[dict[str, Any]]:
@@ -269,29 +285,36 @@ def test_each_run_is_announced_once_with_its_result_in_the_thread(h: Harness) ->
     assert len(updates(h, first["ts"])) == 1
 
 
-def test_a_run_between_two_polls_gets_one_message(h: Harness) -> None:
-    h.kore.script(BOT, "nl", idle(0))
+@pytest.mark.parametrize("kind", ["faq", "ml"])
+def test_a_run_between_two_polls_gets_one_message(h: Harness, kind: str) -> None:
+    h.kore.script(BOT, "nl", ended(kind, 1), kind=kind)
     channel = new_channel()
-    subscribe(h, "support nl", channel)
-    armed(h, BOT, "nl")
+    subscribe(h, "support nl", channel, command=COMMAND[kind])
+    armed(h, BOT, "nl", kind)
+    assert h.posts(channel) == []
+    other = "ml" if kind == "faq" else "faq"
+    others = kore_polls(h.kore, BOT, "nl", kind=other)
 
-    h.kore.script(BOT, "nl", idle(2))  # final again, with a new modifiedOn
+    # Final again, of a new run: a new modifiedOn (FAQ), a higher trainVersion (ML).
+    h.kore.script(BOT, "nl", ended(kind, 2), kind=kind)
     h.slack.wait_for(lambda s: bool(s.messages(channel)), 10, f"a message in {channel}")
-    later_polls(h, BOT, "nl")
+    later_polls(h, BOT, "nl", kind=kind)
     (message,) = top(h, channel)
     assert message["text"] == (
-        ":white_check_mark: FAQ training for support (nl) succeeded "
+        f":white_check_mark: {kind.upper()} training for support (nl) succeeded "
         "(it started and ended between my checks)."
     )
     assert message["replies"] == []
     assert not has_buttons(message)
     assert updates(h, message["ts"]) == []
 
-    h.kore.script(BOT, "nl", idle(3, "failure"))
+    h.kore.script(BOT, "nl", ended(kind, 3, "failure"), kind=kind)
     h.slack.wait_for(lambda s: len(s.messages(channel)) == 2, 10, "a second message")
-    later_polls(h, BOT, "nl")
+    later_polls(h, BOT, "nl", kind=kind)
     assert len(h.posts(channel)) == 2
     assert "failed (it started and ended between my checks)" in top(h, channel)[1]["text"]
+    # Only the kind subscribed to was asked about.
+    assert kore_polls(h.kore, BOT, "nl", kind=other) == others
 
 
 def test_a_channel_that_also_asked_gets_one_thread(h: Harness) -> None:

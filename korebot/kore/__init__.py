@@ -1,4 +1,4 @@
-"""The Kore.ai side of korebot: JWT auth, the FAQ training APIs, typed errors."""
+"""The Kore.ai side of korebot: JWT auth, the training APIs of each kind, typed errors."""
 
 from korebot.kore.auth import Credentials
 from korebot.kore.client import NO_RETRY, KoreClient, RetryPolicy
@@ -14,7 +14,7 @@ from korebot.kore.errors import (
     ScopeMissing,
     UnreadableResponse,
 )
-from korebot.kore.models import State, Status, TrainingStatus
+from korebot.kore.models import Kind, State, Status, TrainingStatus
 
 __all__ = [
     "NO_RETRY",
@@ -22,6 +22,7 @@ __all__ = [
     "Credentials",
     "CredentialsRejected",
     "InvalidInput",
+    "Kind",
     "KoreClient",
     "KoreError",
     "KoreUnavailable",

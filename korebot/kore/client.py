@@ -1,4 +1,4 @@
-"""A small, typed client for Kore.ai's FAQ training APIs, built on httpx."""
+"""A small, typed client for Kore.ai's training APIs (every kind), built on httpx."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from types import TracebackType
 from typing import Any
-from urllib.parse import quote
 
 import httpx
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
@@ -19,7 +18,7 @@ from tenacity.stop import stop_base
 from tenacity.wait import wait_random_exponential
 
 from korebot import __version__
-from korebot.kore import validation
+from korebot.kore import kinds, validation
 from korebot.kore.auth import Credentials
 from korebot.kore.errors import (
     BadRequest,
@@ -32,7 +31,7 @@ from korebot.kore.errors import (
     ScopeMissing,
     UnreadableResponse,
 )
-from korebot.kore.models import State, TrainingStatus
+from korebot.kore.models import Kind, State, TrainingStatus
 
 log = logging.getLogger(__name__)
 
@@ -106,23 +105,27 @@ class KoreClient:
         self._http.close()
 
     def training_status(
-        self, bot_id: str, language: str, state: State | str = State.CONFIGURED
+        self,
+        bot_id: str,
+        language: str,
+        state: State | str = State.CONFIGURED,
+        kind: Kind = Kind.FAQ,
     ) -> TrainingStatus:
-        """GET the FAQ training status, retrying transient failures per the policy."""
+        """GET the kind's training status, retrying transient failures per the policy."""
         bot, lang = validation.bot_id(bot_id), validation.language(language)
-        st = validation.state(state)
-        path = f"/api/public/bot/{quote(bot, safe='')}/faqs/train/status"
-        params = {"language": lang, "state": st.value}
+        spec = kinds.spec(kind)
+        request = spec.status_request(bot, lang, validation.state(state))
         for attempt in self._retrying():
             with attempt:
-                return self._call("GET", path, bot=bot, language=lang, params=params)
+                return self._call(request, spec, spec.parse, bot=bot, language=lang)
         raise AssertionError("unreachable: tenacity either returns or raises")  # pragma: no cover
 
-    def start_training(self, bot_id: str, language: str) -> TrainingStatus:
-        """POST a new FAQ training. Never retried: the call is not idempotent."""
+    def start_training(self, bot_id: str, language: str, kind: Kind = Kind.FAQ) -> TrainingStatus:
+        """POST a new training of the kind. Never retried: the call is not idempotent."""
         bot, lang = validation.bot_id(bot_id), validation.language(language)
-        path = f"/api/public/bot/{quote(bot, safe='')}/faqs/train"
-        return self._call("POST", path, bot=bot, language=lang, json_body={"language": lang})
+        spec = kinds.spec(kind)
+        request = spec.train_request(bot, lang)
+        return self._call(request, spec, spec.parse_train, bot=bot, language=lang)
 
     def _retrying(self) -> Retrying:
         policy = self.retry
@@ -159,18 +162,21 @@ class KoreClient:
 
     def _call(
         self,
-        method: str,
-        path: str,
+        request: kinds.Request,
+        spec: kinds.Spec,
+        parse: Callable[[Any], TrainingStatus],
         *,
         bot: str,
         language: str,
-        params: dict[str, str] | None = None,
-        json_body: dict[str, str] | None = None,
     ) -> TrainingStatus:
-        headers = {"auth": self.credentials.token()}
+        headers = {**request.headers, "auth": self.credentials.token()}
         try:
             response = self._http.request(
-                method, path, params=params, json=json_body, headers=headers
+                request.method,
+                request.path,
+                params=request.params,
+                json=request.json,
+                headers=headers,
             )
         except httpx.TimeoutException as error:
             raise KoreUnreachable(
@@ -184,9 +190,17 @@ class KoreClient:
                 "Check KORE_HOST and the network.",
                 connected=not isinstance(error, httpx.ConnectError),
             ) from None
-        return self._read(response, bot=bot, language=language)
+        return self._read(response, spec, parse, bot=bot, language=language)
 
-    def _read(self, response: httpx.Response, *, bot: str, language: str) -> TrainingStatus:
+    def _read(
+        self,
+        response: httpx.Response,
+        spec: kinds.Spec,
+        parse: Callable[[Any], TrainingStatus],
+        *,
+        bot: str,
+        language: str,
+    ) -> TrainingStatus:
         code = response.status_code
         body = _json_or_none(response)
         detail = _kore_message(body, response.text)
@@ -198,20 +212,21 @@ class KoreClient:
         if code in (401, 403) and _SCOPE_TEXT.search(detail):
             raise ScopeMissing(
                 f"Kore.ai refused JWT app {self.credentials.client_id} for a missing scope "
-                f"(HTTP {code}: {detail}). Grant the app the 'Train FAQ' scope (Admin Console: "
-                f"Test and Train > Train FAQ) with access to bot {bot}, then publish the app's "
+                f"(HTTP {code}: {detail}). Grant the app the '{spec.scope}' scope (Admin Console: "
+                f"{spec.admin_scope}) with access to bot {bot}, then publish the app's "
                 "scopes: they take effect only once published."
             )
         if code in (401, 403):
             raise CredentialsRejected(
                 f"Kore.ai rejected the credentials of JWT app {self.credentials.client_id} "
                 f"(HTTP {code}: {detail or 'no detail'}). Check the client ID and secret, and "
-                "that the app is granted the 'Train FAQ' scope (Admin Console: Test and Train "
-                f"> Train FAQ) and can reach bot {bot}."
+                f"that the app is granted the '{spec.scope}' scope (Admin Console: "
+                f"{spec.admin_scope}) and can reach bot {bot}."
             )
         if code == 404 or (code == 400 and _NOT_FOUND_TEXT.search(detail)):
             raise NotFound(
-                f"Kore.ai does not know bot {bot} with FAQs in language '{language}' "
+                f"Kore.ai does not know bot {bot} with {spec.label} training in language "
+                f"'{language}' "
                 f"(HTTP {code}: {detail or 'no detail'}). Check the bot ID, the language and "
                 f"the host {self.host}."
             )
@@ -222,7 +237,7 @@ class KoreClient:
             )
         if code >= 300:
             raise BadRequest(f"Kore.ai refused the request (HTTP {code}): {detail or 'no detail'}")
-        unshaped = body is None or (isinstance(body, dict) and "status" not in body)
+        unshaped = body is None or (isinstance(body, dict) and spec.status_field not in body)
         if unshaped and _RATE_LIMIT_TEXT.search(detail):
             raise RateLimited(
                 f"Kore.ai's rate limit for bot {bot} was reached ({detail}).",
@@ -233,7 +248,7 @@ class KoreClient:
                 f"Kore.ai answered HTTP {code} with something that is not JSON: "
                 f"{_short(response.text) or 'an empty body'}"
             )
-        return TrainingStatus.from_json(body)
+        return parse(body)
 
 
 class _BudgetSpent(stop_base):

@@ -1,4 +1,4 @@
-"""Typed results of the Kore.ai FAQ training APIs."""
+"""Typed results of the Kore.ai training APIs (FAQ and ML), whatever the kind."""
 
 from __future__ import annotations
 
@@ -7,14 +7,22 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from korebot.kore.errors import UnreadableResponse
-
 
 class State(enum.StrEnum):
     """Which version of the bot the training belongs to."""
 
     CONFIGURED = "configured"
     PUBLISHED = "published"
+
+
+class Kind(enum.StrEnum):
+    """Which of a bot's trainings: its FAQs (Knowledge Graph) or its ML (NLU) model.
+
+    Each kind has a module in korebot.kore.kinds that speaks its Kore.ai API.
+    """
+
+    FAQ = "faq"
+    ML = "ml"
 
 
 class Status(enum.StrEnum):
@@ -39,7 +47,11 @@ class Status(enum.StrEnum):
 
 @dataclass(frozen=True)
 class TrainingStatus:
-    """One answer of the FAQ training status (or start-training) API."""
+    """One answer of a training status (or start-training) API, of either kind.
+
+    The ML-only facts (``out_of_sync``, ``nlp_version``, ``train_version``) are empty for
+    FAQ answers; ``modified_on`` and ``modified_by`` are None for ML ones (Kore.ai sends none).
+    """
 
     status: Status
     raw_status: str
@@ -47,43 +59,36 @@ class TrainingStatus:
     training_id: str | None
     modified_on: datetime | None
     modified_by: str | None
+    kind: Kind = Kind.FAQ
+    #: The parts of the bot the ML model is not in sync with (Kore's ``isMlInSyncWith…``
+    #: suffixes whose flag is false, e.g. "Synonyms"): a training is due.
+    out_of_sync: tuple[str, ...] = ()
+    nlp_version: int | None = None
+    train_version: int | None = None
 
     @classmethod
-    def from_json(cls, data: Any) -> TrainingStatus:
-        if not isinstance(data, dict) or not isinstance(data.get("status"), str):
-            raise UnreadableResponse(
-                "Kore.ai answered without a training status (expected a JSON object with "
-                f"a 'status' string, got {_describe(data)})."
-            )
-        raw = data["status"]
-        return cls(
-            status=Status.from_raw(raw),
-            raw_status=raw,
-            message=_optional_str(data.get("message")) or raw,
-            training_id=_optional_str(data.get("_id")),
-            modified_on=_parse_time(data.get("modifiedOn")),
-            modified_by=_optional_str(data.get("lastModifiedBy")),
-        )
+    def from_json(cls, data: Any, kind: Kind = Kind.FAQ) -> TrainingStatus:
+        """Read a status answer of the kind's API (or what ``as_json`` wrote)."""
+        from korebot.kore import kinds  # the kinds' modules build on this one
+
+        return kinds.spec(kind).parse(data)
 
     @classmethod
-    def placeholder(cls, raw_status: str | None) -> TrainingStatus:
+    def placeholder(cls, raw_status: str | None, kind: Kind = Kind.FAQ) -> TrainingStatus:
         """What is known of a training from its last recorded raw status alone."""
-        raw = raw_status or Status.IN_PROGRESS.value
-        return cls(Status.from_raw(raw), raw, raw, None, None, None)
+        from korebot.kore import kinds
+
+        return kinds.spec(kind).placeholder(raw_status)
 
     def as_json(self) -> dict[str, Any]:
-        """Kore.ai's own shape, so that ``from_json(as_json())`` gives it back."""
-        data: dict[str, Any] = {"status": self.raw_status, "message": self.message}
-        if self.training_id:
-            data["_id"] = self.training_id
-        if self.modified_on:
-            data["modifiedOn"] = self.modified_on.isoformat()
-        if self.modified_by:
-            data["lastModifiedBy"] = self.modified_by
-        return data
+        """Kore.ai's own shape for the kind: ``from_json(as_json(), kind)`` gives it back."""
+        from korebot.kore import kinds
+
+        return kinds.spec(self.kind).as_json(self)
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
+            "kind": self.kind.value,
             "status": self.status.value,
             "raw_status": self.raw_status,
             "message": self.message,
@@ -91,13 +96,20 @@ class TrainingStatus:
             "modified_on": self.modified_on.isoformat() if self.modified_on else None,
             "modified_by": self.modified_by,
         }
+        if self.kind is Kind.ML:
+            data |= {
+                "out_of_sync": list(self.out_of_sync),
+                "nlp_version": self.nlp_version,
+                "train_version": self.train_version,
+            }
+        return data
 
 
-def _optional_str(value: Any) -> str | None:
+def optional_str(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def _parse_time(value: Any) -> datetime | None:
+def parse_time(value: Any) -> datetime | None:
     if not isinstance(value, str):
         return None
     try:
@@ -108,6 +120,6 @@ def _parse_time(value: Any) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def _describe(data: Any) -> str:
+def describe(data: Any) -> str:
     text = repr(data)
     return text if len(text) <= 80 else text[:77] + "..."

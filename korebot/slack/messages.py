@@ -1,7 +1,9 @@
 """Every message the app sends, as Block Kit (slack_sdk.models.blocks) plus a text fallback.
 
 Everything that came from a user or from Kore.ai goes through ``escape`` first,
-so that typing ``<!channel>`` as a bot name can never ping a channel.
+so that typing ``<!channel>`` as a bot name can never ping a channel. Each message
+names its kind of training ("FAQ training for …", "ML training for …"), and those
+about a command name the kind's own (``/faq-status``, ``/ml-status``).
 """
 
 from __future__ import annotations
@@ -21,9 +23,11 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-from korebot.kore import State, Status, TrainingStatus
+from korebot.kore import Kind, State, Status, TrainingStatus
+from korebot.kore.kinds.ml import part_names
 from korebot.registry import Bot
-from korebot.slack.parsing import USAGE
+from korebot.slack.kinds import command, label
+from korebot.slack.parsing import usage as usage_line
 from korebot.watch.model import SubscriptionView, WatchView
 
 STOP_ACTION = "stop_watch"
@@ -86,11 +90,24 @@ def _target(name: str, bot_id: str, language: str, state: State) -> str:
     return f"*{bot}* · `{escape(language)}` · {state.value}"
 
 
+def _training(kind: Kind, name: str, language: str) -> str:
+    """The kind and the training, as in "ML training for support (en)"."""
+    return f"{label(kind)} training for {escape(name)} ({escape(language)})"
+
+
 def _headline(name: str, language: str, result: TrainingStatus) -> str:
     verb = _VERB[result.status]
     if result.status is Status.UNKNOWN:
         verb = f"reports an unknown status `{escape(result.raw_status, 60)}`"
-    return f"{_EMOJI[result.status]} FAQ training for {escape(name)} ({escape(language)}) {verb}"
+    return f"{_EMOJI[result.status]} {_training(result.kind, name, language)} {verb}"
+
+
+def _out_of_sync(result: TrainingStatus) -> str:
+    """What tells a developer an ML training is due; empty when nothing is out of sync."""
+    if not result.out_of_sync:
+        return ""
+    parts = ", ".join(escape(part, 40) for part in part_names(result.out_of_sync))
+    return f"the model is not in sync with: {parts}"
 
 
 def _details(result: TrainingStatus) -> str:
@@ -99,6 +116,10 @@ def _details(result: TrainingStatus) -> str:
         parts.append(f"last change {slack_date(result.modified_on)}")
     if result.modified_by:
         parts.append(f"by `{escape(result.modified_by, 80)}`")
+    if result.train_version is not None:
+        parts.append(f"model version {result.train_version}")
+    if sync := _out_of_sync(result):
+        parts.append(f":warning: {sync}")
     return " · ".join(parts)
 
 
@@ -109,8 +130,9 @@ def status(
     headline = _headline(bot.name, language, result)
     # A shared or rate-limited answer says how old it is.
     fresh = f" · as of {round(age)} s ago" if age >= 1 else ""
+    sync = _out_of_sync(result)
     return Message(
-        text=f"{headline}. Kore.ai says: {escape(result.message)}",
+        text=f"{headline}. Kore.ai says: {escape(result.message)}" + (f"; {sync}." if sync else ""),
         blocks=(
             _section(f"*{headline}*\n{_target(bot.name, bot.bot_id, language, state)}"),
             _context(f"{_details(result)} · asked by <@{user}>{fresh}"),
@@ -122,14 +144,11 @@ def watching(
     watch: WatchView, result: TrainingStatus, failing_since: datetime | None = None
 ) -> Message:
     """The parent message of a watch; the result will come in its thread."""
-    name, lang = escape(watch.bot_name), escape(watch.language)
+    training = _training(watch.kind, watch.bot_name, watch.language)
     if watch.via == "subscription":
-        line = f"FAQ training for {name} ({lang}) started; I will post the result in this thread."
+        line = f"{training} started; I will post the result in this thread."
     else:
-        line = (
-            f"FAQ training for {name} ({lang}) is in progress; "
-            "I will post the result in this thread."
-        )
+        line = f"{training} is in progress; I will post the result in this thread."
     context = f"{_details(result)} · watching since {slack_date(watch.started_at)}"
     if failing_since is not None:
         context = (
@@ -190,23 +209,23 @@ def final_parent(watch: WatchView, result: TrainingStatus) -> Message:
 
 def gave_up_reply(watch: WatchView, reason: str) -> Message:
     mentions = " ".join(f"<@{user}>" for user in watch.askers)
-    name, lang = escape(watch.bot_name), escape(watch.language)
-    line = f"{mentions} :warning: Watch of {name} ({lang}) ended: {reason}".strip()
+    training = _training(watch.kind, watch.bot_name, watch.language)
+    line = f"{mentions} :warning: Watch of {training} ended: {reason}".strip()
     return Message(text=line, blocks=(_section(line),))
 
 
 def gave_up_parent(watch: WatchView, reason: str) -> Message:
     line = (
-        f":warning: *No longer watching FAQ training for {escape(watch.bot_name)} "
-        f"({escape(watch.language)})*\n{reason}"
+        f":warning: *No longer watching "
+        f"{_training(watch.kind, watch.bot_name, watch.language)}*\n{reason}"
     )
     return Message(text=line, blocks=(_section(line),))
 
 
 def stopped_parent(watch: WatchView, user: str) -> Message:
     line = (
-        f":octagonal_sign: <@{user}> stopped watching FAQ training for "
-        f"{escape(watch.bot_name)} ({escape(watch.language)})."
+        f":octagonal_sign: <@{user}> stopped watching "
+        f"{_training(watch.kind, watch.bot_name, watch.language)}."
     )
     return Message(text=line, blocks=(_section(line),))
 
@@ -214,7 +233,7 @@ def stopped_parent(watch: WatchView, user: str) -> Message:
 def already_watching(watch: WatchView, link: str | None) -> Message:
     where = f"<{link}|this thread>" if link else "the thread of my earlier message"
     line = (
-        f"FAQ training for {escape(watch.bot_name)} ({escape(watch.language)}) is already "
+        f"{_training(watch.kind, watch.bot_name, watch.language)} is already "
         f"being watched here; I added you, and the result will come in {where}."
     )
     return Message(text=line, blocks=(_section(line),))
@@ -230,21 +249,29 @@ def moved_to_dm(channel_id: str) -> Message:
 
 
 def watch_list(
-    watches: Iterable[tuple[WatchView, str | None]], subscriptions: Iterable[SubscriptionView] = ()
+    watches: Iterable[tuple[WatchView, str | None]],
+    subscriptions: Iterable[SubscriptionView] = (),
+    kind: Kind = Kind.FAQ,
 ) -> Message:
+    """The channel's watches and subscriptions of every kind, each labelled with its kind;
+    ``kind`` is the command's, for the usage line when there is none."""
     lines = []
     for watch, link in watches:
         target = _target(watch.bot_name, watch.bot_id, watch.language, watch.state)
         since = slack_date(watch.started_at)
         where = f" · <{link}|thread>" if link else ""
-        lines.append(f"• {target} · {escape(watch.last_status or 'unknown')} since {since}{where}")
+        status = escape(watch.last_status or "unknown")
+        lines.append(f"• {label(watch.kind)} · {target} · {status} since {since}{where}")
     subscribed = [
-        f"• {_target(sub.bot_name, sub.bot_id, sub.language, sub.state)}"
+        f"• {label(sub.kind)} · {_target(sub.bot_name, sub.bot_id, sub.language, sub.state)}"
         + (f" · :double_vertical_bar: paused: {escape(sub.paused)}" if sub.paused else "")
         for sub in subscriptions
     ]
     if not lines and not subscribed:
-        text = "Nothing is watched or subscribed in this channel. Ask with `" + USAGE + "`."
+        text = (
+            "Nothing is watched or subscribed in this channel. "
+            f"Ask with `{usage_line(command(kind))}`."
+        )
         return Message(text=text, blocks=(_section(text),))
     blocks: list[Block] = []
     if lines:
@@ -258,13 +285,16 @@ def watch_list(
 def subscribed(sub: SubscriptionView, how: str, user: str) -> Message:
     """Told to the whole channel: the team should know it is subscribed."""
     target = _target(sub.bot_name, sub.bot_id, sub.language, sub.state)
+    kind = label(sub.kind)
     if how == "already":
-        text = f"This channel is already subscribed to FAQ training of {target}."
+        text = f"This channel is already subscribed to {kind} training of {target}."
     elif how == "resumed":
-        text = f":bell: <@{user}> resumed this channel's subscription to {target}."
+        text = (
+            f":bell: <@{user}> resumed this channel's subscription to {kind} training of {target}."
+        )
     else:
         text = (
-            f":bell: <@{user}> subscribed this channel to FAQ training of {target}: I will "
+            f":bell: <@{user}> subscribed this channel to {kind} training of {target}: I will "
             "announce each training's start here and post its result in the thread."
         )
     if sub.running and how != "already":
@@ -274,15 +304,18 @@ def subscribed(sub: SubscriptionView, how: str, user: str) -> Message:
 
 def unsubscribed(sub: SubscriptionView, user: str) -> Message:
     target = _target(sub.bot_name, sub.bot_id, sub.language, sub.state)
-    text = f":no_bell: <@{user}> unsubscribed this channel from FAQ training of {target}."
+    text = (
+        f":no_bell: <@{user}> unsubscribed this channel from {label(sub.kind)} training "
+        f"of {target}."
+    )
     return Message(text=text, blocks=(_section(text),))
 
 
 def subscription_paused(sub: SubscriptionView, reason: str) -> Message:
     target = _target(sub.bot_name, sub.bot_id, sub.language, sub.state)
-    again = f"/faq-status subscribe {escape(sub.bot_name)} {escape(sub.language)}"
+    again = f"{command(sub.kind)} subscribe {escape(sub.bot_name)} {escape(sub.language)}"
     text = (
-        f":double_vertical_bar: Subscription to FAQ training of {target} is paused: "
+        f":double_vertical_bar: Subscription to {label(sub.kind)} training of {target} is paused: "
         f"{escape(reason, 400)} Fix it, then `{again}` to resume."
     )
     return Message(text=text, blocks=(_section(text),))
@@ -302,31 +335,34 @@ def bot_list(bots: Iterable[Bot]) -> Message:
     return Message(text=text, blocks=(_section(text),))
 
 
-def usage() -> Message:
+def usage(kind: Kind = Kind.FAQ) -> Message:
+    """The help of the kind's command, naming that command."""
+    name = command(kind)
     text = (
-        "*Kore.ai FAQ training status*\n"
-        f"`{USAGE}` shows the status; if the training is still running I watch it and "
-        "post the result in a thread.\n"
-        "• `/faq-status support en` — the status of the in-development version\n"
-        "• `/faq-status support en published` — the published version\n"
-        "• `/faq-status list` — trainings watched and subscriptions in this channel\n"
-        "• `/faq-status subscribe support en` — announce every training here\n"
-        "• `/faq-status unsubscribe support en` — stop announcing\n"
-        "• `/faq-status stop support en` — stop watching\n"
-        "• `/faq-status bots` — the bots I know\n"
-        "• `/faq-status help` — this message"
+        f"*Kore.ai {label(kind)} training status*\n"
+        f"`{usage_line(name)}` shows the status; if the training is still running I watch it "
+        "and post the result in a thread.\n"
+        f"• `{name} support en` — the status of the in-development version\n"
+        f"• `{name} support en published` — the published version\n"
+        f"• `{name} list` — trainings watched (of every kind) and subscriptions in this channel\n"
+        f"• `{name} subscribe support en` — announce every training here\n"
+        f"• `{name} unsubscribe support en` — stop announcing\n"
+        f"• `{name} stop support en` — stop watching\n"
+        f"• `{name} bots` — the bots I know\n"
+        f"• `{name} help` — this message"
     )
     return Message(text=text, blocks=(_section(text),))
 
 
-def problem(reason: str, *, show_usage: bool = True) -> Message:
-    """A short, specific error for the asker only, with the usage line."""
+def problem(reason: str, *, show_usage: bool = True, kind: Kind = Kind.FAQ) -> Message:
+    """A short, specific error for the asker only, with the usage line of the kind's command."""
     text = f":warning: {escape(reason, 400)}"
     if show_usage:
-        text += f"\nUsage: `{USAGE}` · `/faq-status help` for more."
+        name = command(kind)
+        text += f"\nUsage: `{usage_line(name)}` · `{name} help` for more."
     return Message(text=text, blocks=(_section(text),))
 
 
 def stopped_confirmation(watch: WatchView) -> Message:
-    text = f"Stopped watching FAQ training for {escape(watch.bot_name)} ({escape(watch.language)})."
+    text = f"Stopped watching {_training(watch.kind, watch.bot_name, watch.language)}."
     return Message(text=text, blocks=(_section(text),))

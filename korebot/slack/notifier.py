@@ -145,7 +145,9 @@ class SlackNotifier:
         self._update(
             watch,
             messages.watching(
-                watch, TrainingStatus.placeholder(watch.last_status), failing_since=since
+                watch,
+                TrainingStatus.placeholder(watch.last_status, watch.kind),
+                failing_since=since,
             ),
         )
 

@@ -1,4 +1,5 @@
-"""Turns the text of ``/faq-status ...`` into a command, tolerating Slack's formatting."""
+"""Turns the text of ``/faq-status ...`` (or ``/ml-status ...``: one grammar) into a command,
+tolerating Slack's formatting."""
 
 from __future__ import annotations
 
@@ -7,7 +8,11 @@ from dataclasses import dataclass
 
 from korebot.kore import InvalidInput, State, validation
 
-USAGE = "/faq-status BOT LANG [configured|published]"
+
+def usage(command: str = "/faq-status") -> str:
+    """The command's usage line."""
+    return f"{command} BOT LANG [configured|published]"
+
 
 # Slack wraps mentions, channels and links as <...|label> or <...>; keep what was typed.
 _SLACK_MARKUP = re.compile(r"<([^<>|]*)(?:\|([^<>]*))?>")
@@ -82,7 +87,8 @@ def words(text: str) -> list[str]:
     return result
 
 
-def parse(text: str) -> Command:
+def parse(text: str, command: str = "/faq-status") -> Command:
+    """The command in ``text``; ``command`` (the slash command typed) is named in errors."""
     parts = words(text)
     if not parts or parts[0] == "help":
         return Help()
@@ -93,20 +99,20 @@ def parse(text: str) -> Command:
         return ListWatches() if head == "list" else ListBots()
     if head in _TARGETED:
         if not rest:
-            return Invalid(f"Say which bot: `/faq-status {head} BOT LANG`.")
-        target = _target(rest)
+            return Invalid(f"Say which bot: `{command} {head} BOT LANG`.")
+        target = _target(rest, command)
         if isinstance(target, Invalid):
             return target
         return _TARGETED[head](*target)
-    target = _target(parts)
+    target = _target(parts, command)
     if isinstance(target, Invalid):
         return target
     return AskStatus(*target)
 
 
-def _target(parts: list[str]) -> tuple[str, str | None, State] | Invalid:
+def _target(parts: list[str], command: str) -> tuple[str, str | None, State] | Invalid:
     if len(parts) > 3:
-        return Invalid(f"Too many words: expected `{USAGE}`.")
+        return Invalid(f"Too many words: expected `{usage(command)}`.")
     bot, language, state = parts[0], None, State.CONFIGURED
     try:
         if len(parts) >= 2:

@@ -1,11 +1,13 @@
 """A fake Kore.ai server speaking real HTTP on 127.0.0.1, strict the way Kore.ai is.
 
-It serves the FAQ training APIs (status ``GET`` and train ``POST``), checks every request as
-Kore.ai would (path, ``auth`` JWT, bot, query or body, per-bot rate limits) and answers from
+It serves the FAQ and the ML training APIs (status ``GET`` and train ``POST`` of each),
+checks every request as Kore.ai would (path, ``auth`` JWT, the JWT app's scopes, bot, query,
+body or ``bot-language`` header, per-bot rate limits shared by both kinds) and answers from
 per-bot scripts. Used by the tests, the benchmarks and ``korebot demo``::
 
     with FakeKore(bots=[BOT]) as kore:
         kore.script(BOT, "en", Status("in-progress"), Status("success"))
+        kore.script(BOT, "en", MlStatus("Inprogress"), MlStatus("Finished"), kind="ml")
         ...  # point a client at kore.url with kore.client_id / kore.client_secret
         assert kore.count(BOT) == 2
 
@@ -33,12 +35,16 @@ from urllib.parse import parse_qsl
 
 import jwt
 
+from korebot.testing import fake_ml
+from korebot.testing.fake_ml import MlStatus
+
 __all__ = [
     "Delay",
     "Drop",
     "Fail",
     "FakeKore",
     "KoreRequest",
+    "MlStatus",
     "Status",
     "Step",
 ]
@@ -46,8 +52,11 @@ __all__ = [
 _HOST = "127.0.0.1"
 _UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 _BOT_ID = re.compile(rf"st-{_UUID}")
-_STATUS_PATH = re.compile(rf"/api/public/bot/(st-{_UUID})/faqs/train/status")
-_TRAIN_PATH = re.compile(rf"/api/public/bot/(st-{_UUID})/faqs/train")
+_STATUS_PATH = re.compile(rf"/api/public/bot/(st-{_UUID})/(faqs|ml)/train/status")
+_TRAIN_PATH = re.compile(rf"/api/public/bot/(st-{_UUID})/(faqs|ml)/train")
+#: The kinds of training (``faq``, ``ml``) by their path segment, and the scope each needs.
+_TRAININGS = {"faqs": "faq", "ml": "ml"}
+SCOPES = {"faq": "Train FAQ", "ml": "Train ML"}
 _ANY_BOT_PATH = re.compile(r"/api/public/bot/([^/?]+)(?:/|$)")
 _FORBIDDEN_IN_PATH = ("..", "%", "@", "//")
 _LANGUAGE = re.compile(r"[a-z]{2,3}(?:[_-][a-z]{2,4})?", re.IGNORECASE)
@@ -103,7 +112,8 @@ class Drop:
     """Close the connection without answering (a network failure for the client)."""
 
 
-Step = Status | Fail | Delay | Drop
+Step = Status | MlStatus | Fail | Delay | Drop
+_Answerable = Status | MlStatus | Fail | Drop
 
 
 @dataclass(frozen=True)
@@ -122,11 +132,13 @@ class KoreRequest:
 class _Script:
     """Units of (delay seconds, answer) for one (bot, language, state); the last one sticks."""
 
-    units: list[tuple[float, Status | Fail | Drop]]
+    units: list[tuple[float, _Answerable]]
     training_id: str
     taken: int = 0
+    #: The ML model's trainVersion while this script plays (one more after each train POST).
+    version: int = 1
 
-    def take(self) -> tuple[float, Status | Fail | Drop]:
+    def take(self) -> tuple[float, _Answerable]:
         unit = self.units[min(self.taken, len(self.units) - 1)]
         self.taken += 1
         return unit
@@ -164,6 +176,7 @@ class _Incoming:
     auth: str | None
     has_authorization: bool
     body: bytes
+    bot_language: str | None = None
 
 
 class _Refused(Exception):
@@ -197,16 +210,21 @@ def _iso_ms(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
-def _units(steps: Sequence[Step]) -> list[tuple[float, Status | Fail | Drop]]:
+def _units(steps: Sequence[Step], kind: str = "faq") -> list[tuple[float, _Answerable]]:
     """Group each run of Delays with the step that follows it."""
     if not steps:
         raise ValueError("give at least one step")
-    units: list[tuple[float, Status | Fail | Drop]] = []
+    if kind not in SCOPES:
+        raise ValueError(f"kind must be one of {tuple(SCOPES)}, not {kind!r}")
+    units: list[tuple[float, _Answerable]] = []
     delay = 0.0
     for step in steps:
+        wrong = MlStatus if kind == "faq" else Status
+        if isinstance(step, wrong):
+            raise TypeError(f"a {kind} script takes no {type(step).__name__}: {step!r}")
         if isinstance(step, Delay):
             delay += step.seconds
-        elif isinstance(step, Status | Fail | Drop):
+        elif isinstance(step, Status | MlStatus | Fail | Drop):
             units.append((delay, step))
             delay = 0.0
         else:
@@ -226,19 +244,22 @@ def _check_state(state: str) -> None:
         raise ValueError(f"state must be one of {_STATES}, not {state!r}")
 
 
-def _kind_and_bot(method: str, path: str) -> tuple[str, str | None]:
+def _route(method: str, path: str) -> tuple[str, str, str | None]:
+    """(request kind: "status", "train" or "other"; training kind; bot ID)."""
     if method == "GET" and (match := _STATUS_PATH.fullmatch(path)):
-        return "status", match.group(1)
+        return "status", _TRAININGS[match.group(2)], match.group(1)
     if method == "POST" and (match := _TRAIN_PATH.fullmatch(path)):
-        return "train", match.group(1)
+        return "train", _TRAININGS[match.group(2)], match.group(1)
     loose = _ANY_BOT_PATH.match(path)
-    return "other", loose.group(1) if loose else None
+    return "other", "", loose.group(1) if loose else None
 
 
 class FakeKore:
-    """A scripted, checking Kore.ai FAQ training API on 127.0.0.1 (thread-safe).
+    """A scripted, checking Kore.ai FAQ and ML training API on 127.0.0.1 (thread-safe).
 
     ``client_id`` and ``client_secret`` are public: clients under test mint tokens with them.
+    ``scopes``: the kinds of training ("faq", "ml") the JWT app is granted; the others'
+    calls get Kore.ai's 401 "Permission denied. Scope is incorrect!".
     """
 
     def __init__(
@@ -253,6 +274,7 @@ class FakeKore:
         latency: float = 0.0,
         clock: Callable[[], float] = time.time,
         port: int = 0,
+        scopes: Iterable[str] = tuple(SCOPES),
     ) -> None:
         if rate_limit is not None and min(rate_limit) < 1:
             raise ValueError("rate limits must be positive")
@@ -266,10 +288,12 @@ class FakeKore:
         self._latency = latency
         self._clock = clock
         self._port = port
+        self.scopes = set(scopes)
         self._cond = threading.Condition()
         self._bots: set[str] = set()
-        self._scripts: dict[tuple[str, str, str], _Script] = {}
-        self._trains: dict[tuple[str, str], tuple[Step, ...]] = {}
+        # Keyed by (kind, bot, language, state) and (kind, bot, language).
+        self._scripts: dict[tuple[str, str, str, str], _Script] = {}
+        self._trains: dict[tuple[str, str, str], tuple[Step, ...]] = {}
         self._seen_jti: set[str] = set()
         self._calls: dict[str, list[float]] = {}
         self._requests: list[KoreRequest] = []
@@ -325,28 +349,39 @@ class FakeKore:
         with self._cond:
             self._bots.add(bot_id)
 
-    def script(self, bot_id: str, language: str, *steps: Step, state: str = "configured") -> None:
-        """Replace the status script of (bot, language, state); the last step repeats forever."""
+    def script(
+        self,
+        bot_id: str,
+        language: str,
+        *steps: Step,
+        state: str = "configured",
+        kind: str = "faq",
+    ) -> None:
+        """Replace the status script of the kind's (bot, language, state) training; the last
+        step repeats forever. FAQ scripts take Status steps, ML ones MlStatus steps."""
         _check_bot_id(bot_id)
         _check_state(state)
-        units = _units(steps)
+        units = _units(steps, kind)
         with self._cond:
             self._bots.add(bot_id)
-            key = (bot_id, language.lower(), state)
-            self._scripts[key] = _Script(units, self._new_training_id(key))
+            key = (kind, bot_id, language.lower(), state)
+            old = self._scripts.get(key)
+            version = old.version if old else 1
+            self._scripts[key] = _Script(units, self._new_training_id(key), version=version)
 
-    def on_train(self, bot_id: str, language: str, *steps: Step) -> None:
-        """Script what a train POST does.
+    def on_train(self, bot_id: str, language: str, *steps: Step, kind: str = "faq") -> None:
+        """Script what a train POST of the kind does.
 
         If the first non-Delay step is a Fail or Drop, every POST answers with it (after the
-        leading Delays). Otherwise a POST answers in-progress and replaces the "configured"
-        status script of (bot, language) with ``steps``.
+        leading Delays). Otherwise a POST answers as Kore.ai does (FAQ: in-progress; ML:
+        "Training Queued.") and replaces the "configured" status script of (bot, language)
+        with ``steps`` (ML: with the model's trainVersion one higher).
         """
         _check_bot_id(bot_id)
-        _units(steps)
+        _units(steps, kind)
         with self._cond:
             self._bots.add(bot_id)
-            self._trains[(bot_id, language.lower())] = steps
+            self._trains[(kind, bot_id, language.lower())] = steps
 
     # -- inspection ------------------------------------------------------------------------
 
@@ -356,14 +391,19 @@ class FakeKore:
         with self._cond:
             return list(self._requests)
 
-    def count(self, bot_id: str | None = None, *, kind: str = "status") -> int:
-        """Count recorded requests (refused ones too) of a kind: "status", "train" or "any"."""
+    def count(
+        self, bot_id: str | None = None, *, kind: str = "status", training: str | None = None
+    ) -> int:
+        """Count recorded requests (refused ones too) of a kind: "status", "train" or "any";
+        of one kind of training ("faq", "ml") only, if ``training`` is given."""
         if kind not in _KINDS:
             raise ValueError(f"kind must be one of {_KINDS}, not {kind!r}")
         total = 0
         for request in self.requests:
-            request_kind, request_bot = _kind_and_bot(request.method, request.path)
+            request_kind, request_training, request_bot = _route(request.method, request.path)
             if kind != "any" and request_kind != kind:
+                continue
+            if training is not None and request_training != training:
                 continue
             if bot_id is None or request_bot == bot_id:
                 total += 1
@@ -398,30 +438,37 @@ class FakeKore:
             now = self._clock()
             claims: dict[str, Any] | None = None
             try:
-                kind, bot_id = self._check_path(incoming.method, path)
+                kind, training, bot_id = self._check_path(incoming.method, path)
                 claims = self._check_auth(incoming)
+                if training not in self.scopes:
+                    # What Kore.ai answers a JWT app without the API's scope.
+                    raise _Refused(_error(401, "Permission denied. Scope is incorrect!", 4002))
                 if bot_id not in self._bots:
                     raise _Refused(_error(404, "Bot not found"))
                 if kind == "status":
-                    language, state = self._check_query(pairs)
-                else:
+                    # ML's language is optional (the bot's default, here English).
+                    language, state = self._check_query(pairs, required=training == "faq")
+                elif training == "faq":
                     language, state = self._check_body(incoming.body), "configured"
+                else:
+                    language, state = self._check_ml_train(incoming), "configured"
+                # One budget per bot, whatever the kind: Kore.ai counts training calls by bot.
                 self._check_rate(bot_id, now)
                 if kind == "status":
-                    answer = self._status_answer((bot_id, language, state), now)
+                    answer = self._status_answer((training, bot_id, language, state), now)
                 else:
-                    answer = self._train_answer(bot_id, language, now)
+                    answer = self._train_answer(training, bot_id, language, now)
             except _Refused as refused:
                 answer = refused.answer
         return _Verdict(answer, path, dict(pairs), claims, now)
 
-    def _check_path(self, method: str, path: str) -> tuple[str, str]:
+    def _check_path(self, method: str, path: str) -> tuple[str, str, str]:
         raw_ok = path.startswith("/") and not any(bad in path for bad in _FORBIDDEN_IN_PATH)
         raw_ok = raw_ok and not any(char.isspace() for char in path)
-        kind, bot_id = _kind_and_bot(method, path)
+        kind, training, bot_id = _route(method, path)
         if not raw_ok or kind == "other" or bot_id is None:
             raise _Refused(_error(404, "Not Found"))
-        return kind, bot_id
+        return kind, training, bot_id
 
     def _check_auth(self, incoming: _Incoming) -> dict[str, Any]:
         def refuse(why: str) -> _Refused:
@@ -459,7 +506,9 @@ class FakeKore:
             raise _Refused(_error(400, f"language is invalid: {value!r}"))
         return value.lower()
 
-    def _check_query(self, pairs: list[tuple[str, str]]) -> tuple[str, str]:
+    def _check_query(
+        self, pairs: list[tuple[str, str]], *, required: bool = True
+    ) -> tuple[str, str]:
         keys = [key for key, _ in pairs]
         for key in keys:
             if key not in ("language", "state"):
@@ -467,7 +516,8 @@ class FakeKore:
             if keys.count(key) > 1:
                 raise _Refused(_error(400, f"repeated query parameter: {key!r}"))
         query = dict(pairs)
-        language = self._check_language(query.get("language"))
+        given = query.get("language")
+        language = self._check_language(given if required or given is not None else "en")
         state = query.get("state", "configured")
         if state not in _STATES:
             raise _Refused(_error(400, f"state must be configured or published, not {state!r}"))
@@ -481,6 +531,13 @@ class FakeKore:
         if not isinstance(document, dict):
             raise _Refused(_error(400, "body must be a JSON object"))
         return self._check_language(document.get("language"))
+
+    def _check_ml_train(self, incoming: _Incoming) -> str:
+        """``POST …/ml/train``: no body; the language in ``bot-language`` (English if absent)."""
+        if incoming.body.strip():
+            raise _Refused(_error(400, "the ML train request takes no body"))
+        given = incoming.bot_language
+        return self._check_language(given if given is not None else "en")
 
     def _check_rate(self, bot_id: str, now: float) -> None:
         if self._rate_limit is None:
@@ -500,33 +557,43 @@ class FakeKore:
             raise _Refused(answer)
         calls.append(now)
 
-    def _script_for(self, key: tuple[str, str, str]) -> _Script:
+    def _script_for(self, key: tuple[str, str, str, str]) -> _Script:
         script = self._scripts.get(key)
         if script is None:
-            script = _Script([(0.0, Status())], self._new_training_id(key))
+            first: _Answerable = Status() if key[0] == "faq" else MlStatus()
+            script = _Script([(0.0, first)], self._new_training_id(key))
             self._scripts[key] = script
         return script
 
-    def _status_answer(self, key: tuple[str, str, str], now: float) -> _Answer:
+    def _status_answer(self, key: tuple[str, str, str, str], now: float) -> _Answer:
         script = self._script_for(key)
         delay, step = script.take()
-        return self._render(step, script.training_id, now, delay)
+        return self._render(step, script, now, delay)
 
-    def _train_answer(self, bot_id: str, language: str, now: float) -> _Answer:
-        steps = self._trains.get((bot_id, language))
+    def _train_answer(self, training: str, bot_id: str, language: str, now: float) -> _Answer:
+        steps = self._trains.get((training, bot_id, language))
         if steps is None:
-            steps = (Status("in-progress"), Status("success"))
-        delay, first = _units(steps)[0]
+            steps = (
+                (Status("in-progress"), Status("success"))
+                if training == "faq"
+                else (MlStatus("Inprogress"), MlStatus("Finished"))
+            )
+        delay, first = _units(steps, training)[0]
+        key = (training, bot_id, language, "configured")
         if isinstance(first, Fail | Drop):
-            return self._render(first, "", now, delay)
-        key = (bot_id, language, "configured")
-        script = _Script(_units(steps), self._new_training_id(key))
+            return self._render(first, self._script_for(key), now, delay)
+        version = self._script_for(key).version + 1
+        script = _Script(_units(steps, training), self._new_training_id(key), version=version)
         self._scripts[key] = script
+        if isinstance(first, MlStatus):
+            body = json.dumps(fake_ml.queued(script.training_id)).encode()
+            return _Answer(200, body)
         answer = Status("in-progress", training_id=first.training_id)
-        return self._render(answer, script.training_id, now, 0.0)
+        return self._render(answer, script, now, 0.0)
 
     @staticmethod
-    def _render(step: Status | Fail | Drop, training_id: str, now: float, delay: float) -> _Answer:
+    def _render(step: _Answerable, script: _Script, now: float, delay: float) -> _Answer:
+        training_id = script.training_id
         if isinstance(step, Drop):
             return _Answer(0, delay=delay, drop=True)
         if isinstance(step, Fail):
@@ -538,6 +605,9 @@ class FakeKore:
             if step.retry_after is not None:
                 headers = (("Retry-After", _seconds_header(step.retry_after)),)
             return _Answer(step.http_status, body, step.content_type, headers, delay)
+        if isinstance(step, MlStatus):
+            body = json.dumps(fake_ml.document(step, script.version)).encode()
+            return _Answer(200, body, delay=delay)
         modified = step.modified_on or datetime.fromtimestamp(now, UTC)
         message = step.message
         if message is None:
@@ -618,6 +688,7 @@ class _Handler(BaseHTTPRequestHandler):
             auth=self.headers.get("auth"),
             has_authorization="Authorization" in self.headers,
             body=self._read_body(),
+            bot_language=self.headers.get("bot-language"),
         )
         verdict = fake._decide(incoming)
         answer = verdict.answer

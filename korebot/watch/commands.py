@@ -13,7 +13,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from korebot.gateway import Fetched
-from korebot.kore import State, TrainingStatus
+from korebot.kore import Kind, State, TrainingStatus
 from korebot.registry import Bot, TrainingKey
 from korebot.watch.contract import WatchStore
 from korebot.watch.delivery import Delivery
@@ -50,7 +50,9 @@ class WatchCommands:
             return Started(joined.view, True)
         return Started(self.delivery.announce(joined, status), False)
 
-    def watched_status(self, bot: Bot, language: str, state: State) -> Fetched | None:
+    def watched_status(
+        self, bot: Bot, language: str, state: State, kind: Kind = Kind.FAQ
+    ) -> Fetched | None:
         """The last poll's answer while the training runs and its next poll is on time.
 
         A watch posts a change within one interval, so asking Kore.ai in between would
@@ -58,7 +60,7 @@ class WatchCommands:
         channels asking about one training cost no more calls than one. A poll just due
         (waiting for the tick, or under way) still counts as on time. None otherwise.
         """
-        target = self.store.target_state(TrainingKey.of(bot, language, state))
+        target = self.store.target_state(TrainingKey.of(bot, language, state, kind))
         moment = self.clock()
         if (
             target is None
@@ -72,10 +74,17 @@ class WatchCommands:
         return Fetched(target.status, (moment - target.checked_at).total_seconds())
 
     def stop(
-        self, channel_id: str, bot: Bot, language: str, state: State, user_id: str
+        self,
+        channel_id: str,
+        bot: Bot,
+        language: str,
+        state: State,
+        user_id: str,
+        kind: Kind = Kind.FAQ,
     ) -> WatchView | None:
         """Stop the channel's watch of this training; None if there was none."""
-        watch_id = self.store.find_watch(TrainingKey.of(bot, language, state), channel_id)
+        key = TrainingKey.of(bot, language, state, kind)
+        watch_id = self.store.find_watch(key, channel_id)
         return None if watch_id is None else self.stop_by_id(watch_id, channel_id, user_id)
 
     def stop_by_id(self, watch_id: int, channel_id: str, user_id: str) -> WatchView | None:
@@ -89,15 +98,29 @@ class WatchCommands:
         return self.store.watches_in(channel_id)
 
     def subscribe(
-        self, team_id: str, channel_id: str, user_id: str, bot: Bot, language: str, state: State
+        self,
+        team_id: str,
+        channel_id: str,
+        user_id: str,
+        bot: Bot,
+        language: str,
+        state: State,
+        kind: Kind = Kind.FAQ,
     ) -> tuple[SubscriptionView, Subscribed]:
-        key = TrainingKey.of(bot, language, state)
+        key = TrainingKey.of(bot, language, state, kind)
         return self.store.subscribe(team_id, channel_id, user_id, key, bot.name)
 
     def unsubscribe(
-        self, channel_id: str, bot: Bot, language: str, state: State, user_id: str
+        self,
+        channel_id: str,
+        bot: Bot,
+        language: str,
+        state: State,
+        user_id: str,
+        kind: Kind = Kind.FAQ,
     ) -> SubscriptionView | None:
-        gone = self.store.unsubscribe(channel_id, TrainingKey.of(bot, language, state))
+        key = TrainingKey.of(bot, language, state, kind)
+        gone = self.store.unsubscribe(channel_id, key)
         if gone is None:
             return None
         subscription, stopped = gone

@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from korebot.errors import Undeliverable
-from korebot.kore import State, TrainingStatus
+from korebot.kore import Kind, State, TrainingStatus
 from korebot.registry import TrainingKey
 from korebot.watch.model import (
     Ended,
@@ -78,6 +78,7 @@ class PollClaim:
     bot_name: str
     language: str
     state: State
+    kind: Kind = Kind.FAQ
 
 
 @dataclass(frozen=True)

@@ -130,7 +130,7 @@ class Delivery:
         """The posts themselves; whether the watch is done (delivered)."""
         view, outcome, lease = claim.view, claim.outcome, claim.lease
         if view.thread_ts is None and outcome is None:
-            status = TrainingStatus.placeholder(view.last_status)
+            status = TrainingStatus.placeholder(view.last_status, view.kind)
             found = self.notifier.find_announcement(view) if claim.announce_attempts else None
             self._thread(lease, found or self.notifier.announce(view, status))
             return False

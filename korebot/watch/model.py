@@ -13,7 +13,7 @@ from typing import Protocol
 
 from korebot.errors import LimitReached as LimitReached
 from korebot.errors import Undeliverable as Undeliverable
-from korebot.kore import State, TrainingStatus
+from korebot.kore import Kind, State, TrainingStatus
 from korebot.registry import Bot, TrainingKey
 
 
@@ -67,6 +67,7 @@ class WatchView:
     started_at: datetime
     last_status: str | None
     failing_since: datetime | None
+    kind: Kind = Kind.FAQ
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,7 @@ class SubscriptionView:
     channel_id: str
     paused: str | None
     last_status: str | None
+    kind: Kind = Kind.FAQ
     #: Set by ``subscribe`` when a run is in progress (as of its last poll): the channel
     #: will get its result, as for any run the subscription sees.
     running: bool = False
@@ -94,14 +96,16 @@ class Outcome:
 
     def dumps(self) -> str:
         if self.result is not None:
-            return json.dumps({"result": self.result.as_json()})
+            return json.dumps({"result": self.result.as_json(), "kind": self.result.kind.value})
         return json.dumps({"reason": self.reason})
 
     @classmethod
     def loads(cls, text: str) -> Outcome:
         data = json.loads(text)
         if "result" in data:
-            return cls(result=TrainingStatus.from_json(data["result"]))
+            # Outcomes recorded before ML training existed carry no kind: FAQ ones.
+            kind = Kind(data.get("kind", Kind.FAQ.value))
+            return cls(result=TrainingStatus.from_json(data["result"], kind))
         return cls(reason=str(data["reason"]))
 
 
@@ -142,10 +146,11 @@ class WatchRequest:
     bot: Bot
     language: str
     state: State
+    kind: Kind = Kind.FAQ
 
     @property
     def key(self) -> TrainingKey:
-        return TrainingKey.of(self.bot, self.language, self.state)
+        return TrainingKey.of(self.bot, self.language, self.state, self.kind)
 
 
 @dataclass(frozen=True)

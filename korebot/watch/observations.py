@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from korebot.kore import Status, TrainingStatus
+from korebot.kore import TrainingStatus
 from korebot.watch.contract import Failed, Observed, Policy
 from korebot.watch.model import Outcome, RunEvent, SubscriptionView, Via
 from korebot.watch.rows import (
@@ -24,6 +24,7 @@ from korebot.watch.rows import (
     sub_view,
     view,
     waiting_watches,
+    was_running,
 )
 from korebot.watch.tables import Subscription, Target, Watch
 
@@ -78,7 +79,7 @@ def arm(
     its end is reported as that of a run the subscription saw start.
     """
     sub.armed = True
-    if target.last_status == Status.IN_PROGRESS.value:
+    if was_running(target):
         follow(session, policy, target, sub, moment)
 
 
@@ -86,7 +87,7 @@ def running_now(policy: Policy, target: Target, moment: datetime) -> bool:
     """Whether the target's last poll saw a run in progress, and is recent enough to stand:
     within one poll interval (and a lease, for a late tick or a poll under way), not failing."""
     if (
-        target.last_status != Status.IN_PROGRESS.value
+        not was_running(target)
         or target.last_checked_at is None
         or target.failing_since is not None
         or target.next_poll_at is None  # not polled any more: the status is history

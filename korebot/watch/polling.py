@@ -124,7 +124,9 @@ class Polling:
         self.held.add(lease)
         try:
             bot = self.gateway.registry.resolve(claim.bot_name, allow_raw_id=True)
-            result = self.gateway.status(bot, claim.language, claim.state, "poll").status
+            result = self.gateway.status(
+                bot, claim.language, claim.state, "poll", claim.kind
+            ).status
         except BudgetExhausted as error:
             self.store.defer(lease, error.retry_after)
             return

@@ -14,7 +14,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from korebot.errors import LimitReached
-from korebot.kore import State, Status, TrainingStatus
+from korebot.kore import Kind, State, Status, TrainingStatus, kinds
 from korebot.registry import TrainingKey
 from korebot.watch.contract import Policy
 from korebot.watch.model import Ended, RunEvent, SubscriptionView, Via, WatchView
@@ -34,6 +34,7 @@ def target_for(session: Session, key: TrainingKey, bot_name: str) -> Target:
         bot_name=bot_name,
         language=key.language,
         state=key.state.value,
+        kind=key.kind.value,
     )
     return target
 
@@ -79,7 +80,8 @@ def check_limits(session: Session, policy: Policy, team_id: str, channel_id: str
         if (active or 0) >= limit:
             raise LimitReached(
                 f"{where.capitalize()} already has {limit} active watches, the most I keep. "
-                "Stop one with `/faq-status stop BOT LANG` (see `/faq-status list`)."
+                "Stop one with `/faq-status stop BOT LANG` (see `/faq-status list`; "
+                "`/ml-status` for ML trainings)."
             )
 
 
@@ -146,30 +148,36 @@ def _exists(session: Session, query: Select[Any]) -> bool:
     return session.scalars(query.limit(1)).first() is not None
 
 
+def was_running(target: Target) -> bool:
+    """Whether the target's last recorded status (raw, in its kind's words) is in progress."""
+    last = target.last_status
+    return last is not None and kinds.spec(Kind(target.kind)).status_of(last) is Status.IN_PROGRESS
+
+
 def observe_status(target: Target, result: TrainingStatus, moment: datetime) -> RunEvent:
     """Record a status on the target and say what happened since the previous one.
 
-    A run is recognised by its status and ``modifiedOn``: in progress after a final
-    status is a start; final after in progress is an end; final with a new
-    ``modifiedOn`` after final is a whole run that fell between two polls.
+    In progress after a final status is a start; final after in progress is an end;
+    final after final, of another run (as the kind's module identifies runs: FAQ by
+    ``modifiedOn``, ML by ``trainVersion``), is a whole run that fell between two polls.
     """
-    run = result.modified_on.isoformat() if result.modified_on else result.training_id
+    spec = kinds.spec(Kind(target.kind))
+    run = spec.run_of(result)
     before, before_run = target.last_status, target.last_run
-    running = result.status is Status.IN_PROGRESS
-    was_running = before == Status.IN_PROGRESS.value
+    running, ran_before = result.status is Status.IN_PROGRESS, was_running(target)
     event = RunEvent.SAME
     if before is not None:
-        if running and not was_running:
+        if running and not ran_before:
             event = RunEvent.STARTED
-        elif result.status.is_final and was_running:
+        elif result.status.is_final and ran_before:
             event = RunEvent.ENDED
-        elif result.status.is_final and run != before_run:
+        elif result.status.is_final and spec.new_run(before_run, run):
             event = RunEvent.RAN
     target.last_status, target.last_result = result.raw_status, json.dumps(result.as_json())
     target.last_run, target.last_checked_at = run, moment
     target.last_error, target.failing_since = None, None
     if running:
-        target.running_since = target.running_since if was_running else moment
+        target.running_since = target.running_since if ran_before else moment
     else:
         target.running_since = None
     return event
@@ -192,6 +200,7 @@ def view(watch: Watch) -> WatchView:
         started_at=watch.created_at,
         last_status=target.last_status,
         failing_since=target.failing_since,
+        kind=Kind(target.kind),
     )
 
 
@@ -207,4 +216,5 @@ def sub_view(sub: Subscription) -> SubscriptionView:
         channel_id=sub.channel_id,
         paused=sub.paused,
         last_status=target.last_status,
+        kind=Kind(target.kind),
     )

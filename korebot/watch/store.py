@@ -24,7 +24,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from korebot.errors import DatabaseUnavailable, Undeliverable
-from korebot.kore import State, Status, TrainingStatus
+from korebot.kore import Kind, State, TrainingStatus
 from korebot.registry import TrainingKey
 from korebot.watch import deliveries, observations
 from korebot.watch.contract import (
@@ -56,6 +56,7 @@ from korebot.watch.rows import (
     schedule,
     sub_view,
     view,
+    was_running,
 )
 from korebot.watch.rows import target_for as _target_for
 from korebot.watch.tables import (
@@ -261,9 +262,9 @@ class Store(WatchStore):
             target = session.scalars(select(Target).where(Target.key == str(key))).first()
         if target is None:
             return None
-        status = None
-        if target.last_result is not None and target.last_status == Status.IN_PROGRESS.value:
-            status = TrainingStatus.from_json(json.loads(target.last_result))
+        status, kind = None, Kind(target.kind)
+        if target.last_result is not None and was_running(target):
+            status = TrainingStatus.from_json(json.loads(target.last_result), kind)
         return TargetState(
             status=status,
             last_status=target.last_status,
@@ -296,7 +297,9 @@ class Store(WatchStore):
             for target in due:
                 target.lease_owner, target.lease_until = owner, moment + self._seconds("poll")
             return [
-                PollClaim(Lease("poll", t.id, owner), t.bot_name, t.language, State(t.state))
+                PollClaim(
+                    Lease("poll", t.id, owner), t.bot_name, t.language, State(t.state), Kind(t.kind)
+                )
                 for t in due
             ]
 

@@ -49,7 +49,7 @@ class Base(DeclarativeBase):
 
 
 class Target(Base):
-    """One (host, bot, language, state): polled once for every watch and subscription on it."""
+    """One (host, bot, language, state, kind): polled once for every watch and subscription."""
 
     __tablename__ = "korebot_targets"
 
@@ -60,6 +60,8 @@ class Target(Base):
     bot_name: Mapped[str] = mapped_column(String(64))
     language: Mapped[str] = mapped_column(String(16))
     state: Mapped[str] = mapped_column(String(16))
+    #: Which training of the bot: a ``Kind`` ("faq" or "ml").
+    kind: Mapped[str] = mapped_column(String(16), default="faq", server_default="faq")
     #: When the next poll is due; NULL while nothing watches or subscribes.
     next_poll_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), index=True)
     #: The poll's lease: who is polling it (a token per acquisition), until when at least.
@@ -68,7 +70,7 @@ class Target(Base):
     last_status: Mapped[str | None] = mapped_column(String(64))
     #: The last status Kore.ai gave, in its own JSON shape (asks reuse it between polls).
     last_result: Mapped[str | None] = mapped_column(Text)
-    #: Identity of the last training run seen: Kore's _id and modifiedOn.
+    #: Identity of the last training run seen, as the kind's module tells it (korebot.kore.kinds).
     last_run: Mapped[str | None] = mapped_column(String(120))
     last_checked_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     #: When the current in-progress run was first seen (polls slow down as it runs long).

@@ -14,9 +14,10 @@ import pytest
 from in_process import ALLOWED, BOSS, Listeners, command, new_language
 from slack_app import BOT, alltext, new_channel
 
-from korebot.kore import State
+from korebot.kore import Kind, State
+from korebot.slack.kinds import COMMANDS
 from korebot.slack.listeners.commands.bots import list_bots
-from korebot.slack.listeners.commands.dispatch import faq_status
+from korebot.slack.listeners.commands.dispatch import slash_command
 from korebot.slack.listeners.commands.help import show_help
 from korebot.slack.listeners.commands.list import list_watches
 from korebot.slack.listeners.commands.status import ask_status
@@ -27,10 +28,14 @@ from korebot.slack.parsing import AskStatus, StopWatch, Subscribe, Unsubscribe
 from korebot.testing.fake_kore import Status
 
 
-def dispatched(listeners: Listeners, text: str, channel: str, user: str = "U0ASKER") -> str:
-    """The text of the one answer to `/faq-status <text>`, through the dispatcher."""
+def dispatched(
+    listeners: Listeners, text: str, channel: str, user: str = "U0ASKER", kind: Kind = Kind.FAQ
+) -> str:
+    """The text of the one answer to `/faq-status <text>` (or the kind's command), through the
+    dispatcher."""
     respond = listeners.respond()
-    faq_status(listeners.services, command(text, channel, user), respond, listeners.client)
+    asked = command(text, channel, user)
+    slash_command(listeners.services, asked, respond, listeners.client, kind=kind)
     return alltext(listeners.answer(respond))
 
 
@@ -61,12 +66,15 @@ def start_watch(listeners: Listeners, channel: str) -> str:
         ("stop support e$", "language"),
     ],
 )
-def test_bad_input_is_explained_with_the_usage(
-    listeners: Listeners, text: str, reason: str
+@pytest.mark.parametrize("kind", list(Kind))
+def test_bad_input_is_explained_with_the_usage_of_the_command_typed(
+    listeners: Listeners, text: str, reason: str, kind: Kind
 ) -> None:
-    answer = dispatched(listeners, text, new_channel())
+    answer = dispatched(listeners, text, new_channel(), kind=kind)
     assert reason in answer
-    assert "Usage: `/faq-status BOT LANG" in answer
+    assert f"Usage: `{COMMANDS[kind]} BOT LANG" in answer
+    other = COMMANDS[Kind.ML if kind is Kind.FAQ else Kind.FAQ]
+    assert other not in answer
 
 
 def test_the_dispatcher_calls_each_subcommand(listeners: Listeners) -> None:

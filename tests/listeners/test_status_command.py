@@ -94,7 +94,9 @@ def test_a_kore_error_is_told_privately(listeners: Listeners) -> None:
     listeners.kore.script(BOT, language, Fail(404))
     (answer,) = ask(listeners, support(language), new_channel())
     assert answer.get("response_type", "ephemeral") == "ephemeral"
-    assert f"Kore.ai does not know bot {BOT} with FAQs in language '{language}'" in alltext(answer)
+    assert f"Kore.ai does not know bot {BOT} with FAQ training in language '{language}'" in alltext(
+        answer
+    )
 
 
 def test_the_channels_watch_limit_refuses_a_new_watch(listeners: Listeners, tmp_path: Path) -> None:

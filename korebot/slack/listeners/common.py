@@ -20,9 +20,10 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from korebot.errors import DatabaseUnavailable
-from korebot.kore import InvalidInput
+from korebot.kore import InvalidInput, Kind
 from korebot.registry import Bot
 from korebot.slack import messages, parsing
+from korebot.slack.kinds import command as command_of
 from korebot.slack.listeners.context import Services
 from korebot.slack.notifier import slack_error
 from korebot.watch.model import WatchView
@@ -80,12 +81,20 @@ def within_limit(services: Services, team: str, user: str) -> None:
         raise Refusal(f"That's a lot of commands in a minute; try again in {math.ceil(wait)} s.")
 
 
-def target(services: Services, asked: parsing.Targeted, channel: str, user: str) -> tuple[Bot, str]:
-    """Resolve the bot and language, applying the bot's access rules."""
+def target(
+    services: Services,
+    asked: parsing.Targeted,
+    channel: str,
+    user: str,
+    kind: Kind = Kind.FAQ,
+) -> tuple[Bot, str]:
+    """Resolve the bot and language, applying the bot's access rules (``kind``: the
+    command's, named in refusals)."""
+    name = command_of(kind)
     try:
         bot = services.gateway.registry.resolve(asked.bot, allow_raw_id=services.allow_raw_ids)
     except InvalidInput as error:
-        raise Refusal(f"{error} See `/faq-status bots`.") from None
+        raise Refusal(f"{error} See `{name} bots`.") from None
     if bot.channels and channel not in bot.channels:
         raise Refusal(
             f"{bot.name} can't be asked about in this channel (the configuration allows "
@@ -96,7 +105,7 @@ def target(services: Services, asked: parsing.Targeted, channel: str, user: str)
     language = asked.language
     if language is None:
         if not bot.languages:
-            raise Refusal(f"Say which language: `/faq-status {bot.name} en`.")
+            raise Refusal(f"Say which language: `{name} {bot.name} en`.")
         language = bot.languages[0]
     return bot, language
 

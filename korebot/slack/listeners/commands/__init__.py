@@ -1,4 +1,5 @@
-"""The ``/faq-status`` slash command: one module per subcommand, `dispatch` between them.
+"""The slash commands, one per kind of training (``/faq-status``, ``/ml-status``): one
+module per subcommand, `dispatch` between them, the same for every kind.
 
 Slack waits 3 seconds for the acknowledgement, so ``ack()`` comes first, in the request's
 thread, and every Kore.ai or Web API call happens after it, in a lazy listener on Bolt's
@@ -7,21 +8,28 @@ thread pool (``process_before_response=True``, korebot/slack/app.py).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from slack_bolt import App, Respond
 from slack_sdk import WebClient
 
-from korebot.slack.listeners.commands.dispatch import faq_status
+from korebot.kore import Kind
+from korebot.slack.kinds import COMMANDS
+from korebot.slack.listeners.commands.dispatch import slash_command
 from korebot.slack.listeners.common import acknowledge
 from korebot.slack.listeners.context import Services
 
-COMMAND = "/faq-status"
-
 
 def register(app: App, services: Services) -> None:
-    # Bolt passes its arguments by name; the services are the app's.
-    def lazy_faq_status(command: dict[str, Any], respond: Respond, client: WebClient) -> None:
-        faq_status(services, command, respond, client)
+    for kind, name in COMMANDS.items():
+        app.command(name)(ack=acknowledge, lazy=[_lazy(services, kind)])
 
-    app.command(COMMAND)(ack=acknowledge, lazy=[lazy_faq_status])
+
+def _lazy(services: Services, kind: Kind) -> Callable[[dict[str, Any], Respond, WebClient], None]:
+    # Bolt passes its arguments by name; the services are the app's.
+    def lazy_status(command: dict[str, Any], respond: Respond, client: WebClient) -> None:
+        slash_command(services, command, respond, client, kind=kind)
+
+    lazy_status.__name__ = f"lazy_{kind.value}_status"  # how Bolt's logs name it
+    return lazy_status

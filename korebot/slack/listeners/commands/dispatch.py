@@ -1,4 +1,7 @@
-"""`/faq-status`'s work after the ack: the per-user limit, one parse, the subcommand."""
+"""A slash command's work after the ack: the per-user limit, one parse, the subcommand.
+
+Every kind's command (``/faq-status``, ``/ml-status``) comes here with its kind.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +10,9 @@ from typing import Any
 from slack_bolt import Respond
 from slack_sdk import WebClient
 
+from korebot.kore import Kind
 from korebot.slack import messages, parsing
+from korebot.slack.kinds import command as command_of
 from korebot.slack.listeners.commands.bots import list_bots
 from korebot.slack.listeners.commands.help import show_help
 from korebot.slack.listeners.commands.list import list_watches
@@ -19,26 +24,32 @@ from korebot.slack.listeners.common import answering, asked_by, within_limit
 from korebot.slack.listeners.context import Services
 
 
-def faq_status(
-    services: Services, command: dict[str, Any], respond: Respond, client: WebClient
+def slash_command(
+    services: Services,
+    command: dict[str, Any],
+    respond: Respond,
+    client: WebClient,
+    *,
+    kind: Kind = Kind.FAQ,
 ) -> None:
-    with answering(respond, "/faq-status"):
+    name = command_of(kind)
+    with answering(respond, name):
         team, _, user = asked_by(command)
         within_limit(services, team, user)
-        match parsing.parse(command.get("text", "")):
+        match parsing.parse(command.get("text", ""), name):
             case parsing.Help():
-                show_help(respond)
+                show_help(respond, kind)
             case parsing.Invalid(reason):
-                respond(**messages.problem(reason).kwargs())
+                respond(**messages.problem(reason, kind=kind).kwargs())
             case parsing.ListBots():
                 list_bots(services, respond)
             case parsing.ListWatches():
-                list_watches(services, command, respond, client)
+                list_watches(services, command, respond, client, kind)
             case parsing.Subscribe() as asked:
-                subscribe(services, asked, command, respond)
+                subscribe(services, asked, command, respond, kind)
             case parsing.Unsubscribe() as asked:
-                unsubscribe(services, asked, command, respond)
+                unsubscribe(services, asked, command, respond, kind)
             case parsing.StopWatch() as asked:
-                stop_watch(services, asked, command, respond)
+                stop_watch(services, asked, command, respond, kind)
             case parsing.AskStatus() as asked:
-                ask_status(services, asked, command, respond, client)
+                ask_status(services, asked, command, respond, client, kind)

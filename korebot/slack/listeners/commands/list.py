@@ -1,4 +1,5 @@
-"""`/faq-status list`: the trainings watched and the subscriptions in this channel."""
+"""`/faq-status list` (or `/ml-status list`): the channel's watches and subscriptions, of
+every kind."""
 
 from __future__ import annotations
 
@@ -7,17 +8,23 @@ from typing import Any
 from slack_bolt import Respond
 from slack_sdk import WebClient
 
+from korebot.kore import Kind
 from korebot.slack import messages
+from korebot.slack.kinds import command as command_of
 from korebot.slack.listeners.common import answering, asked_by, permalink
 from korebot.slack.listeners.context import Services
 
 
 def list_watches(
-    services: Services, command: dict[str, Any], respond: Respond, client: WebClient
+    services: Services,
+    command: dict[str, Any],
+    respond: Respond,
+    client: WebClient,
+    kind: Kind = Kind.FAQ,
 ) -> None:
-    with answering(respond, "/faq-status list"):
+    with answering(respond, f"{command_of(kind)} list"):
         _, channel, _ = asked_by(command)
         watches = services.engine.watches_in(channel)
         listed = [(watch, permalink(client, watch)) for watch in watches]
         subscriptions = services.engine.subscriptions_in(channel)
-        respond(**messages.watch_list(listed, subscriptions).kwargs())
+        respond(**messages.watch_list(listed, subscriptions, kind).kwargs())

@@ -1,4 +1,5 @@
-"""`/faq-status BOT LANG [state]`: a training's status; if it is running, watch it.
+"""`/faq-status BOT LANG [state]` (or `/ml-status`): a training's status; if it is running,
+watch it.
 
 The status is told even when watching cannot start (the database or Slack is down, the
 channel's limit is reached): only the watch needs them.
@@ -15,9 +16,10 @@ from slack_sdk.errors import SlackApiError
 
 from korebot.errors import DatabaseUnavailable
 from korebot.gateway import Fetched
-from korebot.kore import KoreError, State, Status
+from korebot.kore import Kind, KoreError, State, Status
 from korebot.registry import Bot
 from korebot.slack import messages, parsing
+from korebot.slack.kinds import command as command_of
 from korebot.slack.listeners.common import (
     Refusal,
     answering,
@@ -38,11 +40,12 @@ def ask_status(
     command: dict[str, Any],
     respond: Respond,
     client: WebClient,
+    kind: Kind = Kind.FAQ,
 ) -> None:
-    with answering(respond, "/faq-status"):
+    with answering(respond, command_of(kind)):
         team, channel, user = asked_by(command)
-        bot, language = target(services, asked, channel, user)
-        fetched = _status(services, bot, language, asked.state)
+        bot, language = target(services, asked, channel, user, kind)
+        fetched = _status(services, bot, language, asked.state, kind)
         result = fetched.status
 
         def tell_status() -> None:
@@ -59,6 +62,7 @@ def ask_status(
             bot=bot,
             language=language,
             state=asked.state,
+            kind=kind,
         )
         try:
             started = services.engine.watch(request, result)
@@ -90,15 +94,15 @@ def ask_status(
             respond(**messages.moved_to_dm(channel).kwargs())
 
 
-def _status(services: Services, bot: Bot, language: str, state: State) -> Fetched:
+def _status(services: Services, bot: Bot, language: str, state: State, kind: Kind) -> Fetched:
     """The training's status: its watch's last poll while one is due soon, else the gateway's."""
     try:
-        watched = services.engine.watched_status(bot, language, state)
+        watched = services.engine.watched_status(bot, language, state, kind)
     except DatabaseUnavailable:
         watched = None  # Kore.ai can still be asked
     if watched is not None:
         return watched
     try:
-        return services.gateway.status(bot, language, state)
+        return services.gateway.status(bot, language, state, kind=kind)
     except KoreError as error:
         raise Refusal(str(error)) from None

@@ -6,21 +6,28 @@ from typing import Any
 
 from slack_bolt import Respond
 
+from korebot.kore import Kind
 from korebot.slack import messages, parsing
+from korebot.slack.kinds import command as command_of
+from korebot.slack.kinds import label
 from korebot.slack.listeners.common import Refusal, answering, asked_by, target
 from korebot.slack.listeners.context import Services
 
 
 def stop_watch(
-    services: Services, asked: parsing.StopWatch, command: dict[str, Any], respond: Respond
+    services: Services,
+    asked: parsing.StopWatch,
+    command: dict[str, Any],
+    respond: Respond,
+    kind: Kind = Kind.FAQ,
 ) -> None:
-    with answering(respond, "/faq-status stop"):
+    with answering(respond, f"{command_of(kind)} stop"):
         _, channel, user = asked_by(command)
-        bot, language = target(services, asked, channel, user)
-        view = services.engine.stop(channel, bot, language, asked.state, user)
+        bot, language = target(services, asked, channel, user, kind)
+        view = services.engine.stop(channel, bot, language, asked.state, user, kind)
         if view is None:
             raise Refusal(
-                f"Nothing to stop: {bot.name} ({language}, {asked.state.value}) "
-                "is not watched here."
+                f"Nothing to stop: {label(kind)} training of {bot.name} ({language}, "
+                f"{asked.state.value}) is not watched here."
             )
         respond(**messages.stopped_confirmation(view).kwargs())

@@ -6,18 +6,24 @@ from typing import Any
 
 from slack_bolt import Respond
 
+from korebot.kore import Kind
 from korebot.slack import messages, parsing
+from korebot.slack.kinds import command as command_of
 from korebot.slack.listeners.common import answering, asked_by, target
 from korebot.slack.listeners.context import Services
 
 
 def subscribe(
-    services: Services, asked: parsing.Subscribe, command: dict[str, Any], respond: Respond
+    services: Services,
+    asked: parsing.Subscribe,
+    command: dict[str, Any],
+    respond: Respond,
+    kind: Kind = Kind.FAQ,
 ) -> None:
-    with answering(respond, "/faq-status subscribe"):
+    with answering(respond, f"{command_of(kind)} subscribe"):
         team, channel, user = asked_by(command)
-        bot, language = target(services, asked, channel, user)
-        sub, how = services.engine.subscribe(team, channel, user, bot, language, asked.state)
+        bot, language = target(services, asked, channel, user, kind)
+        sub, how = services.engine.subscribe(team, channel, user, bot, language, asked.state, kind)
         # A new or resumed subscription is news for the channel; "already" is for the asker.
-        kind = "ephemeral" if how == "already" else "in_channel"
-        respond(response_type=kind, **messages.subscribed(sub, how, user).kwargs())
+        shown = "ephemeral" if how == "already" else "in_channel"
+        respond(response_type=shown, **messages.subscribed(sub, how, user).kwargs())

@@ -6,20 +6,28 @@ from typing import Any
 
 from slack_bolt import Respond
 
+from korebot.kore import Kind
 from korebot.slack import messages, parsing
+from korebot.slack.kinds import command as command_of
+from korebot.slack.kinds import label
 from korebot.slack.listeners.common import Refusal, answering, asked_by, target
 from korebot.slack.listeners.context import Services
 
 
 def unsubscribe(
-    services: Services, asked: parsing.Unsubscribe, command: dict[str, Any], respond: Respond
+    services: Services,
+    asked: parsing.Unsubscribe,
+    command: dict[str, Any],
+    respond: Respond,
+    kind: Kind = Kind.FAQ,
 ) -> None:
-    with answering(respond, "/faq-status unsubscribe"):
+    with answering(respond, f"{command_of(kind)} unsubscribe"):
         _, channel, user = asked_by(command)
-        bot, language = target(services, asked, channel, user)
-        gone = services.engine.unsubscribe(channel, bot, language, asked.state, user)
+        bot, language = target(services, asked, channel, user, kind)
+        gone = services.engine.unsubscribe(channel, bot, language, asked.state, user, kind)
         if gone is None:
             raise Refusal(
-                f"This channel is not subscribed to {bot.name} ({language}, {asked.state.value})."
+                f"This channel is not subscribed to {bot.name} ({language}, "
+                f"{asked.state.value}) for {label(kind)} training."
             )
         respond(response_type="in_channel", **messages.unsubscribed(gone, user).kwargs())

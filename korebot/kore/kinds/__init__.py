@@ -1,0 +1,23 @@
+"""The kinds of Kore.ai training korebot follows, one module each, behind one protocol.
+
+A kind's module (``protocol.Spec``) says where its API is, how to read its answers into
+korebot's one ``TrainingStatus``, how to start a training, and how a *run* is told apart
+from the last one seen (subscriptions announce each run once). The rest of korebot
+(gateway, engine, store, Slack, CLI) only carries a ``Kind`` in its ``TrainingKey`` and
+asks ``spec(kind)``. A third kind is one more module here, listed in ``_SPECS``, plus its
+words in the Slack layer (``korebot.slack.kinds``).
+"""
+
+from __future__ import annotations
+
+from korebot.kore.kinds import faq, ml
+from korebot.kore.kinds.protocol import Request, Spec
+from korebot.kore.models import Kind
+
+__all__ = ["Kind", "Request", "Spec", "spec"]
+
+_SPECS: dict[Kind, Spec] = {Kind.FAQ: faq, Kind.ML: ml}
+
+
+def spec(kind: Kind) -> Spec:
+    return _SPECS[kind]

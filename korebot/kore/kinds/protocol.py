@@ -1,0 +1,61 @@
+"""What every kind's module offers (korebot.kore.kinds lists them)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from korebot.kore.models import State, Status, TrainingStatus
+
+
+@dataclass(frozen=True)
+class Request:
+    """One call to Kore.ai: the path under the host, and what goes with it."""
+
+    method: str
+    path: str
+    params: dict[str, str] | None = None
+    json: dict[str, str] | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class Spec(Protocol):
+    #: What people call it: "FAQ", "ML".
+    label: str
+    #: The JWT app's scope its APIs need, as the App Builder and the Admin Console name it.
+    scope: str
+    admin_scope: str
+    #: The key of a status answer that makes it this API's (a body without it is unshaped).
+    status_field: str
+
+    def status_request(self, bot_id: str, language: str, state: State) -> Request: ...
+
+    def train_request(self, bot_id: str, language: str) -> Request: ...
+
+    def parse(self, data: Any) -> TrainingStatus:
+        """A status answer (or what ``as_json`` wrote); UnreadableResponse if it is not one."""
+        ...
+
+    def parse_train(self, data: Any) -> TrainingStatus:
+        """The answer to starting a training."""
+        ...
+
+    def status_of(self, raw: str) -> Status:
+        """korebot's status for a raw status of this kind (unknown ones: UNKNOWN)."""
+        ...
+
+    def placeholder(self, raw_status: str | None) -> TrainingStatus:
+        """What is known of a training from its last recorded raw status alone."""
+        ...
+
+    def as_json(self, status: TrainingStatus) -> dict[str, Any]:
+        """Kore.ai's own shape, so that ``parse(as_json(status))`` gives it back."""
+        ...
+
+    def run_of(self, status: TrainingStatus) -> str | None:
+        """What identifies the run this answer is about, as the store keeps it."""
+        ...
+
+    def new_run(self, before: str | None, now: str | None) -> bool:
+        """Whether a final answer of run ``now`` is another run than ``before``'s."""
+        ...
