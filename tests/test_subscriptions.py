@@ -356,22 +356,25 @@ def test_subscribing_while_watching_keeps_one_thread(h: Harness) -> None:
     assert len(h.posts(channel)) == 4
 
 
-def test_subscribing_while_a_training_runs_reports_that_run_once(h: Harness) -> None:
-    h.kore.script(BOT, "el", running(1))
+@pytest.mark.parametrize("kind", ["faq", "ml"])
+def test_subscribing_while_a_training_runs_reports_that_run_once(h: Harness, kind: str) -> None:
+    in_progress = running(1) if kind == "faq" else MlStatus("Inprogress")
+    h.kore.script(BOT, "el", in_progress, kind=kind)
     channel = new_channel()
-    subscribe(h, "support el", channel)  # the first poll finds the run in progress
+    # The first poll finds the run in progress.
+    subscribe(h, "support el", channel, command=COMMAND[kind])
     parent = announced(h, channel)
     assert parent["text"] == (
-        "FAQ training for support (el) started; I will post the result in this thread."
+        f"{kind.upper()} training for support (el) started; I will post the result in this thread."
     )
-    later_polls(h, BOT, "el")
+    later_polls(h, BOT, "el", kind=kind)
     assert len(top(h, channel)) == 1
-    h.kore.script(BOT, "el", idle(2))
+    h.kore.script(BOT, "el", ended(kind, 2), kind=kind)
     done = concluded(h, channel)
     (reply,) = done["replies"]
     assert "succeeded" in reply["text"]
-    assert done["text"] == ":white_check_mark: FAQ training for support (el) succeeded."
-    later_polls(h, BOT, "el")
+    assert done["text"] == f":white_check_mark: {kind.upper()} training for support (el) succeeded."
+    later_polls(h, BOT, "el", kind=kind)
     assert len(top(h, channel)) == 1  # no "started and ended between my checks" message
     assert len(h.posts(channel)) == 2
     assert len(updates(h, parent["ts"])) == 1
