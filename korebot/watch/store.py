@@ -2,8 +2,9 @@
 
 SQLite by default (nothing to install), PostgreSQL through ``DATABASE_URL``, and
 SQLite in memory (``sqlite://``) for unit tests. Every query of the watch engine is
-here (or in korebot.watch.observations, the poll transactions); korebot.watch.schema
-migrates the tables (korebot.watch.tables). Leases are two columns on the row, written
+here (or in korebot.watch.observations, the poll transactions, and
+korebot.watch.command_log, the slash commands'); korebot.watch.schema migrates the
+tables (korebot.watch.tables). Leases are two columns on the row, written
 by conditional UPDATEs; on PostgreSQL, due work is read ``FOR UPDATE SKIP LOCKED``, so
 processes sharing the database never wait for each other's claims. The driver's
 connection errors become ``DatabaseUnavailable``.
@@ -26,6 +27,7 @@ from korebot.errors import DatabaseUnavailable, Undeliverable
 from korebot.kore import State, Status, TrainingStatus
 from korebot.registry import TrainingKey
 from korebot.watch import deliveries, observations
+from korebot.watch.command_log import CommandLog
 from korebot.watch.contract import (
     DeliveryClaim,
     Failed,
@@ -34,7 +36,6 @@ from korebot.watch.contract import (
     Observed,
     PollClaim,
     TargetState,
-    WatchStore,
     now,
 )
 from korebot.watch.database import database_url, make_engine
@@ -60,6 +61,7 @@ from korebot.watch.rows import target_for as _target_for
 from korebot.watch.tables import (
     Asker,
     Base,
+    Command,
     KoreCall,
     Subscription,
     Target,
@@ -82,10 +84,14 @@ __all__ = [
 ]
 
 
-_LEASED: dict[str, type[Target] | type[Watch]] = {"poll": Target, "delivery": Watch}
+_LEASED: dict[str, type[Target] | type[Watch] | type[Command]] = {
+    "poll": Target,
+    "delivery": Watch,
+    "command": Command,
+}
 
 
-class Store(WatchStore):
+class Store(CommandLog):
     """Owns the SQLAlchemy engine and session factory, and answers the store contract."""
 
     def __init__(self, url: str) -> None:
