@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, select, text, tuple_, update
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -391,19 +391,22 @@ class Store(CommandLog):
     # Leases ----------------------------------------------------------------------
 
     def renew(self, leases: Iterable[Lease]) -> set[Lease]:
-        moment = self.policy.clock()
-        lost: set[Lease] = set()
+        moment, held = self.policy.clock(), set(leases)
+        renewed: set[tuple[str, int, str | None]] = set()
         with self._begin() as session:
-            for lease in leases:
-                model = _LEASED[lease.kind]
-                renewed = session.execute(
+            # One UPDATE per kind: a burst of commands holds hundreds of leases at once.
+            for kind in {lease.kind for lease in held}:
+                model = _LEASED[kind]
+                owned = [(lease.id, lease.owner) for lease in held if lease.kind == kind]
+                rows = session.execute(
                     update(model)
-                    .where(model.id == lease.id, model.lease_owner == lease.owner)
-                    .values(lease_until=moment + self._seconds(lease.kind))
-                ).rowcount  # type: ignore[attr-defined]
-                if not renewed:
-                    lost.add(lease)
-        return lost
+                    .where(tuple_(model.id, model.lease_owner).in_(owned))
+                    .values(lease_until=moment + self._seconds(kind))
+                    .returning(model.id, model.lease_owner)
+                    .execution_options(synchronize_session=False)
+                )
+                renewed.update((kind, id_, owner) for id_, owner in rows)
+        return {lease for lease in held if (lease.kind, lease.id, lease.owner) not in renewed}
 
     # The process -----------------------------------------------------------------
 
