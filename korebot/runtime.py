@@ -21,6 +21,7 @@ from korebot.ratelimit import KeyedWindows
 from korebot.slack.ack_first import AckFirst, AckFirstExecutor
 from korebot.slack.app import build_app, web_client
 from korebot.slack.listeners import Services
+from korebot.slack.listeners.commands.durable import CommandRecovery
 from korebot.slack.notifier import SlackNotifier
 from korebot.watch import schema
 from korebot.watch.engine import WatchEngine
@@ -89,21 +90,29 @@ class Runtime:
         self.executor = AckFirstExecutor(
             AckFirst(), max_workers=LISTENER_THREADS, thread_name_prefix="korebot-listener"
         )
-        self.app = build_app(
-            self.client,
-            secret.get_secret_value() if secret else "",
-            Services(
-                self.gateway,
-                self.engine,
-                allow_raw_ids=settings.korebot_allow_raw_ids,
-                commands=KeyedWindows({60: settings.korebot_commands_per_user_per_minute}),
-            ),
-            self.executor,
+        services = Services(
+            self.gateway,
+            self.engine,
+            allow_raw_ids=settings.korebot_allow_raw_ids,
+            commands=KeyedWindows({60: settings.korebot_commands_per_user_per_minute}),
         )
+        self.app = build_app(
+            self.client, secret.get_secret_value() if secret else "", services, self.executor
+        )
+        # Commands a dead process acked but did not finish: run again on the listeners' pool.
+        self.recovery = CommandRecovery(services, self.client, self.executor)
 
     def start(self) -> None:
         """Migrate the database (a SchemaError if it cannot be), then start the engine."""
         log.info("%s", schema.upgrade(self.store.engine))
+        # On the engine's scheduler (which knows nothing of Slack), each lease or 10 s.
+        self.engine.scheduler.add_job(
+            self.recovery.run,
+            "interval",
+            seconds=min(self.store.policy.delivery_lease, 10.0),
+            id="commands",
+            next_run_time=self.store.policy.clock(),
+        )
         self.engine.start()
 
     def stop(self) -> None:

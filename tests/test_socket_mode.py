@@ -26,13 +26,16 @@ from slack_app import (
     check_clean,
     has_buttons,
     new_channel,
+    wait_until,
 )
+from sqlalchemy import select
 
 from korebot.slack.messages import STOP_ACTION
 from korebot.testing.app_process import AppProcess
 from korebot.testing.fake_kore import Delay, FakeKore, Status
 from korebot.testing.fake_slack import FakeSlack
 from korebot.testing.fake_slack_socket import Envelope, FakeSlackSocket, SocketAck
+from korebot.watch.tables import Command
 
 CHANGED = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)  # one date for both paths' answers
 OPEN = "apps.connections.open"
@@ -169,6 +172,21 @@ def test_a_command_is_answered_as_over_http(
     over_http_answer, over_socket_answer = answers
     assert same_shape(over_socket_answer) == same_shape(over_http_answer)
     assert alltext(over_socket_answer).strip()
+
+
+def test_a_command_over_the_socket_is_recorded_before_its_ack_then_done(
+    over_socket: SocketHarness,
+) -> None:
+    """As over HTTP, so that a crash before its work ends does not lose it."""
+    h, channel = over_socket, new_channel()
+    url = h.ask("help", channel)  # returns once the ack is in
+    query = select(Command.channel_id, Command.text, Command.done_at).where(
+        Command.response_url == url
+    )
+    ((recorded_channel, text, _),) = h.rows(query)
+    assert (recorded_channel, text) == (channel, "help")
+    h.answer(url)
+    wait_until(lambda: h.rows(query)[0].done_at is not None, 10, "the command to be done")
 
 
 def test_the_ack_comes_before_kore_answers(over_socket: SocketHarness) -> None:

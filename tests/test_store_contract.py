@@ -2,11 +2,12 @@
 
 The same tests run on SQLite in a file, SQLite in memory and PostgreSQL, with the store's
 clock controlled: leases (one holder, expiry, renewal, checked release), due targets,
-owed posts with their attempts counted, and the commands' rows.
+owed posts with their attempts counted, the commands' rows, and recorded slash commands.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,7 +18,7 @@ from korebot.errors import LimitReached, Undeliverable
 from korebot.kore import Credentials, Kind, State, Status, TrainingStatus
 from korebot.registry import Bot, TrainingKey
 from korebot.watch import schema
-from korebot.watch.contract import Policy, WatchStore
+from korebot.watch.contract import CommandRecord, Policy, WatchStore
 from korebot.watch.model import Ended, Outcome, Subscribed, Via, WatchRequest
 from korebot.watch.store import Store
 
@@ -386,3 +387,117 @@ def test_the_kinds_of_one_training_are_two_targets_polled_and_ended_apart(
     state = store.target_state(ml_key)
     assert state is not None
     assert state.last_status == "Finished"
+
+
+# Slash commands --------------------------------------------------------------------
+
+
+def command(text: str = "support en", user: str = "U0ONE") -> CommandRecord:
+    return CommandRecord(
+        "T0TEAM", "C0ONE", user, "/faq-status", text, "https://hooks.slack.test/r/1"
+    )
+
+
+def test_a_recorded_command_is_its_recorders_until_its_lease_expires(
+    store: WatchStore, clock: Clock
+) -> None:
+    lease = store.record_command(command("support en <!channel> ünïcode"))
+    since = clock.now - timedelta(minutes=25)
+    assert lease.kind == "command"
+    assert store.acquire_commands(10, since) == []  # held by its recorder
+    clock.advance(20)
+    assert store.renew([lease]) == set()  # renewed: 30 s from now
+    clock.advance(20)
+    assert store.acquire_commands(10, since) == []
+    clock.advance(11)  # expired: the recorder is taken for dead
+    (claim,) = store.acquire_commands(10, since)
+    assert claim.record == command("support en <!channel> ünïcode")
+    assert claim.attempts == 2  # the acked run, and this one
+    assert claim.received_at == clock.now - timedelta(seconds=51)
+    assert claim.lease.owner != lease.owner
+    assert store.acquire_commands(10, since) == []  # held by its new holder
+    # The first holder's finish is refused, and changes nothing.
+    assert store.finish_command(lease) is False
+    assert store.renew([lease]) == {lease}
+    assert store.finish_command(claim.lease) is True
+    assert store.finish_command(claim.lease) is False  # done once
+    clock.advance(60)
+    assert store.acquire_commands(10, since) == []  # done: never again
+
+
+def test_a_finished_command_is_not_acquired(store: WatchStore, clock: Clock) -> None:
+    lease = store.record_command(command())
+    assert store.finish_command(lease) is True
+    clock.advance(60)
+    assert store.acquire_commands(10, clock.now - timedelta(minutes=25)) == []
+    assert store.expire_commands(clock.now) == []
+
+
+def test_each_acquisition_counts_an_attempt(store: WatchStore, clock: Clock) -> None:
+    store.record_command(command())
+    attempts = []
+    for _ in range(3):
+        clock.advance(31)
+        (claim,) = store.acquire_commands(10, clock.now - timedelta(minutes=25))
+        attempts.append(claim.attempts)
+    assert attempts == [2, 3, 4]
+
+
+def test_a_command_too_old_to_answer_is_not_acquired_but_expired(
+    store: WatchStore, clock: Clock
+) -> None:
+    old = store.record_command(command("old"))
+    clock.advance(600)
+    new = store.record_command(command("new"))
+    clock.advance(31)  # both leases expired
+    since = clock.now - timedelta(seconds=300)  # the old one is past the window
+    assert store.expire_commands(since) == [old.id]
+    assert store.expire_commands(since) == []  # done
+    (claim,) = store.acquire_commands(10, since)
+    assert (claim.lease.id, claim.record.text) == (new.id, "new")
+
+
+def test_a_held_command_is_not_expired(store: WatchStore, clock: Clock) -> None:
+    lease = store.record_command(command())
+    assert store.expire_commands(clock.now + timedelta(seconds=1)) == []
+    assert store.finish_command(lease) is True
+
+
+def test_done_commands_are_pruned_after_a_while(store: WatchStore, clock: Clock) -> None:
+    done = store.record_command(command("done"))
+    store.finish_command(done)
+    running = store.record_command(command("running"))
+    clock.advance(3600)
+    assert store.prune_commands(clock.now - timedelta(seconds=3601)) == 0
+    assert store.prune_commands(clock.now - timedelta(seconds=3599)) == 1
+    # The unfinished one stays (and is due once its lease expired).
+    (claim,) = store.acquire_commands(10, clock.now - timedelta(hours=2))
+    assert claim.lease.id == running.id
+
+
+def test_two_acquirers_at_once_never_get_the_same_command(
+    store: WatchStore, clock: Clock, request: pytest.FixtureRequest
+) -> None:
+    if request.node.callspec.params["store"] == "sqlite-memory":
+        pytest.skip("one connection, one thread at a time: there is no 'at once'")
+    recorded = {store.record_command(command(user=f"U{i:04d}")).id for i in range(40)}
+    clock.advance(31)
+    since = clock.now - timedelta(minutes=25)
+    start = threading.Barrier(4)
+    taken: list[list[int]] = []
+
+    def acquire() -> None:
+        start.wait()
+        mine = []
+        while claims := store.acquire_commands(3, since):
+            mine += [claim.lease.id for claim in claims]
+        taken.append(mine)
+
+    threads = [threading.Thread(target=acquire) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    everything = [command_id for mine in taken for command_id in mine]
+    assert len(taken) == 4
+    assert sorted(everything) == sorted(recorded)  # each once, none missed

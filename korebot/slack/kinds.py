@@ -11,6 +11,11 @@ from korebot.kore import Kind, kinds
 COMMANDS: dict[Kind, str] = {Kind.FAQ: "/faq-status", Kind.ML: "/ml-status"}
 
 
+def kind_of(command: str) -> Kind:
+    """The kind of a slash command's name, as recorded (``/ml-status``: ML)."""
+    return next((kind for kind, name in COMMANDS.items() if name == command), Kind.FAQ)
+
+
 def command(kind: Kind) -> str:
     """The slash command of the kind: ``/faq-status``, ``/ml-status``."""
     return COMMANDS[kind]

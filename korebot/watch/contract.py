@@ -2,7 +2,8 @@
 
 In the shape of APScheduler 4's ``DataStore`` (``apscheduler/abc.py``): work is
 *acquired* with a lease and *released* with what became of it. There is one lease
-mechanism for both kinds of work, a poll of a target and the posts of a watch:
+mechanism for every kind of work, a poll of a target, the posts of a watch, and a slash
+command's work after its ack:
 
 - Acquiring writes a fresh owner token and an expiry (``lease_until``) on the row, only
   if no unexpired lease is there; so of two acquirers, in this process or another, one
@@ -53,6 +54,7 @@ class Policy:
     max_watches_per_workspace: int = 500
     #: Seconds a lease lasts unless renewed: how soon a dead holder's work is due again.
     poll_lease: float = 5.0
+    #: Also a slash command's lease: both are work a person waits to see in Slack.
     delivery_lease: float = 30.0
     #: Seconds to a target's next poll, from how long its run has been going (None: not
     #: running) and whether any watch waits on it (else only subscriptions do).
@@ -63,9 +65,10 @@ class Policy:
 
 @dataclass(frozen=True)
 class Lease:
-    """Work held by one acquirer: a target's poll or a watch's posts, until renewed or released."""
+    """Work held by one acquirer: a target's poll, a watch's posts or a slash command's work,
+    until renewed or released."""
 
-    kind: Literal["poll", "delivery"]
+    kind: Literal["poll", "delivery", "command"]
     id: int
     owner: str
 
@@ -92,6 +95,30 @@ class DeliveryClaim:
     #: Attempts before this one: non-zero means a post may already be there (look first).
     announce_attempts: int
     outcome_attempts: int
+
+
+@dataclass(frozen=True)
+class CommandRecord:
+    """A slash command as Slack sent it: what re-running it after a crash needs."""
+
+    team_id: str
+    channel_id: str
+    user_id: str
+    #: The command's name ("/faq-status") and its text.
+    command: str
+    text: str
+    response_url: str
+
+
+@dataclass(frozen=True)
+class CommandClaim:
+    """An unfinished command, leased for running again; attempts were counted on acquiring."""
+
+    lease: Lease
+    record: CommandRecord
+    received_at: datetime
+    #: Runs so far, this one included (the first was the one acked).
+    attempts: int
 
 
 @dataclass(frozen=True)
@@ -288,6 +315,40 @@ class WatchStore(ABC):
         the workspace's other watches end and its subscriptions pause, or the channel's
         subscriptions are deleted. Releases the lease.
         """
+
+    # Slash commands ----------------------------------------------------------------
+
+    @abstractmethod
+    def record_command(self, record: CommandRecord) -> Lease:
+        """Record a command before its ack, leased to the caller, its first attempt counted.
+
+        The caller holds it for ``policy.delivery_lease`` seconds, renewed while the work
+        runs, until ``finish_command``; if the caller dies, the command is acquired again
+        once the lease expires. One INSERT: it runs on the ack's path.
+        """
+
+    @abstractmethod
+    def acquire_commands(self, limit: int, received_since: datetime) -> list[CommandClaim]:
+        """Lease up to ``limit`` unfinished commands received from ``received_since`` on
+        whose lease expired (or was never held), oldest first, counting an attempt.
+
+        A second acquirer does not see a leased command; the holder renews and finishes
+        it as ``record_command``'s caller does.
+        """
+
+    @abstractmethod
+    def finish_command(self, lease: Lease) -> bool:
+        """Mark the command done and release it; whether the lease was still held (if
+        not, nothing changes: its new holder finishes it)."""
+
+    @abstractmethod
+    def expire_commands(self, received_before: datetime) -> list[int]:
+        """Mark done, unrun, the unfinished commands received before ``received_before``
+        that no one holds (too old to answer); their IDs, for the log."""
+
+    @abstractmethod
+    def prune_commands(self, done_before: datetime) -> int:
+        """Delete the commands done before ``done_before``; how many."""
 
     # Leases ----------------------------------------------------------------------
 

@@ -18,10 +18,10 @@ from korebot.errors import Undeliverable
 from korebot.watch.contract import DeliveryClaim, Lease, Policy
 from korebot.watch.model import Ended, Outcome
 from korebot.watch.rows import end, schedule, view
-from korebot.watch.tables import Subscription, Target, Watch
+from korebot.watch.tables import Command, Subscription, Target, Watch
 
 
-def free(model: type[Target] | type[Watch], moment: datetime) -> Any:
+def free(model: type[Target] | type[Watch] | type[Command], moment: datetime) -> Any:
     """No lease on the row, or an expired one."""
     return or_(model.lease_until.is_(None), model.lease_until < moment)
 

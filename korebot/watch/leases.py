@@ -1,7 +1,8 @@
 """The leases this process holds, renewed while their work runs (see korebot.watch.contract).
 
-Polling and delivery register each lease from acquiring it until releasing it; the
-engine's renewal job extends them all, so a slow poll or post keeps its work. This is
+Polling and delivery register each lease from acquiring it until releasing it (and the
+Slack layer a slash command's, from its ack to its end); the engine's renewal job
+extends them all, so a slow poll, post or command keeps its work. This is
 the holder's list of what it holds, not a lock: the store alone decides who holds what.
 """
 

@@ -2,8 +2,9 @@
 
 SQLite by default (nothing to install), PostgreSQL through ``DATABASE_URL``, and
 SQLite in memory (``sqlite://``) for unit tests. Every query of the watch engine is
-here (or in korebot.watch.observations, the poll transactions); korebot.watch.schema
-migrates the tables (korebot.watch.tables). Leases are two columns on the row, written
+here (or in korebot.watch.observations, the poll transactions, and
+korebot.watch.command_log, the slash commands'); korebot.watch.schema migrates the
+tables (korebot.watch.tables). Leases are two columns on the row, written
 by conditional UPDATEs; on PostgreSQL, due work is read ``FOR UPDATE SKIP LOCKED``, so
 processes sharing the database never wait for each other's claims. The driver's
 connection errors become ``DatabaseUnavailable``.
@@ -19,7 +20,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, select, text, tuple_, update
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -27,6 +28,7 @@ from korebot.errors import DatabaseUnavailable, Undeliverable
 from korebot.kore import Kind, State, TrainingStatus
 from korebot.registry import TrainingKey
 from korebot.watch import deliveries, observations
+from korebot.watch.command_log import CommandLog
 from korebot.watch.contract import (
     DeliveryClaim,
     Failed,
@@ -35,7 +37,6 @@ from korebot.watch.contract import (
     Observed,
     PollClaim,
     TargetState,
-    WatchStore,
     now,
 )
 from korebot.watch.database import database_url, make_engine
@@ -62,6 +63,7 @@ from korebot.watch.rows import target_for as _target_for
 from korebot.watch.tables import (
     Asker,
     Base,
+    Command,
     KoreCall,
     Subscription,
     Target,
@@ -84,10 +86,14 @@ __all__ = [
 ]
 
 
-_LEASED: dict[str, type[Target] | type[Watch]] = {"poll": Target, "delivery": Watch}
+_LEASED: dict[str, type[Target] | type[Watch] | type[Command]] = {
+    "poll": Target,
+    "delivery": Watch,
+    "command": Command,
+}
 
 
-class Store(WatchStore):
+class Store(CommandLog):
     """Owns the SQLAlchemy engine and session factory, and answers the store contract."""
 
     def __init__(self, url: str) -> None:
@@ -400,19 +406,22 @@ class Store(WatchStore):
     # Leases ----------------------------------------------------------------------
 
     def renew(self, leases: Iterable[Lease]) -> set[Lease]:
-        moment = self.policy.clock()
-        lost: set[Lease] = set()
+        moment, held = self.policy.clock(), set(leases)
+        renewed: set[tuple[str, int, str | None]] = set()
         with self._begin() as session:
-            for lease in leases:
-                model = _LEASED[lease.kind]
-                renewed = session.execute(
+            # One UPDATE per kind: a burst of commands holds hundreds of leases at once.
+            for kind in {lease.kind for lease in held}:
+                model = _LEASED[kind]
+                owned = [(lease.id, lease.owner) for lease in held if lease.kind == kind]
+                rows = session.execute(
                     update(model)
-                    .where(model.id == lease.id, model.lease_owner == lease.owner)
-                    .values(lease_until=moment + self._seconds(lease.kind))
-                ).rowcount  # type: ignore[attr-defined]
-                if not renewed:
-                    lost.add(lease)
-        return lost
+                    .where(tuple_(model.id, model.lease_owner).in_(owned))
+                    .values(lease_until=moment + self._seconds(kind))
+                    .returning(model.id, model.lease_owner)
+                    .execution_options(synchronize_session=False)
+                )
+                renewed.update((kind, id_, owner) for id_, owner in rows)
+        return {lease for lease in held if (lease.kind, lease.id, lease.owner) not in renewed}
 
     # The process -----------------------------------------------------------------
 

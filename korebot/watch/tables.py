@@ -4,7 +4,8 @@ A *target* row is one training (``TrainingKey``), polled once for everyone; each
 channel waiting for a run's end has a *watch* row (each user who asked is an *asker*),
 and each channel that hears of every run has a *subscription* row. Targets and watches
 carry the store's one lease (``lease_owner``, ``lease_until``; see ``contract``).
-Only ``korebot.watch.store`` (and the migrations) touch these.
+A *command* row is a slash command between its ack and the end of its work (with the
+same lease). Only ``korebot.watch.store`` (and the migrations) touch these.
 """
 
 from __future__ import annotations
@@ -160,6 +161,30 @@ class KoreCall(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     bot: Mapped[str] = mapped_column(String(300), index=True)
     at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+
+
+class Command(Base):
+    """A slash command, recorded before its ack, until its work is done (then pruned)."""
+
+    __tablename__ = "korebot_commands"
+    # Recovery looks for the unfinished ones by age; pruning for the done ones.
+    __table_args__ = (Index("ix_korebot_commands_unfinished", "done_at", "received_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    team_id: Mapped[str] = mapped_column(String(32))
+    channel_id: Mapped[str] = mapped_column(String(32))
+    user_id: Mapped[str] = mapped_column(String(32))
+    #: Its name, e.g. "/faq-status".
+    command: Mapped[str] = mapped_column(String(64))
+    text: Mapped[str] = mapped_column(Text)
+    response_url: Mapped[str] = mapped_column(Text)
+    #: The command's lease: who runs its work (a token per acquisition), until when at least.
+    lease_owner: Mapped[str | None] = mapped_column(String(36))
+    lease_until: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    #: Runs so far, the first included: a command that keeps killing its runner stops.
+    attempts: Mapped[int] = mapped_column(default=1)
+    done_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
 
 _Model = TypeVar("_Model", bound=Base)

@@ -1,0 +1,142 @@
+"""The store's slash-command transactions: recorded before the ack, finished once.
+
+``CommandLog`` is the part of ``korebot.watch.store.Store`` that answers the contract's
+command methods (korebot.watch.contract), with the same lease as targets and watches
+(owner token and expiry on the row, conditional UPDATEs, due rows read ``FOR UPDATE
+SKIP LOCKED``). Recording is one ``INSERT … RETURNING``: it runs before the ack.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from abc import abstractmethod
+from contextlib import AbstractContextManager
+from datetime import datetime, timedelta
+
+from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy.orm import Session
+
+from korebot.watch.contract import CommandClaim, CommandRecord, Lease, WatchStore
+from korebot.watch.deliveries import free
+from korebot.watch.tables import Command
+
+# Built once: these run for every command, recording one on the ack's path (a statement
+# built per call costs several times the INSERT itself).
+_TABLE = Command.metadata.tables[Command.__tablename__]
+_INSERT = insert(_TABLE).returning(_TABLE.c.id)
+_FINISH = (
+    update(_TABLE)
+    .where(
+        _TABLE.c.id == bindparam("id_"),
+        _TABLE.c.lease_owner == bindparam("owner"),
+        _TABLE.c.done_at.is_(None),
+    )
+    .values(done_at=bindparam("done"), lease_owner=None, lease_until=None)
+)
+_RECORD = (
+    Command.team_id,
+    Command.channel_id,
+    Command.user_id,
+    Command.command,
+    Command.text,
+    Command.response_url,
+)
+
+
+class CommandLog(WatchStore):
+    @abstractmethod
+    def _begin(self) -> AbstractContextManager[Session]:
+        """A transaction; the driver's connection errors are DatabaseUnavailable."""
+
+    def _lease_until(self, moment: datetime) -> datetime:
+        return moment + timedelta(seconds=self.policy.delivery_lease)
+
+    def record_command(self, record: CommandRecord) -> Lease:
+        moment, owner = self.policy.clock(), uuid.uuid4().hex
+        with self._begin() as session:
+            command_id = session.execute(
+                _INSERT,
+                {
+                    **dataclasses.asdict(record),
+                    "received_at": moment,
+                    "lease_owner": owner,
+                    "lease_until": self._lease_until(moment),
+                    "attempts": 1,
+                },
+            ).scalar_one()
+        return Lease("command", command_id, owner)
+
+    def acquire_commands(self, limit: int, received_since: datetime) -> list[CommandClaim]:
+        moment, owner = self.policy.clock(), uuid.uuid4().hex
+        with self._begin() as session:
+            ids = session.scalars(
+                select(Command.id)
+                .where(
+                    Command.done_at.is_(None),
+                    Command.received_at >= received_since,
+                    free(Command, moment),
+                )
+                .order_by(Command.received_at)
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+            ).all()
+            if not ids:
+                return []
+            session.execute(
+                update(Command)
+                .where(Command.id.in_(ids), free(Command, moment))
+                .values(
+                    lease_owner=owner,
+                    lease_until=self._lease_until(moment),
+                    attempts=Command.attempts + 1,
+                )
+                .execution_options(synchronize_session=False)
+            )
+            taken = session.execute(
+                select(Command.id, Command.received_at, Command.attempts, *_RECORD)
+                .where(Command.id.in_(ids), Command.lease_owner == owner)
+                .order_by(Command.received_at)
+            )
+            return [
+                CommandClaim(
+                    Lease("command", row.id, owner),
+                    CommandRecord(*row[3:]),
+                    row.received_at,
+                    row.attempts,
+                )
+                for row in taken
+            ]
+
+    def finish_command(self, lease: Lease) -> bool:
+        with self._begin() as session:
+            finished = session.execute(
+                _FINISH, {"id_": lease.id, "owner": lease.owner, "done": self.policy.clock()}
+            ).rowcount  # type: ignore[attr-defined]
+            return bool(finished)
+
+    def expire_commands(self, received_before: datetime) -> list[int]:
+        moment = self.policy.clock()
+        with self._begin() as session:
+            ids = session.scalars(
+                select(Command.id)
+                .where(
+                    Command.done_at.is_(None),
+                    Command.received_at < received_before,
+                    free(Command, moment),
+                )
+                .with_for_update(skip_locked=True)
+            ).all()
+            if ids:
+                session.execute(
+                    update(Command)
+                    .where(Command.id.in_(ids))
+                    .values(done_at=moment, lease_owner=None, lease_until=None)
+                    .execution_options(synchronize_session=False)
+                )
+            return sorted(ids)
+
+    def prune_commands(self, done_before: datetime) -> int:
+        with self._begin() as session:
+            pruned = session.execute(delete(Command).where(Command.done_at < done_before)).rowcount  # type: ignore[attr-defined]
+            return int(pruned)
