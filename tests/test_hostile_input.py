@@ -81,6 +81,10 @@ def check_answer(h: Harness, text: str, command: str = "/faq-status") -> str:
         "st-1a2b3c4d-0000-4e6f-8a9b-0c1d2e3f4a5b/../x en",
         "support en?x=1#y",
         "support %2e%2e",
+        # Bolt reads a form body with the word "payload" in it as an empty request.
+        "payload",
+        "support payload",
+        "payload=%7B%7D en",
     ],
 )
 @pytest.mark.parametrize("command", ["/faq-status", "/ml-status"])

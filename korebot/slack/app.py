@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import parse_qsl
 
-from slack_bolt import App, BoltRequest, BoltResponse
+from slack_bolt import App, BoltContext, BoltRequest, BoltResponse
 from slack_bolt.authorization import AuthorizeResult
+from slack_bolt.request.internals import build_context
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import (
     ConnectionErrorRetryHandler,
@@ -31,6 +33,44 @@ def web_client(token: str, base_url: str) -> WebClient:
     )
 
 
+class FormRequest(BoltRequest):
+    """A form-encoded request read as a form even when a value says "payload".
+
+    Bolt takes any form body containing the word "payload" for an interactivity request
+    and, finding no ``payload`` field, reads it as empty: ``/faq-status payload``, or any
+    command from a channel named "payload-team", would get a 404. The body is verified
+    and copied (for lazy listeners) as Bolt's own request is.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if _misread(self):
+            form = dict(parse_qsl(self.raw_body, keep_blank_values=True))
+            if "payload" not in form:
+                self.body = form
+                self.context = build_context(BoltContext(kwargs.get("context") or {}), form)
+
+    @classmethod
+    def of(cls, req: BoltRequest) -> BoltRequest:
+        if not _misread(req):
+            return req
+        return cls(body=req.raw_body, query=req.query, headers=req.headers, mode=req.mode)
+
+    def to_copyable(self) -> BoltRequest:
+        return FormRequest(
+            body=self.raw_body,
+            query=self.query,
+            headers=self.headers,
+            context=self.context.to_copyable(),
+            mode=self.mode,
+        )
+
+
+def _misread(req: BoltRequest) -> bool:
+    form = req.content_type == "application/x-www-form-urlencoded"
+    return form and req.mode == "http" and bool(req.raw_body) and not req.body
+
+
 class AckCountingApp(App):
     """A Bolt app that counts each request it handles until its ack (ack_first.py).
 
@@ -45,7 +85,7 @@ class AckCountingApp(App):
 
     def dispatch(self, req: BoltRequest) -> BoltResponse:
         with self.acks.request():
-            return super().dispatch(req)
+            return super().dispatch(FormRequest.of(req))
 
 
 def build_app(
