@@ -215,7 +215,6 @@ class FakeSlack:
         blocks: list[dict[str, Any]] | None = None,
     ) -> str:
         """Seed a message written by `user` (not recorded as a call); returns its ts."""
-        """Seed a message written by `user` (not recorded as a call); returns its ts."""
         with self._cond:
             return self._workspace.add_message(
                 channel, text, user=user, thread_ts=thread_ts, blocks=blocks or []
@@ -338,6 +337,7 @@ class FakeSlack:
         ok = bool(result.get("ok"))
         error = None if ok else str(result.get("error"))
         self._calls.append(SlackCall(method, args, ok, error, result))
+        self._cond.notify_all()
 
 
 def _failure_answer(failure: _Failure, result: dict[str, Any]) -> _Answer:
