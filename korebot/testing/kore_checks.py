@@ -115,6 +115,7 @@ def check_auth(
 
 
 def check_scope(training: str, scopes: Set[str]) -> None:
+    """Refuse a call of a kind of training the JWT app has no scope for."""
     if training not in scopes:
         # What Kore.ai answers a JWT app without the API's scope.
         raise Refused(error(401, "Permission denied. Scope is incorrect!", 4002))

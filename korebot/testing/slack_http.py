@@ -40,6 +40,8 @@ class Answer:
 
 
 class SlackServer(ThreadingHTTPServer):
+    """The HTTP server on a free port of 127.0.0.1; knows its FakeSlack."""
+
     daemon_threads = True
 
     def __init__(self, fake: FakeSlack) -> None:

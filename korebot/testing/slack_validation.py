@@ -24,10 +24,12 @@ class ApiError(Exception):
 
 
 def flag(value: Any) -> bool:
+    """A boolean argument as Slack reads it (true, "true" or "1")."""
     return value is True or str(value).lower() in ("1", "true")
 
 
 def page_limit(value: Any) -> int:
+    """A `limit` argument; 100 when missing, unreadable or not positive."""
     try:
         limit = int(value)
     except (TypeError, ValueError):
@@ -36,6 +38,7 @@ def page_limit(value: Any) -> int:
 
 
 def valid_metadata(args: dict[str, Any]) -> dict[str, Any] | None:
+    """A copy of the call's message metadata (None if absent); checks its shape."""
     metadata = args.get("metadata")
     if metadata is None or metadata == "":
         return None
