@@ -5,41 +5,34 @@ channels, messages and threads in memory, validates Block Kit payloads with slac
 records every call. `SlackSender` posts slash commands and button clicks to the app, signed
 as Slack signs them. Used by the tests, the benchmarks and `korebot demo`. Socket Mode's
 endpoint is in `fake_slack_socket.py` (it needs `websockets`, a test dependency).
+
+This module holds `FakeSlack` itself: its lifecycle, configuration, recorded calls and the
+checks every call goes through (token, scripted failures, response_url uses). The pieces:
+`slack_http` (the server and routing), `slack_workspace` (channels, messages and the Web API
+methods), `slack_validation` (Block Kit and argument checks), `slack_sender` (`SlackSender`).
 """
 
 from __future__ import annotations
 
-import contextlib
-import copy
 import itertools
 import json
 import re
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import Any, Literal, cast
-from urllib.parse import parse_qs, urlencode, urlsplit
+from typing import Any
 
-import httpx
-from slack_sdk.models.blocks import Block
-from slack_sdk.signature import SignatureVerifier
-
-from korebot.testing.slack_payloads import block_actions_payload, slash_command_fields
+from korebot.testing.slack_http import Answer as _Answer  # tests/chaos.py uses this name
+from korebot.testing.slack_http import SlackServer
+from korebot.testing.slack_sender import SlackSender
+from korebot.testing.slack_validation import ApiError
+from korebot.testing.slack_workspace import Message, Method, SlackWorkspace
 
 __all__ = ["FakeSlack", "SlackCall", "SlackSender"]
 
-Message = dict[str, Any]
-
-#: Form fields whose values are JSON documents (slack_sdk sends them as JSON strings).
-JSON_FIELDS = frozenset({"blocks", "attachments", "metadata"})
 #: Methods that take the app-level token (xapp-…) rather than the bot token.
 APP_LEVEL_METHODS = frozenset({"apps.connections.open"})
-#: Slack refuses messages with more blocks than this.
-MAX_BLOCKS = 50
-_FIRST_TS_MICROS = 1_700_000_000_000_000
 _SUMMARY_LINES = 50
 
 
@@ -60,45 +53,12 @@ class SlackCall:
         return f"{self.method}({', '.join(parts)}) -> {outcome}"
 
 
-class _ApiError(Exception):
-    """Raised by a method handler to answer {"ok": false, "error": ...}."""
-
-    def __init__(self, error: str, **extra: Any) -> None:
-        super().__init__(error)
-        self.error = error
-        self.extra = extra
-
-
-@dataclass
-class _Channel:
-    exists: bool = True
-    member: bool = True
-    archived: bool = False
-
-
 @dataclass
 class _Failure:
     error: str
     remaining: int
     http_status: int
     retry_after: int | None
-
-
-@dataclass(frozen=True)
-class _Answer:
-    status: int
-    body: bytes
-    content_type: str
-    headers: tuple[tuple[str, str], ...] = ()
-
-    @classmethod
-    def json(cls, data: dict[str, Any], status: int = 200, **headers: str) -> _Answer:
-        body = json.dumps(data).encode()
-        return cls(status, body, "application/json; charset=utf-8", tuple(headers.items()))
-
-    @classmethod
-    def text(cls, text: str, status: int = 200, **headers: str) -> _Answer:
-        return cls(status, text.encode(), "text/plain; charset=utf-8", tuple(headers.items()))
 
 
 class FakeSlack:
@@ -121,32 +81,20 @@ class FakeSlack:
         self.app_token = app_token
         self.team_id = team_id
         self.bot_user_id = bot_user_id
-        self.bot_id = "B" + bot_user_id[1:]
         self.response_url_max_uses = response_url_max_uses
         self.block_errors: list[str] = []
+        self._workspace = SlackWorkspace(
+            team_id=team_id, bot_user_id=bot_user_id, block_errors=self.block_errors
+        )
+        self.bot_id = self._workspace.bot_id
         self._cond = threading.Condition(threading.RLock())
         self._calls: list[SlackCall] = []
-        self._channels: dict[str, _Channel] = {}
         self._failures: dict[str, list[_Failure]] = {}
-        self._top: dict[str, list[Message]] = {}
-        self._replies: dict[tuple[str, str], list[Message]] = {}
-        self._index: dict[tuple[str, str], Message] = {}
         self._response_uses: dict[str, int] = {}
-        self._ts_counter = itertools.count(1)
         self._url_counter = itertools.count(1)
-        self._server: _Server | None = None
+        self._server: SlackServer | None = None
         self._thread: threading.Thread | None = None
-        self._methods: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
-            "auth.test": self._auth_test,
-            "chat.postMessage": self._chat_post_message,
-            "chat.update": self._chat_update,
-            "chat.postEphemeral": self._chat_post_ephemeral,
-            "chat.delete": self._chat_delete,
-            "chat.getPermalink": self._chat_get_permalink,
-            "conversations.open": self._conversations_open,
-            "conversations.replies": self._conversations_replies,
-            "conversations.history": self._conversations_history,
-        }
+        self._methods: dict[str, Method] = self._workspace.methods()
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -155,7 +103,7 @@ class FakeSlack:
         with self._cond:
             if self._server is not None:
                 return self
-            server = _Server(self)
+            server = SlackServer(self)
             thread = threading.Thread(
                 target=server.serve_forever,
                 kwargs={"poll_interval": 0.01},
@@ -217,7 +165,7 @@ class FakeSlack:
     ) -> None:
         """Configure a channel; unknown channels exist and have the bot as a member."""
         with self._cond:
-            self._channels[channel] = _Channel(exists=exists, member=member, archived=archived)
+            self._workspace.set_channel(channel, member=member, exists=exists, archived=archived)
 
     def fail(
         self,
@@ -268,11 +216,9 @@ class FakeSlack:
     ) -> str:
         """Seed a message written by `user` (not recorded as a call); returns its ts."""
         with self._cond:
-            message = self._new_message(
-                text=text, blocks=blocks or [], user=user, thread_ts=thread_ts
+            return self._workspace.add_message(
+                channel, text, user=user, thread_ts=thread_ts, blocks=blocks or []
             )
-            self._store(self._dm(channel), message, broadcast=False)
-            return cast(str, message["ts"])
 
     # ------------------------------------------------------------------ queries
 
@@ -290,18 +236,12 @@ class FakeSlack:
     def messages(self, channel: str) -> list[Message]:
         """Top-level messages of a channel, oldest first, each with its "replies"."""
         with self._cond:
-            channel = self._dm(channel)
-            result = []
-            for message in self._top.get(channel, []):
-                view = self._view(channel, message, metadata=True)
-                view["replies"] = [copy.deepcopy(r) for r in self._thread_of(channel, message)]
-                result.append(view)
-            return result
+            return self._workspace.messages(channel)
 
     def thread(self, channel: str, ts: str) -> list[Message]:
         """Replies in the thread under `ts`, oldest first (not the parent)."""
         with self._cond:
-            return copy.deepcopy(self._replies.get((self._dm(channel), ts), []))
+            return self._workspace.thread(channel, ts)
 
     def wait_for(
         self, predicate: Callable[[FakeSlack], bool], timeout: float = 10.0, what: str = ""
@@ -346,7 +286,7 @@ class FakeSlack:
             else:
                 try:
                     result = self._methods[method](args)
-                except _ApiError as exc:
+                except ApiError as exc:
                     result = {"ok": False, "error": exc.error, **exc.extra}
             self._record(method, args, result)
         return _Answer.json(result) if failure is None else _failure_answer(failure, result)
@@ -374,9 +314,11 @@ class FakeSlack:
             else:
                 self._response_uses[rid] = uses + 1
                 if body.get("blocks") is not None:
-                    self._check_blocks("response_url", body["blocks"])
+                    self._workspace.check_blocks("response_url", body["blocks"])
                     if body["blocks"] and not body.get("text"):
-                        self._block_error("response_url", "blocks without a text fallback")
+                        self._workspace.block_error(
+                            "response_url", "blocks without a text fallback"
+                        )
             result = {"ok": True} if status == 200 else {"ok": False, "error": error}
             self._record("response_url", args, result)
         return _Answer.text("ok") if status == 200 else _Answer.text(error, status)
@@ -397,291 +339,6 @@ class FakeSlack:
         self._calls.append(SlackCall(method, args, ok, error, result))
         self._cond.notify_all()
 
-    # ---------------------------------------------------------------- methods
-
-    def _auth_test(self, args: dict[str, Any]) -> dict[str, Any]:
-        return {
-            "ok": True,
-            "url": "https://fake.slack.test/",
-            "team": "Fake Team",
-            "user": "korebot",
-            "team_id": self.team_id,
-            "user_id": self.bot_user_id,
-            "bot_id": self.bot_id,
-            "is_enterprise_install": False,
-        }
-
-    def _chat_post_message(self, args: dict[str, Any]) -> dict[str, Any]:
-        channel = self._resolve(args, "post")
-        text, blocks = self._content("chat.postMessage", args)
-        metadata = _metadata(args)
-        thread_ts = str(args.get("thread_ts") or "") or None
-        message = self._new_message(
-            text=text, blocks=blocks, user=self.bot_user_id, thread_ts=thread_ts
-        )
-        if metadata is not None:
-            message["metadata"] = metadata
-        if args.get("attachments"):
-            message["attachments"] = copy.deepcopy(args["attachments"])
-        self._store(channel, message, broadcast=_flag(args.get("reply_broadcast")))
-        return {
-            "ok": True,
-            "channel": channel,
-            "ts": message["ts"],
-            "message": self._view(channel, message, metadata=True),
-        }
-
-    def _chat_update(self, args: dict[str, Any]) -> dict[str, Any]:
-        channel = self._resolve(args, "edit")
-        message = self._find(channel, args)
-        if message.get("user") != self.bot_user_id:
-            raise _ApiError("cant_update_message")
-        text = str(args["text"] or "") if "text" in args else str(message["text"])
-        blocks = message["blocks"]
-        if "blocks" in args:
-            blocks = self._valid_blocks("chat.update", args["blocks"])
-        if not text and not blocks and not args.get("attachments"):
-            raise _ApiError("no_text")
-        if blocks and not text:
-            self._block_error("chat.update", "blocks without a text fallback")
-        metadata = _metadata(args)
-        message["text"] = text
-        message["blocks"] = copy.deepcopy(blocks)
-        if metadata is not None:
-            message["metadata"] = metadata
-        message["edited"] = {"user": self.bot_user_id, "ts": self._next_ts()}
-        return {
-            "ok": True,
-            "channel": channel,
-            "ts": message["ts"],
-            "text": text,
-            "message": self._view(channel, message, metadata=True),
-        }
-
-    def _chat_post_ephemeral(self, args: dict[str, Any]) -> dict[str, Any]:
-        self._resolve(args, "post")
-        if not args.get("user"):
-            raise _ApiError("user_not_found")
-        self._content("chat.postEphemeral", args)
-        return {"ok": True, "message_ts": self._next_ts()}
-
-    def _chat_delete(self, args: dict[str, Any]) -> dict[str, Any]:
-        channel = self._resolve(args, "edit")
-        message = self._find(channel, args)
-        if message.get("user") != self.bot_user_id:
-            raise _ApiError("cant_delete_message")
-        ts = message["ts"]
-        del self._index[(channel, ts)]
-        for bucket in (self._top.get(channel, []), *self._replies.values()):
-            if any(m is message for m in bucket):
-                bucket[:] = [m for m in bucket if m is not message]
-        return {"ok": True, "channel": channel, "ts": ts}
-
-    def _chat_get_permalink(self, args: dict[str, Any]) -> dict[str, Any]:
-        channel = self._resolve(args, "read")
-        message = self._find(channel, {"ts": args.get("message_ts")})
-        link = f"https://fake.slack.test/archives/{channel}/p{message['ts'].replace('.', '')}"
-        return {"ok": True, "channel": channel, "permalink": link}
-
-    def _conversations_open(self, args: dict[str, Any]) -> dict[str, Any]:
-        users = args.get("users")
-        if isinstance(users, str):
-            users = [u.strip() for u in users.split(",") if u.strip()]
-        if not users:
-            if args.get("channel"):
-                return {"ok": True, "channel": {"id": str(args["channel"])}}
-            raise _ApiError("users_list_not_supplied")
-        ids = [str(u) for u in users]
-        channel_id = "D" + ids[0] if len(ids) == 1 else "G" + "".join(sorted(ids))
-        return {"ok": True, "channel": {"id": channel_id}}
-
-    def _conversations_replies(self, args: dict[str, Any]) -> dict[str, Any]:
-        channel = self._resolve(args, "read")
-        message = self._index.get((channel, str(args.get("ts") or "")))
-        if message is None:
-            raise _ApiError("thread_not_found")
-        with_metadata = _flag(args.get("include_all_metadata"))
-        if message.get("thread_ts", message["ts"]) != message["ts"]:
-            thread = [message]
-        else:
-            thread = [message, *self._thread_of(channel, message)]
-        limit = _limit(args.get("limit"))
-        views = [self._view(channel, m, metadata=with_metadata) for m in thread[:limit]]
-        return {"ok": True, "messages": views, "has_more": len(thread) > limit}
-
-    def _conversations_history(self, args: dict[str, Any]) -> dict[str, Any]:
-        channel = self._resolve(args, "read")
-        with_metadata = _flag(args.get("include_all_metadata"))
-        newest_first = list(reversed(self._top.get(channel, [])))
-        limit = _limit(args.get("limit"))
-        views = [self._view(channel, m, metadata=with_metadata) for m in newest_first[:limit]]
-        return {"ok": True, "messages": views, "has_more": len(newest_first) > limit}
-
-    # ----------------------------------------------------------------- helpers
-
-    def _resolve(self, args: dict[str, Any], mode: Literal["post", "edit", "read"]) -> str:
-        """The channel a call addresses, checked against the configured channel state."""
-        channel = str(args.get("channel") or "")
-        if not channel:
-            raise _ApiError("channel_not_found")
-        if channel[0] in "UW":
-            return "D" + channel
-        state = self._channels.get(channel, _Channel())
-        if not state.exists:
-            raise _ApiError("channel_not_found")
-        if mode != "read" and state.archived:
-            raise _ApiError("is_archived")
-        if mode == "post" and not state.member:
-            raise _ApiError("not_in_channel")
-        return channel
-
-    @staticmethod
-    def _dm(channel: str) -> str:
-        return "D" + channel if channel[:1] in ("U", "W") else channel
-
-    def _find(self, channel: str, args: dict[str, Any]) -> Message:
-        message = self._index.get((channel, str(args.get("ts") or "")))
-        if message is None:
-            raise _ApiError("message_not_found")
-        return message
-
-    def _content(self, method: str, args: dict[str, Any]) -> tuple[str, list[Any]]:
-        """Text and validated blocks of a new message; raises no_text / invalid_blocks."""
-        text = str(args.get("text") or "")
-        blocks = self._valid_blocks(method, args.get("blocks"))
-        if not text and not blocks and not args.get("attachments"):
-            raise _ApiError("no_text")
-        if blocks and not text:
-            self._block_error(method, "blocks without a text fallback")
-        return text, blocks
-
-    def _valid_blocks(self, method: str, blocks: Any) -> list[Any]:
-        if blocks is None or blocks == "":
-            return []
-        problems = self._check_blocks(method, blocks)
-        if problems:
-            raise _ApiError("invalid_blocks", errors=problems)
-        return list(blocks)
-
-    def _check_blocks(self, method: str, blocks: Any) -> list[str]:
-        """Validate a blocks payload with slack_sdk; problems also go to `block_errors`."""
-        problems = _block_problems(blocks)
-        for problem in problems:
-            self._block_error(method, problem)
-        return problems
-
-    def _block_error(self, method: str, problem: str) -> None:
-        self.block_errors.append(f"{method}: {problem}")
-
-    def _next_ts(self) -> str:
-        micros = _FIRST_TS_MICROS + 100 * next(self._ts_counter)
-        return f"{micros // 1_000_000}.{micros % 1_000_000:06d}"
-
-    def _new_message(
-        self, *, text: str, blocks: list[Any], user: str, thread_ts: str | None
-    ) -> Message:
-        message: Message = {
-            "type": "message",
-            "ts": self._next_ts(),
-            "user": user,
-            "text": text,
-            "blocks": copy.deepcopy(blocks),
-            "team": self.team_id,
-        }
-        if user == self.bot_user_id:
-            message["bot_id"] = self.bot_id
-        if thread_ts:
-            message["thread_ts"] = thread_ts
-        return message
-
-    def _store(self, channel: str, message: Message, *, broadcast: bool) -> None:
-        thread_ts = message.get("thread_ts")
-        if thread_ts:
-            parent = self._index.get((channel, thread_ts))
-            if parent is not None and parent.get("thread_ts"):
-                thread_ts = message["thread_ts"] = parent["thread_ts"]
-            self._replies.setdefault((channel, thread_ts), []).append(message)
-            if broadcast:
-                message["subtype"] = "thread_broadcast"
-                self._top.setdefault(channel, []).append(message)
-        else:
-            self._top.setdefault(channel, []).append(message)
-        self._index[(channel, message["ts"])] = message
-
-    def _thread_of(self, channel: str, message: Message) -> list[Message]:
-        if message.get("thread_ts", message["ts"]) != message["ts"]:
-            return []
-        return self._replies.get((channel, message["ts"]), [])
-
-    def _view(self, channel: str, message: Message, *, metadata: bool) -> Message:
-        """A copy of a stored message as the API shows it."""
-        view = copy.deepcopy(message)
-        if not metadata:
-            view.pop("metadata", None)
-        replies = self._thread_of(channel, message)
-        if replies:
-            view["thread_ts"] = message["ts"]
-            view["reply_count"] = len(replies)
-            view["latest_reply"] = replies[-1]["ts"]
-        return view
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self, fake: FakeSlack) -> None:
-        self.fake = fake
-        super().__init__(("127.0.0.1", 0), _Handler)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    timeout = 30
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Silence per-request logging."""
-
-    def do_GET(self) -> None:
-        self._handle()
-
-    def do_POST(self) -> None:
-        self._handle()
-
-    def _handle(self) -> None:
-        fake = cast(_Server, self.server).fake
-        url = urlsplit(self.path)
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length > 0 else b""
-        try:
-            if url.path.startswith("/api/"):
-                method = url.path.removeprefix("/api/")
-                args = _parse_args(url.query, raw, self.headers.get("Content-Type", ""))
-                if args is None:
-                    answer = _Answer.json({"ok": False, "error": "invalid_form_data"})
-                else:
-                    answer = fake._handle_api(
-                        method, args, _bearer(self.headers.get("Authorization"))
-                    )
-            elif url.path.startswith("/response/") and self.command == "POST":
-                answer = fake._handle_response_url(url.path.removeprefix("/response/"), raw)
-            else:
-                answer = _Answer.text("not found", 404)
-        except Exception as exc:
-            self._send(_Answer.text(f"fake_slack internal error: {exc!r}", 500))
-            raise
-        self._send(answer)
-
-    def _send(self, answer: _Answer) -> None:
-        try:
-            self.send_response(answer.status)
-            self.send_header("Content-Type", answer.content_type)
-            self.send_header("Content-Length", str(len(answer.body)))
-            for name, value in answer.headers:
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(answer.body)
-        except OSError:
-            pass  # the client went away
-
 
 def _failure_answer(failure: _Failure, result: dict[str, Any]) -> _Answer:
     headers = {}
@@ -692,180 +349,8 @@ def _failure_answer(failure: _Failure, result: dict[str, Any]) -> _Answer:
     return _Answer.json(result, failure.http_status, **headers)
 
 
-def _bearer(value: str | None) -> str | None:
-    value = value or ""
-    return value[7:].strip() if value[:7].lower() == "bearer " else None
-
-
-def _parse_args(query: str, raw: bytes, content_type: str) -> dict[str, Any] | None:
-    """Query and body arguments, JSON-valued fields decoded; None if unreadable."""
-    try:
-        args = _form(query)
-        if content_type.split(";")[0].strip().lower() == "application/json":
-            body = json.loads(raw or b"{}")
-            if not isinstance(body, dict):
-                return None
-            args.update(body)
-        elif raw:
-            args.update(_form(raw.decode("utf-8")))
-    except ValueError:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
-        return None
-    for key in JSON_FIELDS & args.keys():
-        if isinstance(args[key], str) and args[key]:
-            with contextlib.suppress(ValueError):  # else left as a string for validation
-                args[key] = json.loads(args[key])
-    return args
-
-
-def _form(text: str) -> dict[str, Any]:
-    parsed = parse_qs(text, keep_blank_values=True)
-    return {key: values[0] if len(values) == 1 else values for key, values in parsed.items()}
-
-
-def _flag(value: Any) -> bool:
-    return value is True or str(value).lower() in ("1", "true")
-
-
-def _limit(value: Any) -> int:
-    try:
-        limit = int(value)
-    except (TypeError, ValueError):
-        return 100
-    return limit if limit > 0 else 100
-
-
-def _metadata(args: dict[str, Any]) -> dict[str, Any] | None:
-    metadata = args.get("metadata")
-    if metadata is None or metadata == "":
-        return None
-    if (
-        not isinstance(metadata, dict)
-        or not isinstance(metadata.get("event_type"), str)
-        or not isinstance(metadata.get("event_payload", {}), dict)
-    ):
-        raise _ApiError("invalid_metadata_format")
-    return copy.deepcopy(metadata)
-
-
-def _block_problems(blocks: Any) -> list[str]:
-    """What slack_sdk finds wrong with a blocks payload (empty if valid)."""
-    if not isinstance(blocks, list):
-        return [f"blocks must be a JSON array, got {type(blocks).__name__}"]
-    problems = []
-    if len(blocks) > MAX_BLOCKS:
-        problems.append(f"{len(blocks)} blocks (at most {MAX_BLOCKS})")
-    for i, raw in enumerate(blocks):
-        if not isinstance(raw, dict):
-            problems.append(f"blocks[{i}]: not an object")
-            continue
-        where = f"blocks[{i}] ({raw.get('type')})"
-        try:
-            block = Block.parse(raw)
-            if block is None:
-                problems.append(f"{where}: unknown block type")
-                continue
-            block.validate_json()
-            block.to_dict()  # validates nested elements and text objects too
-        except Exception as exc:  # SlackObjectFormationError, or TypeError on odd input
-            problems.append(f"{where}: {exc}")
-    return problems
-
-
 def _short(value: Any, width: int) -> str:
     if isinstance(value, list):
         return f"[{len(value)} items]"
     text = repr(value)
     return text if len(text) <= width else text[: width - 3] + "..."
-
-
-class SlackSender:
-    """Sends slash commands and block actions to the app, signed as Slack signs them."""
-
-    def __init__(
-        self,
-        app_url: str,
-        signing_secret: str,
-        *,
-        team_id: str = "T0FAKE",
-        api_app_id: str = "A0KOREBOT",
-        timeout: float = 10.0,
-    ) -> None:
-        self.app_url = app_url
-        self.team_id = team_id
-        self.api_app_id = api_app_id
-        self._verifier = SignatureVerifier(signing_secret)
-        self._client = httpx.Client(timeout=timeout)
-
-    def command(
-        self,
-        text: str,
-        *,
-        user_id: str = "U0ASKER",
-        channel_id: str = "C0CHANNEL",
-        response_url: str = "",
-        command: str = "/faq-status",
-        timestamp: int | None = None,
-        signature: str | None = None,
-    ) -> httpx.Response:
-        """POST a slash command; `timestamp`/`signature` override the signing."""
-        fields = slash_command_fields(
-            text,
-            user_id=user_id,
-            channel_id=channel_id,
-            response_url=response_url,
-            command=command,
-            team_id=self.team_id,
-            api_app_id=self.api_app_id,
-        )
-        return self._post(urlencode(fields), timestamp, signature)
-
-    def action(
-        self,
-        action_id: str,
-        value: str,
-        *,
-        user_id: str = "U0ASKER",
-        channel_id: str = "C0CHANNEL",
-        message_ts: str = "",
-        response_url: str = "",
-        timestamp: int | None = None,
-        signature: str | None = None,
-    ) -> httpx.Response:
-        """POST a block_actions payload for a button click, signed like `command`."""
-        payload = block_actions_payload(
-            action_id,
-            value,
-            user_id=user_id,
-            channel_id=channel_id,
-            message_ts=message_ts,
-            response_url=response_url,
-            team_id=self.team_id,
-            api_app_id=self.api_app_id,
-        )
-        return self._post(urlencode({"payload": json.dumps(payload)}), timestamp, signature)
-
-    def _post(self, body: str, timestamp: int | None, signature: str | None) -> httpx.Response:
-        ts = str(int(time.time()) if timestamp is None else timestamp)
-        if signature is None:
-            signature = self._verifier.generate_signature(timestamp=ts, body=body)
-        headers = {
-            "Content-Type": "application/x-www-form-urlencoded",
-            "X-Slack-Request-Timestamp": ts,
-            "X-Slack-Signature": signature or "",
-        }
-        return self._client.post(self.app_url, content=body.encode(), headers=headers)
-
-    def close(self) -> None:
-        """Close the HTTP client."""
-        self._client.close()
-
-    def __enter__(self) -> SlackSender:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
