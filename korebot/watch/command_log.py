@@ -3,12 +3,16 @@
 ``CommandLog`` is the part of ``korebot.watch.store.Store`` that answers the contract's
 command methods (korebot.watch.contract), with the same lease as targets and watches
 (owner token and expiry on the row, conditional UPDATEs, due rows read ``FOR UPDATE
-SKIP LOCKED``). Recording is one ``INSERT … RETURNING``: it runs before the ack.
+SKIP LOCKED``). Recording is one ``INSERT … RETURNING`` in its own transaction, committed
+before ``record_command`` returns: it runs before the ack. So that a burst of acks does
+not wait behind the work after earlier acks, the store's other transactions first wait
+(up to ``RECORDS_FIRST``) while commands are being recorded (``_records_first``).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import threading
 import uuid
 from abc import abstractmethod
 from contextlib import AbstractContextManager
@@ -34,6 +38,8 @@ _FINISH = (
     )
     .values(done_at=bindparam("done"), lease_owner=None, lease_until=None)
 )
+#: Seconds at most a transaction waits for the commands being recorded to be committed.
+RECORDS_FIRST = 0.5
 _RECORD = (
     Command.team_id,
     Command.channel_id,
@@ -45,26 +51,46 @@ _RECORD = (
 
 
 class CommandLog(WatchStore):
+    def __init__(self) -> None:
+        self._recording = 0  # commands being recorded now, each an ack waiting for it
+        self._recorded = threading.Condition()
+
     @abstractmethod
-    def _begin(self) -> AbstractContextManager[Session]:
-        """A transaction; the driver's connection errors are DatabaseUnavailable."""
+    def _begin(self, *, urgent: bool = False) -> AbstractContextManager[Session]:
+        """A transaction (unless ``urgent``, after ``_records_first``); the driver's
+        connection errors are DatabaseUnavailable."""
+
+    def _records_first(self) -> None:
+        """Wait, briefly, while commands are being recorded. SQLite lets one transaction
+        write at a time: one begun now (the work after an ack) could hold the acks behind
+        it, each of which waits for its record."""
+        with self._recorded:
+            self._recorded.wait_for(lambda: not self._recording, timeout=RECORDS_FIRST)
 
     def _lease_until(self, moment: datetime) -> datetime:
         return moment + timedelta(seconds=self.policy.delivery_lease)
 
     def record_command(self, record: CommandRecord) -> Lease:
         moment, owner = self.policy.clock(), uuid.uuid4().hex
-        with self._begin() as session:
-            command_id = session.execute(
-                _INSERT,
-                {
-                    **dataclasses.asdict(record),
-                    "received_at": moment,
-                    "lease_owner": owner,
-                    "lease_until": self._lease_until(moment),
-                    "attempts": 1,
-                },
-            ).scalar_one()
+        with self._recorded:
+            self._recording += 1
+        try:
+            with self._begin(urgent=True) as session:
+                command_id = session.execute(
+                    _INSERT,
+                    {
+                        **dataclasses.asdict(record),
+                        "received_at": moment,
+                        "lease_owner": owner,
+                        "lease_until": self._lease_until(moment),
+                        "attempts": 1,
+                    },
+                ).scalar_one()
+        finally:
+            with self._recorded:
+                self._recording -= 1
+                if not self._recording:
+                    self._recorded.notify_all()
         return Lease("command", command_id, owner)
 
     def acquire_commands(self, limit: int, received_since: datetime) -> list[CommandClaim]:
