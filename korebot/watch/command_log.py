@@ -3,10 +3,12 @@
 ``CommandLog`` is the part of ``korebot.watch.store.Store`` that answers the contract's
 command methods (korebot.watch.contract), with the same lease as targets and watches
 (owner token and expiry on the row, conditional UPDATEs, due rows read ``FOR UPDATE
-SKIP LOCKED``). Recording is one ``INSERT … RETURNING`` in its own transaction, committed
-before ``record_command`` returns: it runs before the ack. So that a burst of acks does
-not wait behind the work after earlier acks, the store's other transactions first wait
-(up to ``RECORDS_FIRST``) while commands are being recorded (``_records_first``).
+SKIP LOCKED``). Recording runs before the ack, and each command is committed before
+its ``record_command`` returns. So that it is cheap under a burst: the commands recorded
+at one moment are one ``INSERT … RETURNING`` in one transaction (group commit,
+korebot.watch.group_commit), and the store's other transactions first wait (up to
+``RECORDS_FIRST``) while commands are being recorded, so that on SQLite, whose writers
+take turns, the acks do not wait behind the work after earlier acks.
 """
 
 from __future__ import annotations
@@ -15,20 +17,25 @@ import dataclasses
 import threading
 import uuid
 from abc import abstractmethod
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from korebot.watch.contract import CommandClaim, CommandRecord, Lease, WatchStore
 from korebot.watch.deliveries import free
+from korebot.watch.group_commit import GroupCommit
 from korebot.watch.tables import Command
 
 # Built once: these run for every command, recording one on the ack's path (a statement
 # built per call costs several times the INSERT itself).
 _TABLE = Command.metadata.tables[Command.__tablename__]
-_INSERT = insert(_TABLE).returning(_TABLE.c.id)
+_INSERT = insert(_TABLE).returning(_TABLE.c.id, sort_by_parameter_order=True)
+#: Commands recorded in one transaction at most.
+RECORD_BATCH = 64
 _FINISH = (
     update(_TABLE)
     .where(
@@ -54,6 +61,7 @@ class CommandLog(WatchStore):
     def __init__(self) -> None:
         self._recording = 0  # commands being recorded now, each an ack waiting for it
         self._recorded = threading.Condition()
+        self._records = GroupCommit(self._insert_commands, RECORD_BATCH)
 
     @abstractmethod
     def _begin(self, *, urgent: bool = False) -> AbstractContextManager[Session]:
@@ -75,23 +83,25 @@ class CommandLog(WatchStore):
         with self._recorded:
             self._recording += 1
         try:
-            with self._begin(urgent=True) as session:
-                command_id = session.execute(
-                    _INSERT,
-                    {
-                        **dataclasses.asdict(record),
-                        "received_at": moment,
-                        "lease_owner": owner,
-                        "lease_until": self._lease_until(moment),
-                        "attempts": 1,
-                    },
-                ).scalar_one()
+            command_id = self._records.submit(
+                {
+                    **dataclasses.asdict(record),
+                    "received_at": moment,
+                    "lease_owner": owner,
+                    "lease_until": self._lease_until(moment),
+                    "attempts": 1,
+                }
+            )
         finally:
             with self._recorded:
                 self._recording -= 1
                 if not self._recording:
                     self._recorded.notify_all()
         return Lease("command", command_id, owner)
+
+    def _insert_commands(self, rows: Sequence[dict[str, Any]]) -> list[int]:
+        with self._begin(urgent=True) as session:
+            return list(session.scalars(_INSERT, rows))
 
     def acquire_commands(self, limit: int, received_since: datetime) -> list[CommandClaim]:
         moment, owner = self.policy.clock(), uuid.uuid4().hex
