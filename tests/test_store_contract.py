@@ -7,20 +7,23 @@ owed posts with their attempts counted, the commands' rows, and recorded slash c
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import event, select
 
-from korebot.errors import LimitReached, Undeliverable
+from korebot.errors import DatabaseUnavailable, LimitReached, Undeliverable
 from korebot.kore import Credentials, Kind, State, Status, TrainingStatus
 from korebot.registry import Bot, TrainingKey
 from korebot.watch import schema
 from korebot.watch.contract import CommandRecord, Policy, WatchStore
 from korebot.watch.model import Ended, Outcome, Subscribed, Via, WatchRequest
 from korebot.watch.store import Store
+from korebot.watch.tables import Command
 
 BOT = Bot("st-contract", "support", "https://bots.kore.ai", Credentials("cs-1", "secret"))
 KEY = TrainingKey.of(BOT, "en", State.CONFIGURED)
@@ -501,3 +504,75 @@ def test_two_acquirers_at_once_never_get_the_same_command(
     everything = [command_id for mine in taken for command_id in mine]
     assert len(taken) == 4
     assert sorted(everything) == sorted(recorded)  # each once, none missed
+
+
+def test_commands_recorded_at_once_are_each_committed_before_the_call_returns(
+    store: WatchStore, request: pytest.FixtureRequest
+) -> None:
+    if request.node.callspec.params["store"] == "sqlite-memory":
+        pytest.skip("one connection, one thread at a time: there is no 'at once'")
+    assert isinstance(store, Store)
+    start = threading.Barrier(8)
+    seen: list[tuple[str, int, str, str | None]] = []  # (user, id, owner, owner in the table)
+
+    def record(thread: int) -> None:
+        start.wait()
+        for i in range(10):
+            user = f"U{thread:02d}{i:02d}"
+            lease = store.record_command(command(user=user))
+            # Read on a connection of its own: only a committed row is visible there.
+            with store.engine.connect() as connection:
+                owner = connection.scalar(
+                    select(Command.lease_owner).where(
+                        Command.id == lease.id, Command.user_id == user
+                    )
+                )
+            seen.append((user, lease.id, lease.owner, owner))
+
+    threads = [threading.Thread(target=record, args=(t,)) for t in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert len(seen) == 80
+    assert all(owner == in_table for _, _, owner, in_table in seen)
+    assert len({command_id for _, command_id, _, _ in seen}) == 80
+    assert len({owner for _, _, owner, _ in seen}) == 80
+
+
+def test_a_locked_database_fails_every_command_recorded_at_once(
+    store: WatchStore, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    if request.node.callspec.params["store"] != "sqlite-file":
+        pytest.skip("another process locking the database file: SQLite's outage")
+    assert isinstance(store, Store)
+    # Give up on the lock at once rather than after the configured 10 s.
+    event.listen(
+        store.engine, "connect", lambda dbapi, _record: dbapi.execute("PRAGMA busy_timeout=50")
+    )
+    store.engine.dispose()
+    other = sqlite3.connect(tmp_path / "korebot.db", isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")
+    start = threading.Barrier(8)
+    errors: list[BaseException | None] = []
+
+    def record() -> None:
+        start.wait()
+        try:
+            store.record_command(command())
+        except DatabaseUnavailable as error:
+            errors.append(error)
+        else:
+            errors.append(None)
+
+    threads = [threading.Thread(target=record) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    other.rollback()
+    other.close()
+    assert len(errors) == 8
+    assert all(isinstance(error, DatabaseUnavailable) for error in errors)
+    lease = store.record_command(command())  # the lock gone, recording works again
+    assert store.finish_command(lease) is True

@@ -324,7 +324,7 @@ class WatchStore(ABC):
 
         The caller holds it for ``policy.delivery_lease`` seconds, renewed while the work
         runs, until ``finish_command``; if the caller dies, the command is acquired again
-        once the lease expires. One INSERT: it runs on the ack's path.
+        once the lease expires. Committed when it returns: it runs on the ack's path.
         """
 
     @abstractmethod

@@ -97,12 +97,16 @@ class Store(CommandLog):
     """Owns the SQLAlchemy engine and session factory, and answers the store contract."""
 
     def __init__(self, url: str) -> None:
+        super().__init__()
         self.engine = make_engine(url)
         self.session = sessionmaker(self.engine, expire_on_commit=False)
 
     @contextmanager
-    def _begin(self) -> Iterator[Session]:
-        """A transaction; the driver's connection errors are DatabaseUnavailable."""
+    def _begin(self, *, urgent: bool = False) -> Iterator[Session]:
+        """A transaction (unless ``urgent``, after ``_records_first``); the driver's
+        connection errors are DatabaseUnavailable."""
+        if not urgent:
+            self._records_first()
         try:
             with self.session.begin() as session:
                 yield session
