@@ -9,6 +9,8 @@ from __future__ import annotations
 import shutil
 import socket
 import sqlite3
+import subprocess
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -22,6 +24,7 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from slack_app import app_env, check_clean, wait_until
 from sqlalchemy import (
     Boolean,
@@ -52,6 +55,27 @@ from korebot.watch.store import Base, Store, Subscription, Target, Watch, databa
 
 HEAD = schema.head()
 WHEN = datetime(2026, 11, 28, 18, 30, tzinfo=UTC)
+
+
+def test_the_newest_revision_is_alembics_head() -> None:
+    """``head`` reads the revision files' numbers; Alembic's own reading agrees."""
+    script = ScriptDirectory.from_config(schema.alembic_config(schema.MIGRATIONS))
+    assert script.get_current_head() == HEAD
+
+
+def test_a_database_at_the_newest_revision_starts_without_alembic(tmp_path: Path) -> None:
+    """Importing Alembic is most of a start-up: a process with nothing to migrate skips it."""
+    url = f"sqlite:///{tmp_path / 'k.db'}"
+    assert schema.migrate(url).after == HEAD
+    program = (
+        "import sys; from korebot import server; from korebot.watch import schema; "
+        f"migration = schema.migrate({url!r}); "
+        "print(migration.before, migration.after, 'alembic' in sys.modules)"
+    )
+    done = subprocess.run(  # noqa: S603 (our own interpreter and package)
+        [sys.executable, "-c", program], capture_output=True, text=True, check=True
+    )
+    assert done.stdout.split() == [HEAD, HEAD, "False"]
 
 
 # --- The tables before Alembic, frozen ---------------------------------------------------------

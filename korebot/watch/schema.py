@@ -16,19 +16,20 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-from alembic import command
-from alembic.config import Config
-from alembic.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from alembic.util import CommandError
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import URL, Connection, Engine
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
 
 from korebot.errors import SchemaError
 from korebot.watch.store import make_engine
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+
+# Alembic is imported where a migration is run, not here: its import takes about as long as
+# the rest of a start-up, and a process whose database is at the newest revision needs none.
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 #: Not Alembic's default name: a database shared with another app may hold that app's.
@@ -87,9 +88,8 @@ def include_name(name: str | None, type_: str, _parents: object) -> bool:
 
 
 def head(location: Path = MIGRATIONS) -> str:
-    revision = ScriptDirectory.from_config(alembic_config(location)).get_current_head()
-    assert revision is not None, "korebot/migrations has no revisions"
-    return revision
+    """The newest revision: revisions are numbered, and named by number (``new_revision``)."""
+    return max(path.name[:4] for path in (location / "versions").glob("[0-9][0-9][0-9][0-9]_*.py"))
 
 
 def migrate(url: str) -> Migration:
@@ -103,13 +103,19 @@ def migrate(url: str) -> Migration:
 
 def upgrade(engine: Engine, location: Path = MIGRATIONS) -> Migration:
     """Bring the database to the newest revision, one process at a time."""
+    newest = head(location)
+    with _plainly(engine.url):
+        if _revision(engine) == newest:  # the usual start: nothing to do
+            return Migration(newest, newest)
+    from alembic import command
+
     with _plainly(engine.url), _locked(engine) as connection:
         config = alembic_config(location, connection=connection)
         before, recognised = _current(connection, config)
         if recognised and before:
             command.stamp(config, before)
         command.upgrade(config, "head")
-    return Migration(before, head(location), recognised)
+    return Migration(before, newest, recognised)
 
 
 def print_sql(url: str, out: TextIO) -> Migration:
@@ -118,6 +124,8 @@ def print_sql(url: str, out: TextIO) -> Migration:
     It starts where the database is (read, never written; recognised if made before
     Alembic), or from nothing for an empty database or a missing SQLite file.
     """
+    from alembic import command
+
     engine = open_engine(url)
     before: str | None = None
     recognised = False
@@ -146,6 +154,8 @@ def new_revision(message: str, location: Path = MIGRATIONS) -> Path:
     The models are compared with a scratch SQLite database at the newest revision, so no
     database is needed; review the result (the tests run every revision on PostgreSQL).
     """
+    from alembic import command
+
     with tempfile.TemporaryDirectory() as scratch:
         engine = make_engine(f"sqlite:///{Path(scratch) / 'head.db'}")
         try:
@@ -182,6 +192,8 @@ def open_engine(url: str) -> Engine:
 
 def alembic_config(location: Path, *, out: TextIO | None = None, **attributes: object) -> Config:
     """Alembic's configuration for the migrations at ``location``, with these attributes."""
+    from alembic.config import Config
+
     # No ini file: the connection (or, offline, the dialect's name) is handed over in
     # attributes, so nothing of the URL is ever written down or parsed for % signs.
     config = Config(output_buffer=out)
@@ -215,6 +227,10 @@ def _locked(engine: Engine) -> Iterator[Connection]:
 
 def _current(connection: Connection, config: Config) -> tuple[str | None, bool]:
     """The database's revision, and whether it was recognised from its tables."""
+    from alembic.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+    from alembic.util import CommandError
+
     tables = set(inspect(connection).get_table_names())
     revision = None
     if VERSION_TABLE in tables:
@@ -251,6 +267,17 @@ def _recognise(connection: Connection, tables: set[str]) -> str:
         return "0002"
     # The versions in between had part of 0002, which skips what is there already.
     return "0001"
+
+
+def _revision(engine: Engine) -> str | None:
+    """The revision recorded in the database, read without Alembic (None: none recorded)."""
+    if _missing_file(engine.url):
+        return None
+    with engine.connect() as connection:
+        if not inspect(connection).has_table(VERSION_TABLE):
+            return None
+        query = text(f"SELECT version_num FROM {VERSION_TABLE}")  # noqa: S608 (a constant)
+        return connection.execute(query).scalar()
 
 
 def _missing_file(url: URL) -> bool:
