@@ -8,22 +8,9 @@ import pytest
 
 from korebot.kore import Kind, State, Status, TrainingStatus, UnreadableResponse, kinds
 from korebot.kore.kinds import faq, ml
+from korebot.testing.fake_ml import PARTS
 
-IN_SYNC = {
-    f"isMlInSyncWith{part}": True
-    for part in (
-        "Sentences",
-        "Synonyms",
-        "Mlparams",
-        "Traits",
-        "SmallTalk",
-        "UBTraining",
-        "EntityNode",
-        "IntentNode",
-        "Patterns",
-        "BTUtterances",
-    )
-}
+IN_SYNC = {f"isMlInSyncWith{part}": True for part in PARTS}
 FINISHED = {
     "trainingStatus": "Finished",
     **IN_SYNC,
