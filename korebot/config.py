@@ -29,7 +29,7 @@ LEGACY_KORE_HOST = "https://bots.kore.ai"
 T = TypeVar("T")
 _ALIAS = re.compile(r"[a-z0-9][a-z0-9_.-]{0,39}", re.IGNORECASE)
 # Words of /faq-status itself cannot be bot aliases.
-_RESERVED = frozenset({"help", "list", "bots", "stop", "subscribe", "unsubscribe"})
+_RESERVED = frozenset({"help", "list", "bots", "stop", "subscribe", "unsubscribe", "train"})
 
 
 class Settings(BaseSettings):
@@ -71,6 +71,8 @@ class Settings(BaseSettings):
     korebot_delivery_lease: float = Field(default=30.0, gt=0)
     #: Whether Slack users may ask about bot IDs that are not configured aliases.
     korebot_allow_raw_ids: bool = False
+    #: Slack user IDs (comma-separated) who may start trainings of every bot; empty: nobody.
+    korebot_trainers: str = ""
     port: int = Field(default=3000, ge=0, le=65535)
     log_level: str = "INFO"
 
@@ -101,6 +103,8 @@ class BotEntry(BaseModel):
     channels: list[str] = []
     #: Slack user IDs allowed to ask (empty: anyone in an allowed channel).
     users: list[str] = []
+    #: Slack user IDs who may start its trainings (replaces KOREBOT_TRAINERS for this bot).
+    trainers: list[str] | None = None
 
 
 class FileConfig(BaseModel):
@@ -113,6 +117,13 @@ class FileConfig(BaseModel):
 class Config:
     settings: Settings
     registry: BotRegistry
+
+    @property
+    def trainers(self) -> tuple[str, ...]:
+        """KOREBOT_TRAINERS: who may start any bot's trainings (a bot's ``trainers`` aside)."""
+        return tuple(
+            user for user in self.settings.korebot_trainers.replace(" ", "").split(",") if user
+        )
 
     def require_slack(self) -> None:
         """Check what serving Slack needs on top of the Kore.ai settings."""
@@ -304,6 +315,7 @@ def _file_bots(
                     languages=tuple(lang for lang in languages if lang),
                     channels=tuple(entry.channels),
                     users=tuple(entry.users),
+                    trainers=None if entry.trainers is None else tuple(entry.trainers),
                 )
             )
     return bots

@@ -137,6 +137,24 @@ class StatusGateway:
         leading.set_result(result)
         return Fetched(result, 0.0)
 
+    def start_training(self, bot: Bot, language: str, kind: Kind = Kind.FAQ) -> TrainingStatus:
+        """POST a new training, once (never retried), within the bot's budget like an ask:
+        BudgetExhausted with the seconds to wait when it is spent."""
+        wait = self.budget.acquire((bot.host, bot.bot_id))
+        if wait > 0:
+            raise BudgetExhausted(
+                f"korebot's share of Kore.ai's rate limit for {bot.name} is used up; "
+                f"try again in {math.ceil(wait)} s.",
+                retry_after=wait,
+            )
+        with self._lock:
+            self.calls += 1
+            # What was known of this training is stale now that a run starts.
+            for key in [key for key in self._cache if key.bot == (bot.host, bot.bot_id)]:
+                if key.kind is kind and key.language == language:
+                    del self._cache[key]
+        return self.registry.client(bot).start_training(bot.bot_id, language, kind)
+
     def _known(self, key: TrainingKey, moment: float) -> Fetched | None:
         cached = self._cache.get(key)
         if cached is None:

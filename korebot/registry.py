@@ -59,6 +59,8 @@ class Bot:
     channels: tuple[str, ...] = ()
     #: Slack user IDs allowed to ask about this bot (empty: anyone).
     users: tuple[str, ...] = ()
+    #: Slack user IDs allowed to start its trainings (None: KOREBOT_TRAINERS decides).
+    trainers: tuple[str, ...] | None = None
 
     @property
     def name(self) -> str:

@@ -95,6 +95,7 @@ class Runtime:
             self.engine,
             allow_raw_ids=settings.korebot_allow_raw_ids,
             commands=KeyedWindows({60: settings.korebot_commands_per_user_per_minute}),
+            trainers=config.trainers,
         )
         self.app = build_app(
             self.client, secret.get_secret_value() if secret else "", services, self.executor

@@ -741,6 +741,10 @@ def test_two_processes_starting_at_once_migrate_an_old_postgresql_database_once(
             "public.korebot_commands",
             "public.korebot_commands_pkey",
             "public.ix_korebot_commands_unfinished",
+            # 0006's table of trainings started from Slack
+            "public.korebot_train_requests",
+            "public.korebot_train_requests_pkey",
+            "public.korebot_train_requests_token_key",
         ]
     )
     assert differences(postgres_url) == []

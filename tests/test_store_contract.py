@@ -20,8 +20,8 @@ from korebot.errors import DatabaseUnavailable, LimitReached, Undeliverable
 from korebot.kore import Credentials, Kind, State, Status, TrainingStatus
 from korebot.registry import Bot, TrainingKey
 from korebot.watch import schema
-from korebot.watch.contract import CommandRecord, Policy, WatchStore
-from korebot.watch.model import Ended, Outcome, Subscribed, Via, WatchRequest
+from korebot.watch.contract import CommandRecord, Policy, TrainAsk, WatchStore
+from korebot.watch.model import Ended, Outcome, Subscribed, TrainState, Via, WatchRequest
 from korebot.watch.store import Store
 from korebot.watch.tables import Command
 
@@ -576,3 +576,62 @@ def test_a_locked_database_fails_every_command_recorded_at_once(
     assert all(isinstance(error, DatabaseUnavailable) for error in errors)
     lease = store.record_command(command())  # the lock gone, recording works again
     assert store.finish_command(lease) is True
+
+
+# Trainings started from Slack ---------------------------------------------------------
+
+TRAIN_ASK = TrainAsk("T0TEAM", "C0ONE", "U0ONE", KEY, "support", valid_for=600)
+
+
+def test_a_train_request_is_claimed_once_then_finished_once(store: WatchStore) -> None:
+    recorded = store.record_train_request(TRAIN_ASK)
+    assert recorded.state is TrainState.PENDING and len(recorded.token) >= 20
+    assert store.record_train_request(TRAIN_ASK).token != recorded.token
+    claimed, won = store.claim_train_request(recorded.token, "U0ONE")
+    assert won and claimed is not None
+    assert (claimed.state, claimed.started_by) == (TrainState.STARTING, "U0ONE")
+    again, won_again = store.claim_train_request(recorded.token, "U0ONE")
+    assert not won_again and again is not None and again.state is TrainState.STARTING
+    assert store.cancel_train_request(recorded.token)[1] is False
+    assert store.finish_train_request(recorded.request_id, TrainState.STARTED, "ok")
+    assert not store.finish_train_request(recorded.request_id, TrainState.FAILED, "late")
+    done = store.train_request(recorded.token)
+    assert done is not None and (done.state, done.result) == (TrainState.STARTED, "ok")
+    assert store.claim_train_request("no-such-token", "U0ONE") == (None, False)
+
+
+def test_an_expired_or_cancelled_train_request_cannot_be_claimed(
+    store: WatchStore, clock: Clock
+) -> None:
+    late = store.record_train_request(TRAIN_ASK)
+    cancelled = store.record_train_request(TRAIN_ASK)
+    assert store.cancel_train_request(cancelled.token)[1] is True
+    clock.advance(599)
+    now, won = store.claim_train_request(cancelled.token, "U0ONE")
+    assert not won and now is not None and now.state is TrainState.CANCELLED
+    clock.advance(2)
+    now, won = store.claim_train_request(late.token, "U0ONE")
+    assert not won and now is not None and now.state is TrainState.EXPIRED
+
+
+def test_of_claimers_at_once_exactly_one_wins(
+    store: WatchStore, request: pytest.FixtureRequest
+) -> None:
+    if request.node.callspec.params["store"] == "sqlite-memory":
+        pytest.skip("one connection, one thread at a time: there is no 'at once'")
+    tokens = [store.record_train_request(TRAIN_ASK).token for _ in range(10)]
+    start = threading.Barrier(4)
+    wins: list[str] = []
+
+    def claim(user: str) -> None:
+        start.wait()
+        for token in tokens:
+            if store.claim_train_request(token, user)[1]:
+                wins.append(token)
+
+    threads = [threading.Thread(target=claim, args=(f"U{i}",)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert sorted(wins) == sorted(tokens)  # each claimed by exactly one claimer

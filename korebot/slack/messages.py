@@ -147,6 +147,9 @@ def watching(
     training = _training(watch.kind, watch.bot_name, watch.language)
     if watch.via == "subscription":
         line = f"{training} started; I will post the result in this thread."
+    elif watch.via == "train" and watch.askers:
+        # Its first asker is who started it from Slack (korebot.slack.listeners.actions.train).
+        line = f"<@{watch.askers[0]}> started {training}; I will post the result in this thread."
     else:
         line = f"{training} is in progress; I will post the result in this thread."
     context = f"{_details(result)} · watching since {slack_date(watch.started_at)}"
@@ -348,6 +351,7 @@ def usage(kind: Kind = Kind.FAQ) -> Message:
         f"• `{name} subscribe support en` — announce every training here\n"
         f"• `{name} unsubscribe support en` — stop announcing\n"
         f"• `{name} stop support en` — stop watching\n"
+        f"• `{name} train support en` — start a training (asks you to confirm; trainers only)\n"
         f"• `{name} bots` — the bots I know\n"
         f"• `{name} help` — this message"
     )

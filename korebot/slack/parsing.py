@@ -59,6 +59,10 @@ class Unsubscribe(Targeted):
     pass
 
 
+class Train(Targeted):
+    pass
+
+
 @dataclass(frozen=True)
 class Invalid:
     """The text could not be understood; ``reason`` says why, for the asker."""
@@ -72,6 +76,7 @@ _TARGETED: dict[str, type[Targeted]] = {
     "stop": StopWatch,
     "subscribe": Subscribe,
     "unsubscribe": Unsubscribe,
+    "train": Train,
 }
 
 

@@ -22,6 +22,20 @@ class Via(StrEnum):
 
     ASK = "ask"  # someone typed the command
     SUBSCRIPTION = "subscription"  # a poll saw a subscribed training's run start or end
+    TRAIN = "train"  # someone started the training from Slack (its first asker)
+
+
+class TrainState(StrEnum):
+    """Where a training requested from Slack is (``korebot_train_requests.state``)."""
+
+    PENDING = "pending"  # the confirmation is shown; nothing started
+    CANCELLED = "cancelled"  # Cancel was clicked
+    EXPIRED = "expired"  # clicked too late
+    STARTING = "starting"  # claimed by one click: its POST may be under way
+    STARTED = "started"  # Kore.ai accepted the POST
+    JOINED = "joined"  # a training was already running: nothing started, its watch joined
+    FAILED = "failed"  # Kore.ai refused the POST (or nothing was sent)
+    UNKNOWN = "unknown"  # the POST's answer was lost: never sent again for this request
 
 
 class Ended(StrEnum):
@@ -147,6 +161,7 @@ class WatchRequest:
     language: str
     state: State
     kind: Kind = Kind.FAQ
+    via: Via = Via.ASK
 
     @property
     def key(self) -> TrainingKey:

@@ -71,6 +71,7 @@ from korebot.watch.tables import (
     get_or_insert,
     insert_missing,
 )
+from korebot.watch.train_requests import TrainRequestLog
 
 __all__ = [
     "Asker",
@@ -93,7 +94,7 @@ _LEASED: dict[str, type[Target] | type[Watch] | type[Command]] = {
 }
 
 
-class Store(CommandLog):
+class Store(CommandLog, TrainRequestLog):
     """Owns the SQLAlchemy engine and session factory, and answers the store contract."""
 
     def __init__(self, url: str) -> None:
@@ -148,7 +149,7 @@ class Store(CommandLog):
                     target,
                     request.team_id,
                     request.channel_id,
-                    Via.ASK,
+                    request.via,
                     moment,
                     lease_owner=owner,
                     lease_until=moment + self._seconds("delivery"),

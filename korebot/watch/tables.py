@@ -96,7 +96,7 @@ class Watch(Base):
     target_id: Mapped[int] = mapped_column(ForeignKey("korebot_targets.id"), index=True)
     #: Set while active, NULL once ended: one active watch per channel and target.
     active_key: Mapped[str | None] = mapped_column(String(120), unique=True)
-    #: How it started: a ``Via`` ("ask" or "subscription").
+    #: How it started: a ``Via`` ("ask", "subscription" or "train").
     via: Mapped[str] = mapped_column(String(16), default="ask")
     team_id: Mapped[str] = mapped_column(String(32))
     channel_id: Mapped[str] = mapped_column(String(32))
@@ -185,6 +185,35 @@ class Command(Base):
     #: Runs so far, the first included: a command that keeps killing its runner stops.
     attempts: Mapped[int] = mapped_column(default=1)
     done_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class TrainRequest(Base):
+    """A training asked for from Slack: its confirmation (single-use), then its start.
+
+    Written before the buttons are shown; a click claims it once (``state``, a
+    ``TrainState``), and the start's result and watch stay on it as the audit.
+    """
+
+    __tablename__ = "korebot_train_requests"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: Random, carried in the buttons' value: a click names its request by it.
+    token: Mapped[str] = mapped_column(String(64), unique=True)
+    team_id: Mapped[str] = mapped_column(String(32))
+    channel_id: Mapped[str] = mapped_column(String(32))
+    user_id: Mapped[str] = mapped_column(String(32))
+    #: ``str(TrainingKey)``, and the alias typed (re-resolved, rules included, on click).
+    key: Mapped[str] = mapped_column(String(300))
+    bot_name: Mapped[str] = mapped_column(String(64))
+    language: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    state: Mapped[str] = mapped_column(String(16))
+    #: Who clicked Train now, and what Kore.ai answered (or why nothing was sent).
+    started_by: Mapped[str | None] = mapped_column(String(32))
+    result: Mapped[str | None] = mapped_column(Text)
+    watch_id: Mapped[int | None] = mapped_column(ForeignKey("korebot_watches.id"))
 
 
 _Model = TypeVar("_Model", bound=Base)

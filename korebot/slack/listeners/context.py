@@ -16,3 +16,5 @@ class Services:
     allow_raw_ids: bool
     #: Commands per user (team, user) in a sliding minute.
     commands: KeyedWindows
+    #: KOREBOT_TRAINERS: who may start any bot's trainings unless the bot names its own.
+    trainers: tuple[str, ...] = ()

@@ -1,4 +1,5 @@
-"""Interactive components: the "Stop watching" button (acked first, as commands are)."""
+"""Interactive components: the "Stop watching" button and a training's confirmation
+(acked first, as commands are)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,9 @@ from typing import Any
 
 from slack_bolt import App, Respond
 
-from korebot.slack import messages
+from korebot.slack import messages, training_messages
 from korebot.slack.listeners.actions.stop_watching import stop_watching
+from korebot.slack.listeners.actions.train import cancel_train, train_now
 from korebot.slack.listeners.common import acknowledge
 from korebot.slack.listeners.context import Services
 
@@ -17,3 +19,12 @@ def register(app: App, services: Services) -> None:
         stop_watching(services, body, action, respond)
 
     app.action(messages.STOP_ACTION)(ack=acknowledge, lazy=[lazy_stop_watching])
+
+    def lazy_train_now(body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
+        train_now(services, body, action, respond)
+
+    def lazy_cancel_train(body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
+        cancel_train(services, body, action, respond)
+
+    app.action(training_messages.TRAIN_ACTION)(ack=acknowledge, lazy=[lazy_train_now])
+    app.action(training_messages.CANCEL_TRAIN_ACTION)(ack=acknowledge, lazy=[lazy_cancel_train])

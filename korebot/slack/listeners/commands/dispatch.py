@@ -19,6 +19,7 @@ from korebot.slack.listeners.commands.list import list_watches
 from korebot.slack.listeners.commands.status import ask_status
 from korebot.slack.listeners.commands.stop import stop_watch
 from korebot.slack.listeners.commands.subscribe import subscribe
+from korebot.slack.listeners.commands.train import request_training
 from korebot.slack.listeners.commands.unsubscribe import unsubscribe
 from korebot.slack.listeners.common import answering, asked_by, within_limit
 from korebot.slack.listeners.context import Services
@@ -51,5 +52,7 @@ def slash_command(
                 unsubscribe(services, asked, command, respond, kind)
             case parsing.StopWatch() as asked:
                 stop_watch(services, asked, command, respond, kind)
+            case parsing.Train() as asked:
+                request_training(services, asked, command, respond, kind)
             case parsing.AskStatus() as asked:
                 ask_status(services, asked, command, respond, client, kind)

@@ -8,6 +8,7 @@ channel's limit is reached): only the watch needs them.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from slack_bolt import Respond
@@ -16,7 +17,7 @@ from slack_sdk.errors import SlackApiError
 
 from korebot.errors import DatabaseUnavailable
 from korebot.gateway import Fetched
-from korebot.kore import Kind, KoreError, State, Status
+from korebot.kore import Kind, KoreError, State, Status, TrainingStatus
 from korebot.registry import Bot
 from korebot.slack import messages, parsing
 from korebot.slack.kinds import command as command_of
@@ -29,7 +30,7 @@ from korebot.slack.listeners.common import (
 )
 from korebot.slack.listeners.context import Services
 from korebot.slack.notifier import slack_error
-from korebot.watch.model import LimitReached, Undeliverable, WatchRequest
+from korebot.watch.model import LimitReached, Started, Undeliverable, WatchRequest
 
 log = logging.getLogger(__name__)
 
@@ -64,34 +65,46 @@ def ask_status(
             state=asked.state,
             kind=kind,
         )
-        try:
-            started = services.engine.watch(request, result)
-        except LimitReached as error:
-            raise Refusal(str(error)) from None
-        except DatabaseUnavailable as error:
-            log.warning("Database unavailable, not watching %s: %s", bot.name, error.orig)
-            tell_status()
-            raise Refusal(
-                "I can't watch this training for now: my database is unavailable. "
-                "Ask again in a few minutes to have its result posted here."
-            ) from None
-        except (Undeliverable, SlackApiError, OSError) as error:
-            # OSError: Slack could not be reached (slack_sdk's retries included).
-            if isinstance(error, SlackApiError):
-                code = slack_error(error)
-            else:
-                code = str(error) if isinstance(error, Undeliverable) else "Slack unreachable"
-            log.warning("Not watching %s: cannot post (%s)", bot.name, code)
-            tell_status()
-            raise Refusal(
-                f"I could not post in this channel or message you ({code}), so I am not "
-                "watching this training. Ask again in a few minutes."
-            ) from None
+        started = begin_watch(services, request, result, tell_status)
         if started.existing:
             link = permalink(client, started.watch)
             respond(**messages.already_watching(started.watch, link).kwargs())
         elif started.watch.thread_channel != channel:
             respond(**messages.moved_to_dm(channel).kwargs())
+
+
+def begin_watch(
+    services: Services,
+    request: WatchRequest,
+    result: TrainingStatus,
+    tell_status: Callable[[], None] = lambda: None,
+) -> Started:
+    """Watch a running training for the request's channel (or join its watch); if that
+    cannot be, ``tell_status`` (the status is still worth telling) and refuse, saying why."""
+    bot = request.bot
+    try:
+        return services.engine.watch(request, result)
+    except LimitReached as error:
+        raise Refusal(str(error)) from None
+    except DatabaseUnavailable as error:
+        log.warning("Database unavailable, not watching %s: %s", bot.name, error.orig)
+        tell_status()
+        raise Refusal(
+            "I can't watch this training for now: my database is unavailable. "
+            "Ask again in a few minutes to have its result posted here."
+        ) from None
+    except (Undeliverable, SlackApiError, OSError) as error:
+        # OSError: Slack could not be reached (slack_sdk's retries included).
+        if isinstance(error, SlackApiError):
+            code = slack_error(error)
+        else:
+            code = str(error) if isinstance(error, Undeliverable) else "Slack unreachable"
+        log.warning("Not watching %s: cannot post (%s)", bot.name, code)
+        tell_status()
+        raise Refusal(
+            f"I could not post in this channel or message you ({code}), so I am not "
+            "watching this training. Ask again in a few minutes."
+        ) from None
 
 
 def _status(services: Services, bot: Bot, language: str, state: State, kind: Kind) -> Fetched:

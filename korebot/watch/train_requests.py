@@ -1,0 +1,132 @@
+"""The store's train-request transactions: a confirmation recorded, then claimed once.
+
+``TrainRequestLog`` is the part of ``korebot.watch.store.Store`` that answers the
+contract's train-request methods (korebot.watch.contract). The claim is one conditional
+UPDATE (``state = 'pending' AND expires_at > now``): the database lets one writer change
+the row, so one caller wins on SQLite and PostgreSQL alike, whatever the process.
+"""
+
+from __future__ import annotations
+
+import secrets
+from abc import abstractmethod
+from contextlib import AbstractContextManager
+from datetime import timedelta
+
+from sqlalchemy import Update, select, update
+from sqlalchemy.orm import Session
+
+from korebot.kore import Kind, State
+from korebot.registry import TrainingKey
+from korebot.watch.contract import TrainAsk, TrainRequestView, WatchStore
+from korebot.watch.model import TrainState
+from korebot.watch.tables import TrainRequest
+
+
+def _key(text: str) -> TrainingKey:
+    host, bot_id, language, state, kind = text.split("|")
+    return TrainingKey(host, bot_id, language, State(state), Kind(kind))
+
+
+def _changed(session: Session, statement: Update) -> bool:
+    """Run a conditional UPDATE of one row; whether it changed it."""
+    return bool(session.execute(statement).rowcount)  # type: ignore[attr-defined]
+
+
+def _view(row: TrainRequest) -> TrainRequestView:
+    return TrainRequestView(
+        request_id=row.id,
+        token=row.token,
+        team_id=row.team_id,
+        channel_id=row.channel_id,
+        user_id=row.user_id,
+        key=_key(row.key),
+        bot_name=row.bot_name,
+        created_at=row.created_at,
+        expires_at=row.expires_at,
+        state=TrainState(row.state),
+        started_by=row.started_by,
+        result=row.result,
+        watch_id=row.watch_id,
+    )
+
+
+class TrainRequestLog(WatchStore):
+    @abstractmethod
+    def _begin(self, *, urgent: bool = False) -> AbstractContextManager[Session]:
+        """A transaction; the driver's connection errors are DatabaseUnavailable."""
+
+    def record_train_request(self, ask: TrainAsk) -> TrainRequestView:
+        moment = self.policy.clock()
+        row = TrainRequest(
+            token=secrets.token_urlsafe(24),
+            team_id=ask.team_id,
+            channel_id=ask.channel_id,
+            user_id=ask.user_id,
+            key=str(ask.key),
+            bot_name=ask.bot_name,
+            language=ask.key.language,
+            kind=ask.key.kind.value,
+            created_at=moment,
+            expires_at=moment + timedelta(seconds=ask.valid_for),
+            state=TrainState.PENDING.value,
+        )
+        with self._begin() as session:
+            session.add(row)
+            session.flush()
+            return _view(row)
+
+    def train_request(self, token: str) -> TrainRequestView | None:
+        with self._begin() as session:
+            row = session.scalars(select(TrainRequest).filter_by(token=token)).first()
+            return None if row is None else _view(row)
+
+    def claim_train_request(self, token: str, user_id: str) -> tuple[TrainRequestView | None, bool]:
+        moment = self.policy.clock()
+        pending = (TrainRequest.token == token, TrainRequest.state == TrainState.PENDING.value)
+        with self._begin() as session:
+            claimed = _changed(
+                session,
+                update(TrainRequest)
+                .where(*pending, TrainRequest.expires_at > moment)
+                .values(state=TrainState.STARTING.value, started_by=user_id),
+            )
+            if not claimed:
+                session.execute(
+                    update(TrainRequest)
+                    .where(*pending, TrainRequest.expires_at <= moment)
+                    .values(state=TrainState.EXPIRED.value)
+                )
+            return self._now(session, token), claimed
+
+    def cancel_train_request(self, token: str) -> tuple[TrainRequestView | None, bool]:
+        with self._begin() as session:
+            cancelled = _changed(
+                session,
+                update(TrainRequest)
+                .where(TrainRequest.token == token, TrainRequest.state == TrainState.PENDING.value)
+                .values(state=TrainState.CANCELLED.value),
+            )
+            return self._now(session, token), cancelled
+
+    def finish_train_request(
+        self, request_id: int, state: TrainState, result: str, watch_id: int | None = None
+    ) -> bool:
+        with self._begin() as session:
+            return _changed(
+                session,
+                update(TrainRequest)
+                .where(
+                    TrainRequest.id == request_id,
+                    TrainRequest.state == TrainState.STARTING.value,
+                )
+                .values(state=state.value, result=result, watch_id=watch_id),
+            )
+
+    @staticmethod
+    def _now(session: Session, token: str) -> TrainRequestView | None:
+        query = (
+            select(TrainRequest).filter_by(token=token).execution_options(populate_existing=True)
+        )
+        row = session.scalars(query).first()
+        return None if row is None else _view(row)
