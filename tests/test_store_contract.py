@@ -585,18 +585,23 @@ TRAIN_ASK = TrainAsk("T0TEAM", "C0ONE", "U0ONE", KEY, "support", valid_for=600)
 
 def test_a_train_request_is_claimed_once_then_finished_once(store: WatchStore) -> None:
     recorded = store.record_train_request(TRAIN_ASK)
-    assert recorded.state is TrainState.PENDING and len(recorded.token) >= 20
+    assert recorded.state is TrainState.PENDING
+    assert len(recorded.token) >= 20
     assert store.record_train_request(TRAIN_ASK).token != recorded.token
     claimed, won = store.claim_train_request(recorded.token, "U0ONE")
-    assert won and claimed is not None
+    assert won
+    assert claimed is not None
     assert (claimed.state, claimed.started_by) == (TrainState.STARTING, "U0ONE")
     again, won_again = store.claim_train_request(recorded.token, "U0ONE")
-    assert not won_again and again is not None and again.state is TrainState.STARTING
+    assert not won_again
+    assert again is not None
+    assert again.state is TrainState.STARTING
     assert store.cancel_train_request(recorded.token)[1] is False
     assert store.finish_train_request(recorded.request_id, TrainState.STARTED, "ok")
     assert not store.finish_train_request(recorded.request_id, TrainState.FAILED, "late")
     done = store.train_request(recorded.token)
-    assert done is not None and (done.state, done.result) == (TrainState.STARTED, "ok")
+    assert done is not None
+    assert (done.state, done.result) == (TrainState.STARTED, "ok")
     assert store.claim_train_request("no-such-token", "U0ONE") == (None, False)
 
 
@@ -608,10 +613,14 @@ def test_an_expired_or_cancelled_train_request_cannot_be_claimed(
     assert store.cancel_train_request(cancelled.token)[1] is True
     clock.advance(599)
     now, won = store.claim_train_request(cancelled.token, "U0ONE")
-    assert not won and now is not None and now.state is TrainState.CANCELLED
+    assert not won
+    assert now is not None
+    assert now.state is TrainState.CANCELLED
     clock.advance(2)
     now, won = store.claim_train_request(late.token, "U0ONE")
-    assert not won and now is not None and now.state is TrainState.EXPIRED
+    assert not won
+    assert now is not None
+    assert now.state is TrainState.EXPIRED
 
 
 def test_of_claimers_at_once_exactly_one_wins(
