@@ -212,3 +212,30 @@ def test_a_lost_post_that_started_nothing_says_so_and_offers_a_new_confirmation(
     assert trains(slow.kore) == before + 1
     assert started(slow, token) == "unknown"
     assert slow.posts(channel) == []
+
+
+@pytest.mark.parametrize(
+    ("refusal", "told"),
+    [
+        (Fail(429, retry_after=42), "try again in 42 s"),
+        (Fail(400, '{"errors": [{"msg": "Bot is being published"}]}'), "being published"),
+        (Fail(400, '{"errors": [{"msg": "Language fr not enabled"}]}'), "not enabled"),
+        (Fail(403, '{"errors": [{"msg": "insufficient scope"}]}'), "Train FAQ"),
+    ],
+    ids=["rate-limited", "publishing", "language", "scope"],
+)
+def test_a_refused_post_says_what_to_do_and_is_not_retried(
+    h: Harness, refusal: Fail, told: str
+) -> None:
+    language = "ko"
+    h.kore.script(BOT, language, Status("success"))
+    h.kore.on_train(BOT, language, refusal)
+    channel = new_channel()
+    before = trains(h.kore)
+    _, token = confirm(h, f"train support {language}", channel)
+    text = alltext(h.answer(click(h, TRAIN_ACTION, token, channel)))
+    assert "was not started" in text
+    assert told in text
+    assert trains(h.kore) == before + 1
+    assert started(h, token) == "failed"
+    assert h.posts(channel) == []

@@ -3,9 +3,13 @@ answers to its buttons (korebot.slack.messages has the watch's own)."""
 
 from __future__ import annotations
 
+import math
+import re
+
 from slack_sdk.models.blocks import ActionsBlock, ButtonElement, ContextBlock, SectionBlock
 
-from korebot.kore import Kind
+from korebot.kore import BadRequest, Kind, KoreError, RateLimited
+from korebot.kore.errors import BudgetExhausted
 from korebot.registry import Bot
 from korebot.slack.kinds import label
 from korebot.slack.messages import Message, escape
@@ -121,3 +125,26 @@ def not_started(kind: Kind, bot_name: str, language: str, reason: str) -> Messag
     return _plain(
         f":warning: {what(kind, bot_name, language)} was not started: {escape(reason, 400)}"
     )
+
+
+def refused(error: KoreError, bot: Bot, language: str) -> str:
+    """What a refused train POST means and what to do (plain: shown escaped)."""
+    text = str(error)
+    if isinstance(error, RateLimited | BudgetExhausted):
+        wait = math.ceil(error.retry_after) if error.retry_after else 60
+        return f"{text} Nothing was started; try again in {wait} s."
+    if isinstance(error, BadRequest) and _PUBLISHING.search(text):
+        return (
+            f"{bot.name} is being published, and Kore.ai does not start a training meanwhile; "
+            f"try again once publishing has ended. ({text})"
+        )
+    if isinstance(error, BadRequest) and _LANGUAGE.search(text):
+        return (
+            f"The language {language} is not enabled for {bot.name}: enable it in the bot "
+            f"builder (or pick another), then ask again. ({text})"
+        )
+    return text
+
+
+_PUBLISHING = re.compile(r"publish", re.IGNORECASE)
+_LANGUAGE = re.compile(r"language", re.IGNORECASE)

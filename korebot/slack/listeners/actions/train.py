@@ -121,7 +121,8 @@ def _start(services: Services, request: TrainRequestView, bot: Bot, respond: Res
         return
     except KoreError as error:  # refused: nothing started
         finish(TrainState.FAILED, str(error))
-        answer = training_messages.not_started(kind, bot.name, language, str(error))
+        reason = training_messages.refused(error, bot, language)
+        answer = training_messages.not_started(kind, bot.name, language, reason)
         respond(replace_original=True, **answer.kwargs())
         return
     finish(TrainState.STARTED, started.message, watch(started, Via.TRAIN))
