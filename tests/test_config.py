@@ -176,7 +176,9 @@ def test_malformed_korebot_bots_entries_are_each_reported() -> None:
     assert problems[5].startswith("KOREBOT_BOTS: alias 'xxxx")
 
 
-@pytest.mark.parametrize("word", ["help", "list", "bots", "stop", "subscribe", "Unsubscribe"])
+@pytest.mark.parametrize(
+    "word", ["help", "list", "bots", "stop", "subscribe", "Unsubscribe", "train"]
+)
 def test_command_words_cannot_be_aliases(word: str) -> None:
     problems = problems_of({**CREDENTIALS, "KOREBOT_BOTS": f"{word}={BOT}"})
     assert problems == [f"KOREBOT_BOTS: '{word}' is a command word; pick another alias."]
@@ -233,6 +235,28 @@ def test_toml_gives_per_bot_host_credentials_languages_and_channels(tmp_path: Pa
     assert europe.credentials == Credentials("cs-europe", EU_SECRET)
     assert europe.languages == ("pt_br",)
     assert europe.channels == ()
+
+
+def test_trainers_nobody_by_default_listed_in_the_environment_replaced_per_bot(
+    tmp_path: Path,
+) -> None:
+    assert load(environ={}).trainers == ()
+    path = write(
+        tmp_path,
+        f"""
+        [bots.support]
+        id = "{BOT}"
+        trainers = ["U0LEAD"]
+
+        [bots.sales]
+        id = "{BOT2}"
+        """,
+    )
+    environ = {**CREDENTIALS, "KOREBOT_CONFIG": path, "KOREBOT_TRAINERS": " U0ONE, ,U0TWO "}
+    config = load(environ=environ)
+    assert config.trainers == ("U0ONE", "U0TWO")
+    assert config.registry.resolve("support").trainers == ("U0LEAD",)
+    assert config.registry.resolve("sales").trainers is None  # KOREBOT_TRAINERS decides
 
 
 def test_toml_bots_need_no_default_credentials_and_join_korebot_bots(tmp_path: Path) -> None:
