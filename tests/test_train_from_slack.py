@@ -110,6 +110,26 @@ def test_cancel_starts_nothing_and_the_confirmation_is_then_spent(h: Harness) ->
     assert started(h, token) == "cancelled"
 
 
+def test_list_shows_who_started_a_training(h: Harness) -> None:
+    h.kore.script(BOT, "ja", Status("success"))
+    h.kore.on_train(BOT, "ja", Status("in-progress"))  # runs until the test stops watching
+    channel = new_channel()
+    _, token = confirm(h, "train support ja", channel)
+    assert "Started" in alltext(h.answer(click(h, TRAIN_ACTION, token, channel)))
+    h.parent(channel)
+    listed = alltext(h.answer(h.ask("list", channel)))
+    assert f"started by <@{TRAINER}>" in listed
+    assert "Stopped watching" in alltext(h.answer(h.ask("stop support ja", channel)))
+
+
+def test_only_the_in_development_version_can_be_trained(h: Harness) -> None:
+    before = trains(h.kore)
+    answer = h.answer(h.ask("train support en published", new_channel(), user=TRAINER))
+    assert "Only the in-development (configured) version" in alltext(answer)
+    assert not has_buttons(answer)
+    assert trains(h.kore) == before
+
+
 def test_a_non_trainer_is_refused_with_who_may_and_how_to_grant(h: Harness) -> None:
     before = trains(h.kore)
     answer = h.answer(h.ask("train support it", new_channel(), user="U0NOBODY"))

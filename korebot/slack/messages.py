@@ -264,7 +264,8 @@ def watch_list(
         since = slack_date(watch.started_at)
         where = f" · <{link}|thread>" if link else ""
         status = escape(watch.last_status or "unknown")
-        lines.append(f"• {label(watch.kind)} · {target} · {status} since {since}{where}")
+        by = f" · started by <@{watch.askers[0]}>" if watch.via == "train" and watch.askers else ""
+        lines.append(f"• {label(watch.kind)} · {target} · {status} since {since}{by}{where}")
     subscribed = [
         f"• {label(sub.kind)} · {_target(sub.bot_name, sub.bot_id, sub.language, sub.state)}"
         + (f" · :double_vertical_bar: paused: {escape(sub.paused)}" if sub.paused else "")
