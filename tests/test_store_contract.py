@@ -644,3 +644,21 @@ def test_of_claimers_at_once_exactly_one_wins(
     for thread in threads:
         thread.join(30)
     assert sorted(wins) == sorted(tokens)  # each claimed by exactly one claimer
+
+
+def test_a_request_left_starting_is_taken_over_once_when_stale(
+    store: WatchStore, clock: Clock
+) -> None:
+    recorded = store.record_train_request(TRAIN_ASK)
+    assert store.claim_train_request(recorded.token, "U0ONE")[1]
+    clock.advance(119)
+    assert store.reclaim_train_request(recorded.token, 120) is None  # its claimer may live
+    clock.advance(2)
+    taken = store.reclaim_train_request(recorded.token, 120)
+    assert taken is not None
+    assert taken.state is TrainState.STARTING
+    assert taken.claimed_at == clock.now
+    assert store.reclaim_train_request(recorded.token, 120) is None  # once
+    assert store.finish_train_request(recorded.request_id, TrainState.UNKNOWN, "checked")
+    clock.advance(500)
+    assert store.reclaim_train_request(recorded.token, 120) is None  # finished: never again

@@ -224,7 +224,7 @@ def test_a_lost_post_that_started_nothing_says_so_and_offers_a_new_confirmation(
     slow.slack.wait_for(lambda s: len(slow.answers(url)) == 2, 10, "two answers")
     told, offered = slow.answers(url)
     assert "was not started" in alltext(told)
-    assert "no training is running" in alltext(told)
+    assert "No training is running" in alltext(told)
     (actions,) = [block for block in offered["blocks"] if block["type"] == "actions"]
     fresh = actions["elements"][0]["value"]
     assert fresh != token

@@ -149,6 +149,7 @@ class TrainRequestView:
     created_at: datetime
     expires_at: datetime
     state: TrainState
+    claimed_at: datetime | None
     started_by: str | None
     result: str | None
     watch_id: int | None
@@ -402,6 +403,15 @@ class WatchStore(ABC):
         two users, two processes; SQLite or PostgreSQL) exactly one gets True, and every
         other gets False with the request as it is. A pending one past its expiry is
         marked expired instead (False). (None, False) if there is no such request.
+        """
+
+    @abstractmethod
+    def reclaim_train_request(self, token: str, stale_after: float) -> TrainRequestView | None:
+        """Take over a request still starting ``stale_after`` seconds after its claim (its
+        claimer died around the POST), renewing the claim; None unless this call did.
+
+        One caller wins, as for ``claim_train_request``. The taker must not POST again: it
+        asks for the status and finishes the request from what it finds.
         """
 
     @abstractmethod

@@ -210,6 +210,8 @@ class TrainRequest(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
     state: Mapped[str] = mapped_column(String(16))
+    #: When a click claimed it (a request left starting long after: its process died).
+    claimed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     #: Who clicked Train now, and what Kore.ai answered (or why nothing was sent).
     started_by: Mapped[str | None] = mapped_column(String(32))
     result: Mapped[str | None] = mapped_column(Text)

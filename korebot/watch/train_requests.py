@@ -45,6 +45,7 @@ def _view(row: TrainRequest) -> TrainRequestView:
         created_at=row.created_at,
         expires_at=row.expires_at,
         state=TrainState(row.state),
+        claimed_at=row.claimed_at,
         started_by=row.started_by,
         result=row.result,
         watch_id=row.watch_id,
@@ -89,7 +90,7 @@ class TrainRequestLog(WatchStore):
                 session,
                 update(TrainRequest)
                 .where(*pending, TrainRequest.expires_at > moment)
-                .values(state=TrainState.STARTING.value, started_by=user_id),
+                .values(state=TrainState.STARTING.value, started_by=user_id, claimed_at=moment),
             )
             if not claimed:
                 session.execute(
@@ -98,6 +99,21 @@ class TrainRequestLog(WatchStore):
                     .values(state=TrainState.EXPIRED.value)
                 )
             return self._now(session, token), claimed
+
+    def reclaim_train_request(self, token: str, stale_after: float) -> TrainRequestView | None:
+        moment = self.policy.clock()
+        with self._begin() as session:
+            taken = _changed(
+                session,
+                update(TrainRequest)
+                .where(
+                    TrainRequest.token == token,
+                    TrainRequest.state == TrainState.STARTING.value,
+                    TrainRequest.claimed_at <= moment - timedelta(seconds=stale_after),
+                )
+                .values(claimed_at=moment),
+            )
+            return self._now(session, token) if taken else None
 
     def cancel_train_request(self, token: str) -> tuple[TrainRequestView | None, bool]:
         with self._begin() as session:

@@ -5,13 +5,15 @@ checked again as the command was, and nothing reaches Kore.ai unless it passes."
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from in_process import Listeners, command, new_language
 from slack_app import BOT, alltext, new_channel
+from sqlalchemy import update
 
 from korebot.kore import State
-from korebot.slack.listeners.actions.train import cancel_train, train_now
+from korebot.slack.listeners.actions.train import STALE_AFTER, cancel_train, train_now
 from korebot.slack.listeners.commands.train import request_training
 from korebot.slack.listeners.context import Services
 from korebot.slack.parsing import Train
@@ -19,6 +21,7 @@ from korebot.slack.training_messages import TRAIN_ACTION
 from korebot.testing.fake_kore import Status
 from korebot.testing.slack_payloads import block_actions_payload
 from korebot.watch.model import TrainState
+from korebot.watch.tables import TrainRequest
 
 TRAINER = "U0TRAINER"
 
@@ -89,3 +92,31 @@ def test_cancel_then_train_now_starts_nothing(listeners: Listeners) -> None:
     (again,) = click(services, listeners, token, channel)
     assert "already used" in alltext(again)
     assert posts(listeners) == before
+
+
+def test_a_request_left_starting_by_a_dead_process_is_checked_never_posted(
+    listeners: Listeners,
+) -> None:
+    services = trainers(listeners, TRAINER)
+    channel, language = new_channel(), new_language()
+    listeners.kore.script(BOT, language, Status("in-progress"))
+    token = confirm(services, listeners, channel, language)
+    # A process claimed it, then died around its POST.
+    assert listeners.store.claim_train_request(token, TRAINER)[1]
+    before = posts(listeners)
+    (fresh,) = click(services, listeners, token, channel)
+    assert "already used" in alltext(fresh)  # its claimer may still be posting
+    with listeners.store.session.begin() as session:
+        stale = datetime.now(UTC) - timedelta(seconds=STALE_AFTER + 1)
+        session.execute(
+            update(TrainRequest).where(TrainRequest.token == token).values(claimed_at=stale)
+        )
+    (checked,) = click(services, listeners, token, channel)
+    assert "Started" in alltext(checked)  # the status says it runs: it is watched
+    assert posts(listeners) == before
+    request = listeners.store.train_request(token)
+    assert request is not None
+    assert request.state is TrainState.UNKNOWN
+    assert request.watch_id is not None
+    (parent,) = listeners.slack.messages(channel)
+    assert f"<@{TRAINER}> started" in parent["text"]

@@ -33,6 +33,7 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("state", sa.String(length=16), nullable=False),
+        sa.Column("claimed_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("started_by", sa.String(length=32), nullable=True),
         sa.Column("result", sa.Text(), nullable=True),
         sa.Column("watch_id", sa.Integer(), nullable=True),

@@ -11,7 +11,7 @@ status says what happened, and a new confirmation is offered if nothing runs.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from slack_bolt import Respond
@@ -24,10 +24,16 @@ from korebot.slack.listeners.commands.status import begin_watch
 from korebot.slack.listeners.commands.train import may_train, offer
 from korebot.slack.listeners.common import Refusal, answering, target
 from korebot.slack.listeners.context import Services
+from korebot.slack.messages import Message
 from korebot.watch.contract import TrainRequestView
 from korebot.watch.model import TrainState, Via, WatchRequest
 
 log = logging.getLogger(__name__)
+
+#: Seconds after which a request still starting is its dead claimer's (a train POST
+#: waits KORE_TIMEOUT at most, 10 s by default).
+STALE_AFTER = 120.0
+LOST = "I stopped before Kore.ai's answer to the start was recorded."
 
 
 def _clicked(body: dict[str, Any], action: dict[str, Any]) -> tuple[str, str]:
@@ -75,8 +81,14 @@ def train_now(
         if claimed is None:
             raise Refusal("I don't know this confirmation; ask again with `train BOT LANG`.")
         if won:
-            _start(services, claimed, bot, respond)
+            _start(_Attempt(services, claimed, bot, respond))
             return
+        if claimed.state is TrainState.STARTING:
+            # Its claimer died around the POST: whoever takes it over asks, never POSTs.
+            taken = services.engine.store.reclaim_train_request(token, STALE_AFTER)
+            if taken is not None:
+                _answer_lost(_Attempt(services, taken, bot, respond), LOST)
+                return
         key = claimed.key
         if claimed.state is TrainState.EXPIRED:
             name = command_of(key.kind)
@@ -86,80 +98,98 @@ def train_now(
             respond(replace_original=False, **training_messages.handled(claimed.state).kwargs())
 
 
-def _start(services: Services, request: TrainRequestView, bot: Bot, respond: Respond) -> None:
-    """The claimed request's one attempt: join a running training, or POST once."""
-    store, key, user = services.engine.store, request.key, request.user_id
-    kind, language = key.kind, key.language
+@dataclass(frozen=True)
+class _Attempt:
+    """The one attempt of a claimed request: what finishing it and watching need."""
 
-    def finish(state: TrainState, result: str, watch_id: int | None = None) -> None:
-        store.finish_train_request(request.request_id, state, result, watch_id)
+    services: Services
+    request: TrainRequestView
+    bot: Bot
+    respond: Respond
+
+    def finish(self, state: TrainState, result: str, watch_id: int | None = None) -> None:
+        """Record how it ended on the request (the audit), and log it."""
+        request, bot, key = self.request, self.bot, self.request.key
+        self.services.engine.store.finish_train_request(request.request_id, state, result, watch_id)
         log.info(
             "Training from Slack: user=%s bot=%s (%s) language=%s kind=%s host=%s: %s (%s)",
-            user, bot.name, bot.bot_id, language, kind.value, bot.host, state.value, result,
+            request.started_by or request.user_id, bot.name, bot.bot_id, key.language,
+            key.kind.value, bot.host, state.value, result,
         )  # fmt: skip
 
-    def watch(status: TrainingStatus, via: Via) -> int:
+    def watch(self, status: TrainingStatus, via: Via) -> int:
+        """Watch the training for the request's channel, mentioning its starter; the watch."""
+        request, key = self.request, self.request.key
         watched = WatchRequest(
-            request.team_id, request.channel_id, user, bot, language, key.state, kind, via
+            request.team_id,
+            request.channel_id,
+            request.user_id,
+            self.bot,
+            key.language,
+            key.state,
+            key.kind,
+            via,
         )
-        return begin_watch(services, watched, status).watch.watch_id
+        return begin_watch(self.services, watched, status).watch.watch_id
 
+    def tell(self, answer: Message) -> None:
+        self.respond(replace_original=True, **answer.kwargs())
+
+    def status(self) -> TrainingStatus:
+        """A fresh status (not one cached from before the POST)."""
+        key = self.request.key
+        return self.services.gateway.status(
+            self.bot, key.language, key.state, "poll", key.kind
+        ).status
+
+
+def _start(attempt: _Attempt) -> None:
+    """The claimed request's one attempt: join a running training, or POST once."""
+    bot, key = attempt.bot, attempt.request.key
+    kind, language = key.kind, key.language
     try:
-        before = services.gateway.status(bot, language, key.state, "poll", kind).status
+        before = attempt.status()
     except KoreError as error:
-        finish(TrainState.FAILED, f"status unknown: {error}")
+        attempt.finish(TrainState.FAILED, f"status unknown: {error}")
         raise Refusal(f"Nothing was started: I could not check the status first. {error}") from None
     if before.status is Status.IN_PROGRESS:
-        finish(TrainState.JOINED, before.message, watch(before, Via.ASK))
-        answer = training_messages.already_running(kind, bot.name, language)
-        respond(replace_original=True, **answer.kwargs())
+        attempt.finish(TrainState.JOINED, before.message, attempt.watch(before, Via.ASK))
+        attempt.tell(training_messages.already_running(kind, bot.name, language))
         return
     try:
-        started = services.gateway.start_training(bot, language, kind)
+        started = attempt.services.gateway.start_training(bot, language, kind)
     except (KoreUnreachable, KoreUnavailable) as error:
-        _answer_lost(services, request, bot, respond, str(error), finish, watch)
+        _answer_lost(attempt, str(error))
         return
     except KoreError as error:  # refused: nothing started
-        finish(TrainState.FAILED, str(error))
+        attempt.finish(TrainState.FAILED, str(error))
         reason = training_messages.refused(error, bot, language)
-        answer = training_messages.not_started(kind, bot.name, language, reason)
-        respond(replace_original=True, **answer.kwargs())
+        attempt.tell(training_messages.not_started(kind, bot.name, language, reason))
         return
-    finish(TrainState.STARTED, started.message, watch(started, Via.TRAIN))
-    answer = training_messages.started_elsewhere(kind, bot.name, language)
-    respond(replace_original=True, **answer.kwargs())
+    attempt.finish(TrainState.STARTED, started.message, attempt.watch(started, Via.TRAIN))
+    attempt.tell(training_messages.started_elsewhere(kind, bot.name, language))
 
 
-def _answer_lost(
-    services: Services,
-    request: TrainRequestView,
-    bot: Bot,
-    respond: Respond,
-    error: str,
-    finish: Callable[..., None],
-    watch: Callable[[TrainingStatus, Via], int],
-) -> None:
+def _answer_lost(attempt: _Attempt, error: str) -> None:
     """The POST may or may not have started it: never POST again, ask the status."""
-    key, kind, language = request.key, request.key.kind, request.key.language
+    request, bot = attempt.request, attempt.bot
+    kind, language = request.key.kind, request.key.language
     log.warning("Train POST for %s (%s) got no answer: %s", bot.name, language, error)
     try:
-        now = services.gateway.status(bot, language, key.state, "poll", kind).status
+        now = attempt.status()
     except KoreError as status_error:
-        finish(TrainState.UNKNOWN, f"{error}; status unknown: {status_error}")
+        attempt.finish(TrainState.UNKNOWN, f"{error}; status unknown: {status_error}")
         raise Refusal(
             f"Kore.ai did not answer my request to start {bot.name} ({language}), and I "
             f"cannot tell whether it started ({status_error}). Check with "
             f"`{command_of(kind)} {bot.name} {language}` before trying again."
         ) from None
     if now.status is Status.IN_PROGRESS:
-        finish(TrainState.UNKNOWN, f"{error}; then running", watch(now, Via.TRAIN))
-        answer = training_messages.started_elsewhere(kind, bot.name, language)
-        respond(replace_original=True, **answer.kwargs())
+        attempt.finish(TrainState.UNKNOWN, f"{error}; then running", attempt.watch(now, Via.TRAIN))
+        attempt.tell(training_messages.started_elsewhere(kind, bot.name, language))
         return
-    finish(TrainState.UNKNOWN, f"{error}; then not running")
-    reason = f"Kore.ai did not answer ({error}) and no training is running."
-    answer = training_messages.not_started(kind, bot.name, language, reason)
-    respond(replace_original=True, **answer.kwargs())
-    offer(
-        services, request.team_id, request.channel_id, request.user_id, bot, language, kind, respond
-    )
+    attempt.finish(TrainState.UNKNOWN, f"{error}; then not running")
+    reason = f"{error} No training is running now."
+    attempt.tell(training_messages.not_started(kind, bot.name, language, reason))
+    team, channel, user = request.team_id, request.channel_id, request.user_id
+    offer(attempt.services, team, channel, user, bot, language, kind, attempt.respond)
