@@ -13,6 +13,7 @@ from slack_app import BOT, alltext, new_channel
 from sqlalchemy import update
 
 from korebot.kore import State
+from korebot.registry import TrainingKey
 from korebot.slack.listeners.actions.train import STALE_AFTER, cancel_train, train_now
 from korebot.slack.listeners.commands.train import request_training
 from korebot.slack.listeners.context import Services
@@ -20,6 +21,7 @@ from korebot.slack.parsing import Train
 from korebot.slack.training_messages import TRAIN_ACTION
 from korebot.testing.fake_kore import Status
 from korebot.testing.slack_payloads import block_actions_payload
+from korebot.watch.contract import TrainAsk
 from korebot.watch.model import TrainState
 from korebot.watch.tables import TrainRequest
 
@@ -120,3 +122,19 @@ def test_a_request_left_starting_by_a_dead_process_is_checked_never_posted(
     assert request.watch_id is not None
     (parent,) = listeners.slack.messages(channel)
     assert f"<@{TRAINER}> started" in parent["text"]
+
+
+def test_a_click_after_the_confirmation_expired_starts_nothing(listeners: Listeners) -> None:
+    services = trainers(listeners, TRAINER)
+    channel, language = new_channel(), new_language()
+    key = TrainingKey(listeners.kore.url, BOT, language, State.CONFIGURED)
+    ask = TrainAsk("T0TEAM", channel, TRAINER, key, "support", valid_for=0)
+    token = listeners.store.record_train_request(ask).token
+    before = posts(listeners)
+    (answer,) = click(services, listeners, token, channel)
+    assert "expired" in alltext(answer)
+    assert "/faq-status train support" in alltext(answer)
+    assert posts(listeners) == before
+    request = listeners.store.train_request(token)
+    assert request is not None
+    assert request.state is TrainState.EXPIRED
