@@ -160,3 +160,21 @@ def test_both_kinds_of_a_bot_share_its_budget_but_not_their_answers(
         with pytest.raises(BudgetExhausted):
             door.status(bot, "en", State.CONFIGURED, "poll", kind)
     assert door.status(registry.resolve("sales"), "en", State.CONFIGURED, "poll").age == 0
+
+
+@pytest.mark.parametrize("kind", [Kind.FAQ, Kind.ML])
+def test_starting_a_training_counts_against_the_bots_budget_and_is_never_shared(
+    kore: FakeKore, registry: BotRegistry, kind: Kind
+) -> None:
+    door = gateway(registry, Clock(), limits=Limits(per_minute=3, per_hour=100))
+    bot = registry.resolve("support")
+    kore.script(BOT, "en", Status("success") if kind is Kind.FAQ else MlStatus(), kind=kind.value)
+    door.status(bot, "en", State.CONFIGURED, kind=kind)
+    door.start_training(bot, "en", kind)
+    # The status known from before the start is stale: the next ask asks again.
+    door.status(bot, "en", State.CONFIGURED, kind=kind)
+    assert kore.count(BOT, kind="status", training=kind.value) == 2
+    with pytest.raises(BudgetExhausted, match="try again in") as refused:
+        door.start_training(bot, "en", kind)
+    assert refused.value.retry_after > 0
+    assert kore.count(BOT, kind="train", training=kind.value) == 1
