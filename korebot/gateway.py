@@ -150,9 +150,8 @@ class StatusGateway:
         with self._lock:
             self.calls += 1
             # What was known of this training is stale now that a run starts.
-            for key in [key for key in self._cache if key.bot == (bot.host, bot.bot_id)]:
-                if key.kind is kind and key.language == language:
-                    del self._cache[key]
+            started = TrainingKey.of(bot, language, State.CONFIGURED, kind)
+            self._cache.pop(started, None)
         return self.registry.client(bot).start_training(bot.bot_id, language, kind)
 
     def _known(self, key: TrainingKey, moment: float) -> Fetched | None:
