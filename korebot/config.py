@@ -73,6 +73,8 @@ class Settings(BaseSettings):
     korebot_allow_raw_ids: bool = False
     #: Slack user IDs (comma-separated) who may start trainings of every bot; empty: nobody.
     korebot_trainers: str = ""
+    #: Days an ended watch is kept before it is deleted (the run history is kept).
+    korebot_keep_days: float = Field(default=30.0, gt=0)
     port: int = Field(default=3000, ge=0, le=65535)
     log_level: str = "INFO"
 

@@ -63,6 +63,7 @@ def watch_engine(
         delivery_lease=settings.korebot_delivery_lease,
         max_watches_per_channel=settings.korebot_max_watches_per_channel,
         max_watches_per_workspace=settings.korebot_max_watches_per_workspace,
+        keep_days=settings.korebot_keep_days,
     )
 
 

@@ -192,7 +192,59 @@ def test_pruning_deletes_old_ended_watches_and_keeps_the_runs(
     store.stop_watch(recent, "C0NEW")
     assert store.prune_watches(clock.now - timedelta(days=1)) == 2
     assert store.prune_watches(clock.now - timedelta(days=1)) == 0
-    assert len(store.runs(KEY)) == 1  # kept
+    # Kept: the first run, and the one the last ask saw start.
+    assert [run.outcome for run in store.runs(KEY)] == [None, Status.SUCCESS]
     assert isinstance(store, Store)
     assert store.watches_in("C0NEW") == []
     assert store.prune_watches(clock.now + timedelta(seconds=1)) == 1
+
+
+def test_an_ask_that_sees_a_run_first_opens_it_and_a_later_final_status_ends_it(
+    store: WatchStore, clock: Clock
+) -> None:
+    ask(store, "C0OTHER")
+    clock.advance(60)
+    poll(store, "success", "run-1")
+    clock.advance(600)
+    asked_at = clock.now
+    ask(store)  # in progress, before any poll saw it
+    clock.advance(5)
+    # A poll read before the ask: within the settling time, the run stays open.
+    poll(store, "success", "run-1")
+    assert store.runs(KEY)[0].outcome is None
+    clock.advance(295)
+    poll(store, "failure", "run-1")  # the same identity (no new run): still its end
+    newest = store.runs(KEY)[0]
+    assert (newest.outcome, newest.started_at, newest.duration) == (
+        Status.FAILURE,
+        asked_at,
+        300.0,
+    )
+
+
+def test_a_run_far_past_its_usual_marks_its_watches_once(store: WatchStore, clock: Clock) -> None:
+    ask(store)
+    for number in range(3):
+        clock.advance(240)
+        poll(store, "success", f"run-{number}")
+        clock.advance(60)
+        poll(store, "in-progress", f"run-{number + 1}")
+    assert target(store).usual_seconds == 240.0
+    (claim,) = store.acquire_polls(1, target_id(store))
+    observed = store.record_status(claim.lease, status("in-progress", "run-3"), str)
+    assert observed is not None
+    assert observed.overdue == []  # 60 s in: not overdue
+    ask(store, "C0TWO")  # (the first ask's watch has its outcome)
+    ask(store, "C0THREE")
+    overdue_views = []
+    for _ in range(20):
+        clock.advance(60)
+        (claim,) = store.acquire_polls(1, target_id(store))
+        observed = store.record_status(claim.lease, status("in-progress", "run-3"), str)
+        assert observed is not None
+        overdue_views += observed.overdue
+    # Past 9 min (twice 4 min is less than 4 min and 5 more): each watch once.
+    assert sorted(v.channel_id for v in overdue_views) == ["C0THREE", "C0TWO"]
+    assert all(v.overdue and v.usual_seconds == 240.0 for v in overdue_views)
+    (watch,) = store.watches_in("C0TWO")
+    assert watch.overdue

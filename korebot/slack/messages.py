@@ -32,7 +32,7 @@ from korebot.watch.model import SubscriptionView, WatchView
 
 STOP_ACTION = "stop_watch"
 
-_EMOJI = {
+EMOJI = {
     Status.SUCCESS: ":white_check_mark:",
     Status.FAILURE: ":x:",
     Status.IN_PROGRESS: ":hourglass_flowing_sand:",
@@ -99,7 +99,7 @@ def _headline(name: str, language: str, result: TrainingStatus) -> str:
     verb = _VERB[result.status]
     if result.status is Status.UNKNOWN:
         verb = f"reports an unknown status `{escape(result.raw_status, 60)}`"
-    return f"{_EMOJI[result.status]} {_training(result.kind, name, language)} {verb}"
+    return f"{EMOJI[result.status]} {_training(result.kind, name, language)} {verb}"
 
 
 def _out_of_sync(result: TrainingStatus) -> str:
@@ -141,9 +141,13 @@ def status(
 
 
 def watching(
-    watch: WatchView, result: TrainingStatus, failing_since: datetime | None = None
+    watch: WatchView,
+    result: TrainingStatus,
+    failing_since: datetime | None = None,
+    note: str | None = None,
 ) -> Message:
-    """The parent message of a watch; the result will come in its thread."""
+    """The parent message of a watch; the result will come in its thread. ``note`` (how
+    long it usually takes, korebot.slack.history_messages) comes first in its context."""
     training = _training(watch.kind, watch.bot_name, watch.language)
     if watch.via == "subscription":
         line = f"{training} started; I will post the result in this thread."
@@ -153,6 +157,8 @@ def watching(
     else:
         line = f"{training} is in progress; I will post the result in this thread."
     context = f"{_details(result)} · watching since {slack_date(watch.started_at)}"
+    if note:
+        context = f"{note} · {context}"
     if failing_since is not None:
         context = (
             f":warning: Kore.ai unreachable since {slack_date(failing_since)}; "
@@ -162,7 +168,7 @@ def watching(
     return Message(
         text=line,
         blocks=(
-            _section(f"{_EMOJI[Status.IN_PROGRESS]} *{line}*\n{target}"),
+            _section(f"{EMOJI[Status.IN_PROGRESS]} *{line}*\n{target}"),
             _context(context),
             ActionsBlock(
                 elements=[
@@ -185,13 +191,15 @@ def ran_between_checks(watch: WatchView, result: TrainingStatus) -> Message:
     )
 
 
-def final_reply(watch: WatchView, result: TrainingStatus) -> Message:
-    """The thread reply with the result, mentioning everyone who asked."""
+def final_reply(watch: WatchView, result: TrainingStatus, note: str | None = None) -> Message:
+    """The thread reply with the result, mentioning everyone who asked; ``note`` (how long
+    it took against the usual) follows the headline."""
     mentions = " ".join(f"<@{user}>" for user in watch.askers)
     headline = _headline(watch.bot_name, watch.language, result)
+    took = f" ({note})" if note else ""
     return Message(
-        text=f"{mentions} {headline}.".strip(),
-        blocks=(_section(f"{mentions} *{headline}*".strip()), _context(_details(result))),
+        text=f"{mentions} {headline}{took}.".strip(),
+        blocks=(_section(f"{mentions} *{headline}*{took}".strip()), _context(_details(result))),
     )
 
 
@@ -233,12 +241,14 @@ def stopped_parent(watch: WatchView, user: str) -> Message:
     return Message(text=line, blocks=(_section(line),))
 
 
-def already_watching(watch: WatchView, link: str | None) -> Message:
+def already_watching(watch: WatchView, link: str | None, note: str | None = None) -> Message:
     where = f"<{link}|this thread>" if link else "the thread of my earlier message"
     line = (
         f"{_training(watch.kind, watch.bot_name, watch.language)} is already "
         f"being watched here; I added you, and the result will come in {where}."
     )
+    if note:
+        line += f"\n{note}."
     return Message(text=line, blocks=(_section(line),))
 
 
@@ -353,6 +363,7 @@ def usage(kind: Kind = Kind.FAQ) -> Message:
         f"• `{name} unsubscribe support en` — stop announcing\n"
         f"• `{name} stop support en` — stop watching\n"
         f"• `{name} train support en` — start a training (asks you to confirm; trainers only)\n"
+        f"• `{name} history support en` — its last 10 runs: outcome, length, who started it\n"
         f"• `{name} bots` — the bots I know\n"
         f"• `{name} help` — this message"
     )

@@ -15,7 +15,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from korebot.kore import TrainingStatus
-from korebot.slack import messages
+from korebot.slack import history_messages, messages
 from korebot.watch.model import Outcome, SubscriptionView, Undeliverable, WatchView
 
 log = logging.getLogger(__name__)
@@ -68,7 +68,7 @@ class SlackNotifier:
     # Announcing ------------------------------------------------------------------
 
     def announce(self, watch: WatchView, status: TrainingStatus) -> tuple[str, str]:
-        message = messages.watching(watch, status)
+        message = messages.watching(watch, status, note=history_messages.usual_note(watch))
         meta = _metadata(ANNOUNCED, watch)
         try:
             return self._post(watch.channel_id, message, metadata=meta)
@@ -94,7 +94,8 @@ class SlackNotifier:
     def finish(self, watch: WatchView, outcome: Outcome, *, posted: bool = False) -> None:
         if outcome.result is not None:
             if watch.thread_ts:
-                reply = messages.final_reply(watch, outcome.result)
+                took = history_messages.took_note(outcome)
+                reply = messages.final_reply(watch, outcome.result, took)
             else:
                 reply = messages.ran_between_checks(watch, outcome.result)
             parent = messages.final_parent(watch, outcome.result)
@@ -142,12 +143,20 @@ class SlackNotifier:
         self._update(watch, messages.stopped_parent(watch, user_id))
 
     def unreachable(self, watch: WatchView, since: datetime | None, error: str) -> None:
+        self._rewatch(watch, since)
+
+    def overdue(self, watch: WatchView) -> None:
+        self._rewatch(watch, watch.failing_since)
+
+    def _rewatch(self, watch: WatchView, failing_since: datetime | None) -> None:
+        """Update the watch's message, still watching, as it is now."""
         self._update(
             watch,
             messages.watching(
                 watch,
                 TrainingStatus.placeholder(watch.last_status, watch.kind),
-                failing_since=since,
+                failing_since=failing_since,
+                note=history_messages.usual_note(watch),
             ),
         )
 

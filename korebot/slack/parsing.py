@@ -63,6 +63,10 @@ class Train(Targeted):
     pass
 
 
+class History(Targeted):
+    pass
+
+
 @dataclass(frozen=True)
 class Invalid:
     """The text could not be understood; ``reason`` says why, for the asker."""
@@ -77,6 +81,7 @@ _TARGETED: dict[str, type[Targeted]] = {
     "subscribe": Subscribe,
     "unsubscribe": Unsubscribe,
     "train": Train,
+    "history": History,
 }
 
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from abc import abstractmethod
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
 
@@ -172,6 +172,8 @@ class Observed:
 
     #: Watches still waiting that Kore.ai is back for (it was failing until this poll).
     recovered: list[WatchView]
+    #: Watches whose run this poll found far longer than usual (marked: once each).
+    overdue: list[WatchView] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 #: Seconds a poll's lease lasts unless renewed: how soon another process takes over
 #: the poll of a process that died.
 POLL_LEASE = 5.0
+#: Seconds between prunings of old watches (any process may do it: deleting is idempotent).
+PRUNE_EVERY = 3600.0
 
 
 class WatchEngine(WatchCommands):
@@ -53,12 +55,14 @@ class WatchEngine(WatchCommands):
         delivery_lease: float = 30.0,
         max_watches_per_channel: int = 20,
         max_watches_per_workspace: int = 500,
+        keep_days: float = 30.0,
     ) -> None:
         self.store = store
         self.gateway = gateway
         self.poll_interval = poll_interval
         self.max_poll_interval = max(max_poll_interval or poll_interval * 4, poll_interval)
         self.subscription_interval = subscription_interval
+        self.keep = timedelta(days=keep_days)
         store.configure(
             Policy(
                 watch_timeout=watch_timeout,
@@ -101,6 +105,9 @@ class WatchEngine(WatchCommands):
         # Well within the shortest lease, so that a live holder never loses one.
         renew = min(POLL_LEASE, self.store.policy.delivery_lease) / 3
         self.scheduler.add_job(self.held.renew, "interval", seconds=renew, id="renew")
+        self.scheduler.add_job(
+            self.prune, "interval", seconds=PRUNE_EVERY, id="prune", next_run_time=self.clock()
+        )
         self.scheduler.start()
 
     def shutdown(self) -> None:
@@ -126,6 +133,16 @@ class WatchEngine(WatchCommands):
             self.polling.tick()
         except DatabaseUnavailable as error:
             log.warning("Database unavailable, will retry: %s", error.orig)
+
+    def prune(self) -> None:
+        """Delete the watches that ended more than ``keep_days`` ago (runs are kept)."""
+        try:
+            pruned = self.store.prune_watches(self.clock() - self.keep)
+        except DatabaseUnavailable as error:
+            log.warning("Database unavailable, will prune later: %s", error.orig)
+            return
+        if pruned:
+            log.info("Deleted %d watches ended before the last %s", pruned, self.keep)
 
     def poll(self, target_id: int) -> None:
         """Poll one target now, due or not, unless someone holds its lease (for tests)."""

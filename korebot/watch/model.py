@@ -82,6 +82,14 @@ class WatchView:
     last_status: str | None
     failing_since: datetime | None
     kind: Kind = Kind.FAQ
+    #: Seconds the target's successful runs usually take, from how many (korebot.watch.runs);
+    #: None (and 0) until at least three are known.
+    usual_seconds: float | None = None
+    usual_runs: int = 0
+    #: When the run in progress started (exact if from Slack) or was first seen.
+    run_started_at: datetime | None = None
+    #: A poll found the run far longer than usual (``runs.overdue``): the message says so.
+    overdue: bool = False
 
 
 @dataclass(frozen=True)
@@ -107,19 +115,26 @@ class Outcome:
 
     result: TrainingStatus | None = None
     reason: str | None = None
+    #: Seconds the run took (None: its start is unknown), and how long its target's runs
+    #: usually took before it (None: not known yet).
+    took: float | None = None
+    usual: float | None = None
 
     def dumps(self) -> str:
         if self.result is not None:
-            return json.dumps({"result": self.result.as_json(), "kind": self.result.kind.value})
+            data = {"result": self.result.as_json(), "kind": self.result.kind.value}
+            return json.dumps({**data, "took": self.took, "usual": self.usual})
         return json.dumps({"reason": self.reason})
 
     @classmethod
     def loads(cls, text: str) -> Outcome:
         data = json.loads(text)
         if "result" in data:
-            # Outcomes recorded before ML training existed carry no kind: FAQ ones.
+            # Outcomes recorded before ML training existed carry no kind: FAQ ones; before
+            # the run history, no lengths.
             kind = Kind(data.get("kind", Kind.FAQ.value))
-            return cls(result=TrainingStatus.from_json(data["result"], kind))
+            result = TrainingStatus.from_json(data["result"], kind)
+            return cls(result=result, took=data.get("took"), usual=data.get("usual"))
         return cls(reason=str(data["reason"]))
 
 
@@ -150,6 +165,10 @@ class Notifier(Protocol):
 
     def paused(self, subscription: SubscriptionView, reason: str) -> None:
         """Tell a subscribed channel, once, that its subscription is paused and why."""
+
+    def overdue(self, watch: WatchView) -> None:
+        """Show on the watch's message that its run takes far longer than usual (called
+        once per watch, after that was recorded; a failure is only logged)."""
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from korebot.watch.rows import (
     waiting_watches,
     was_running,
 )
-from korebot.watch.run_rows import observe
+from korebot.watch.run_rows import mark_overdue, observe
 from korebot.watch.tables import Subscription, Target, Watch
 
 log = logging.getLogger(__name__)
@@ -39,15 +39,17 @@ def record_status(
     timeout_reason: Callable[[str], str],
 ) -> Observed:
     moment = policy.clock()
-    recovered = target.failing_since is not None
-    event = observe(session, target, result, moment)
+    recovered, usual = target.failing_since is not None, target.usual_seconds
+    event, took = observe(session, target, result, moment)
+    # The final word says how long the run took against the usual before it.
+    final = Outcome(result=result, took=took, usual=usual).dumps()
     # Most polls change no watch: load only those that end now (or all of them, to tell
     # them Kore.ai is back), not a popular training's thousands every time.
     everyone = result.status.is_final or recovered
     watches = waiting_watches(session, target.id, None if everyone else moment)
     for watch in watches:
         if result.status.is_final:
-            watch.outcome = Outcome(result=result).dumps()
+            watch.outcome = final
         elif watch.deadline <= moment:
             watch.outcome = Outcome(reason=timeout_reason(result.raw_status)).dumps()
     subscriptions = live_subscriptions(session, target.id)
@@ -64,10 +66,11 @@ def record_status(
         if not sub.armed:
             arm(session, policy, target, sub, moment)
         elif event is not RunEvent.SAME and sub.channel_id not in watching:
-            outcome = Outcome(result=result).dumps() if result.status.is_final else None
+            outcome = final if result.status.is_final else None
             follow(session, policy, target, sub, moment, outcome)
     schedule(session, policy, target, moment, polled=True)
-    return Observed([view(w) for w in watches if w.outcome is None] if recovered else [])
+    overdue = [view(w) for w in mark_overdue(session, target, result, moment)]
+    return Observed([view(w) for w in watches if w.outcome is None] if recovered else [], overdue)
 
 
 def arm(

@@ -142,6 +142,8 @@ class Polling:
             observed = self.store.record_status(lease, result, self._timeout_reason)
             for view in observed.recovered if observed else []:
                 self._quietly(partial(self.notifier.unreachable, view, None, ""), view.watch_id)
+            for view in observed.overdue if observed else []:
+                self._quietly(partial(self.notifier.overdue, view), view.watch_id)
         finally:
             self.held.discard(lease)
         self.polled(lease.id)

@@ -18,12 +18,15 @@ from sqlalchemy.orm import Session
 from korebot.kore import Kind, Status, TrainingStatus, kinds
 from korebot.watch.model import RunEvent, Via, WatchRequest
 from korebot.watch.rows import observe_status
-from korebot.watch.runs import KEEP_RUNS, USUAL_OF, RunStart, usual
-from korebot.watch.tables import Run, Target, insert_missing
+from korebot.watch.runs import KEEP_RUNS, SETTLE, USUAL_OF, RunStart, overdue, usual
+from korebot.watch.tables import Run, Target, Watch, insert_missing
 
 
-def observe(session: Session, target: Target, result: TrainingStatus, moment: datetime) -> RunEvent:
-    """Record a status on the target (``observe_status``) and in its run history."""
+def observe(
+    session: Session, target: Target, result: TrainingStatus, moment: datetime
+) -> tuple[RunEvent, float | None]:
+    """Record a status on the target (``observe_status``) and in its run history; what
+    happened, and the seconds the run that ended now took (None: start unknown)."""
     since, run = target.running_since, kinds.spec(Kind(target.kind)).run_of(result)
     event = observe_status(target, result, moment)
     current = open_run(session, target)
@@ -34,8 +37,15 @@ def observe(session: Session, target: Target, result: TrainingStatus, moment: da
         elif current.started_at is not None:
             # The run's own start (exact when it was started from Slack) paces the polls.
             target.running_since = current.started_at
-        return event
-    if result.status.is_final and event in (RunEvent.ENDED, RunEvent.RAN):
+        return event, None
+    if not result.status.is_final:
+        return event, None
+    # A run an ask or a start opened (the target's last poll had it ended) ends with the
+    # next final status, unless that may have been read before the run was seen.
+    opened = current is not None and (
+        current.started_at is None or (moment - current.started_at).total_seconds() > SETTLE
+    )
+    if event in (RunEvent.ENDED, RunEvent.RAN) or opened:
         if current is None:
             # Its start is known only if it was seen running (ENDED, history begun mid-run).
             seen = since if event is RunEvent.ENDED else None
@@ -43,8 +53,8 @@ def observe(session: Session, target: Target, result: TrainingStatus, moment: da
             current = Run(target_id=target.id, run=run, start=start, started_at=seen)
             session.add(current)
             _prune(session, target)
-        _close(session, target, current, result, run, moment)
-    return event
+        return event, _close(session, target, current, result, run, moment)
+    return event, None
 
 
 def asked(
@@ -55,11 +65,17 @@ def asked(
     moment: datetime,
 ) -> None:
     """What a new watch's status tells the history: the target's first status, if it has
-    none; and the start of a training started from Slack (``Via.TRAIN``)."""
+    none; a run in progress, first seen now unless it is open already; and the exact start
+    of a training started from Slack (``Via.TRAIN``)."""
     if target.last_checked_at is None:
         observe(session, target, status, moment)
-    if request.via is Via.TRAIN and status.status is Status.IN_PROGRESS:
+    if status.status is not Status.IN_PROGRESS:
+        return
+    if request.via is Via.TRAIN:
         train_started(session, target, request.user_id, moment)
+    elif open_run(session, target) is None:  # seen running before any poll saw it
+        _open(session, target, RunStart.FIRST_SEEN, moment)
+        target.running_since = moment
 
 
 def train_started(session: Session, target: Target, user_id: str, moment: datetime) -> None:
@@ -106,7 +122,7 @@ def _close(
     result: TrainingStatus,
     run: str | None,
     moment: datetime,
-) -> None:
+) -> float | None:
     row.open_key, row.ended_at, row.outcome = None, moment, result.status.value
     row.run = run or row.run
     if row.started_at is not None:
@@ -126,6 +142,32 @@ def _close(
         found = usual([d for d in durations if d is not None])
         target.usual_seconds = found.seconds if found else None
         target.usual_runs = found.runs if found else 0
+    return row.duration
+
+
+def mark_overdue(
+    session: Session, target: Target, result: TrainingStatus, moment: datetime
+) -> list[Watch]:
+    """Mark the watches of a run far longer than usual (``runs.overdue``), each once: the
+    marked ones are left out next time, and the target's polls are serialised by its lease."""
+    since, usual_seconds = target.running_since, target.usual_seconds
+    if result.status is not Status.IN_PROGRESS or since is None or usual_seconds is None:
+        return []
+    if not overdue((moment - since).total_seconds(), usual_seconds):
+        return []
+    watches = list(
+        session.scalars(
+            select(Watch).where(
+                Watch.target_id == target.id,
+                Watch.ended.is_(None),
+                Watch.outcome.is_(None),
+                Watch.overdue_at.is_(None),
+            )
+        )
+    )
+    for watch in watches:
+        watch.overdue_at = moment
+    return watches
 
 
 def _prune(session: Session, target: Target) -> None:

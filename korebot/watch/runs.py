@@ -28,6 +28,9 @@ USUAL_OF = 10
 USUAL_MIN = 3
 OVERDUE_TIMES = 2.0
 OVERDUE_MARGIN = 300.0
+#: Seconds a run opened by an ask or a start from Slack stays open whatever the polls
+#: say: a poll under way at its start may have read the status from before.
+SETTLE = 10.0
 
 
 class RunStart(StrEnum):

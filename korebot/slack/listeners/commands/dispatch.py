@@ -15,6 +15,7 @@ from korebot.slack import messages, parsing
 from korebot.slack.kinds import command as command_of
 from korebot.slack.listeners.commands.bots import list_bots
 from korebot.slack.listeners.commands.help import show_help
+from korebot.slack.listeners.commands.history import show_history
 from korebot.slack.listeners.commands.list import list_watches
 from korebot.slack.listeners.commands.status import ask_status
 from korebot.slack.listeners.commands.stop import stop_watch
@@ -54,5 +55,7 @@ def slash_command(
                 stop_watch(services, asked, command, respond, kind)
             case parsing.Train() as asked:
                 request_training(services, asked, command, respond, kind)
+            case parsing.History() as asked:
+                show_history(services, asked, command, respond, kind)
             case parsing.AskStatus() as asked:
                 ask_status(services, asked, command, respond, client, kind)

@@ -19,7 +19,7 @@ from korebot.errors import DatabaseUnavailable
 from korebot.gateway import Fetched
 from korebot.kore import Kind, KoreError, State, Status, TrainingStatus
 from korebot.registry import Bot
-from korebot.slack import messages, parsing
+from korebot.slack import history_messages, messages, parsing
 from korebot.slack.kinds import command as command_of
 from korebot.slack.listeners.common import (
     Refusal,
@@ -68,7 +68,8 @@ def ask_status(
         started = begin_watch(services, request, result, tell_status)
         if started.existing:
             link = permalink(client, started.watch)
-            respond(**messages.already_watching(started.watch, link).kwargs())
+            note = history_messages.usual_note(started.watch)
+            respond(**messages.already_watching(started.watch, link, note).kwargs())
         elif started.watch.thread_channel != channel:
             respond(**messages.moved_to_dm(channel).kwargs())
 
