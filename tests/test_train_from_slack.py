@@ -92,6 +92,11 @@ def test_train_now_starts_once_announces_and_posts_the_result_to_the_starter(
     (row,) = h.rows(select(TrainRequest).where(TrainRequest.token == token))
     assert (row[0].state, row[0].started_by) == ("started", TRAINER)
     assert row[0].watch_id is not None
+    # The run history names its starter.
+    history = h.answer(h.ask(f"history support {language}", channel, command=COMMANDS[kind]))
+    newest = next(line for line in history["text"].splitlines() if line.startswith("•"))
+    assert newest.startswith("• :white_check_mark: success")
+    assert f"started by <@{TRAINER}>" in newest
 
 
 def started(h: Harness, token: str) -> str:

@@ -1,0 +1,140 @@
+"""End to end: a training's usual length, its expected end, a run far too long, `history`.
+
+Three runs of known lengths (4, 5 and 3 min; the second started from Slack) are played
+by the fake Kore.ai and watched by the app's own engine wiring in this process, with the
+clock the test moves (as tests/test_engine_schedule.py does), its messages posted to the
+fake Slack over HTTP. The fourth's message says when it is expected to end; it runs far
+too long and is flagged once; its thread result says how long it took against the usual.
+Then the real app process, on the same database, answers `/faq-status history`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from slack_app import BOT, Harness, alltext, app_env, check_clean, new_channel
+from test_engine_schedule import Engine
+
+from korebot.kore import State
+from korebot.slack.messages import slack_date
+from korebot.testing.app_process import AppProcess
+from korebot.testing.fake_kore import FakeKore, Status
+from korebot.testing.fake_slack import FakeSlack
+from korebot.watch.model import Via, WatchRequest
+
+EARLIER = datetime(2024, 5, 1, 17, 30, tzinfo=UTC)
+STARTER = "U0STARTER"
+
+
+def run_of(number: int, status: str) -> Status:
+    """A step of the `number`th run (its own modifiedOn: one run, not a new one per poll)."""
+    return Status(status, modified_on=EARLIER + timedelta(hours=number))
+
+
+class Runs:
+    def __init__(self, e: Engine) -> None:
+        self.e = e
+
+    def start(self, number: int, channel: str, via: Via = Via.ASK) -> datetime:
+        """A run begins and someone asks about it (or starts it from Slack); when."""
+        e = self.e
+        e.clock.advance(600)  # past the gateway's cache of the last run's answer
+        e.kore.script(BOT, "en", run_of(number, "in-progress"))
+        user = STARTER if via is Via.TRAIN else "U0ASKER"
+        request = WatchRequest("T0TEAM", channel, user, e.bot, "en", State.CONFIGURED, via=via)
+        e.engine.watch(request, e.gateway.status(e.bot, "en", State.CONFIGURED).status)
+        return e.clock.now()
+
+    def until(self, seconds: float, since: datetime) -> None:
+        """Tick, polls each time they are due (at most one interval apart), up to
+        `seconds` after `since`."""
+        e = self.e
+        while e.clock.now() < since + timedelta(seconds=seconds):
+            e.tick(30)
+
+    def end(self, number: int, seconds: float, since: datetime, status: str = "success") -> None:
+        """The run ends `seconds` after `since`: the poll then sees it."""
+        self.until(seconds - 30, since)
+        self.e.kore.script(BOT, "en", run_of(number, status))
+        self.e.tick(30)
+        assert self.e.clock.now() == since + timedelta(seconds=seconds)
+
+
+@pytest.fixture
+def e(kore: FakeKore, slack: FakeSlack, tmp_path: Path) -> Iterator[Engine]:
+    kore.script(BOT, "en", run_of(0, "success"))
+    engine = Engine(kore, slack, tmp_path / "korebot.db")
+    yield engine
+    engine.close()
+
+
+def updates(slack: FakeSlack, channel: str) -> list[str]:
+    return [alltext(c.args) for c in slack.calls_to("chat.update") if c.args["channel"] == channel]
+
+
+def test_the_usual_length_the_expected_end_a_long_run_flagged_once_and_history(
+    e: Engine, kore: FakeKore, slack: FakeSlack, tmp_path: Path
+) -> None:
+    runs = Runs(e)
+    for number, (seconds, via) in enumerate(
+        [(240, Via.ASK), (300, Via.TRAIN), (180, Via.ASK)], start=1
+    ):
+        channel = new_channel()
+        since = runs.start(number, channel, via)
+        (parent,) = slack.messages(channel)
+        assert "Usually takes" not in alltext(parent)  # fewer than three runs known
+        runs.end(number, seconds, since)
+        (reply,) = slack.messages(channel)[0]["replies"]
+        # Its start was first seen by the ask, or posted from Slack: a known length.
+        assert f"took {seconds // 60} min" in reply["text"]
+
+    channel = new_channel()
+    since = runs.start(4, channel)
+    (parent,) = slack.messages(channel)
+    expected = slack_date(since + timedelta(minutes=4))  # the median of 4, 5 and 3 min
+    assert f"Usually takes about 4 min (last 3 runs); expected around {expected}" in alltext(parent)
+    assert "longer than usual" not in alltext(parent)
+    runs.until(540, since)  # twice 4 min is 8, 4 and 5 more is 9: not yet
+    assert not any("longer than usual" in text for text in updates(slack, channel))
+    runs.until(660, since)
+    flagged = [text for text in updates(slack, channel) if "Running longer than usual" in text]
+    assert len(flagged) == 1  # once, whatever the polls after
+    assert expected in flagged[0]
+    runs.end(4, 720, since)
+    top = slack.messages(channel)[0]
+    (reply,) = top["replies"]
+    assert "took 12 min, usually 4 min" in reply["text"]
+    assert "longer than usual" not in alltext(top)  # the final message replaced it
+
+    # The real app, on the same database (the engine above only ticks when told):
+    # `history`, to the asker only.
+    env = app_env(kore, slack, tmp_path / "korebot.db")
+    with AppProcess(env) as app:
+        h = Harness(kore, slack, app)
+        answer = h.answer(h.ask("history support en", new_channel()))
+        assert answer.get("response_type", "ephemeral") == "ephemeral"
+        text = answer["text"]
+        lines = [line for line in text.splitlines() if line.startswith("•")]
+        assert len(lines) == 4
+        assert "Last 4 runs of FAQ training for support (en, configured)" in text
+        lengths = [re.search(r"· (?:at least )?(\d+ min)", line) for line in lines]
+        assert [m.group(1) if m else None for m in lengths] == [
+            "12 min",
+            "3 min",
+            "5 min",
+            "4 min",
+        ]
+        assert all(line.startswith("• :white_check_mark: success") for line in lines)
+        assert f"started by <@{STARTER}>" in lines[2]
+        assert "started by" not in lines[0] + lines[1] + lines[3]
+        nothing = alltext(h.answer(h.ask("history support de", new_channel())))
+        assert "No runs of FAQ training for support (de, configured) are recorded yet" in nothing
+        unknown = alltext(h.answer(h.ask("history nosuchbot en", new_channel())))
+        assert "nosuchbot" in unknown
+        missing = alltext(h.answer(h.ask("history", new_channel())))
+        assert "Say which bot: `/faq-status history BOT LANG`" in missing
+    check_clean(app, kore, slack)
