@@ -17,14 +17,17 @@ from pathlib import Path
 
 import pytest
 from slack_app import BOT, Harness, alltext, app_env, check_clean, new_channel
+from sqlalchemy import func, select
 from test_engine_schedule import Engine
 
 from korebot.kore import State
+from korebot.registry import TrainingKey
 from korebot.slack.messages import slack_date
 from korebot.testing.app_process import AppProcess
 from korebot.testing.fake_kore import FakeKore, Status
 from korebot.testing.fake_slack import FakeSlack
 from korebot.watch.model import Via, WatchRequest
+from korebot.watch.tables import Watch
 
 EARLIER = datetime(2024, 5, 1, 17, 30, tzinfo=UTC)
 STARTER = "U0STARTER"
@@ -89,8 +92,8 @@ def test_the_usual_length_the_expected_end_a_long_run_flagged_once_and_history(
         assert "Usually takes" not in alltext(parent)  # fewer than three runs known
         runs.end(number, seconds, since)
         (reply,) = slack.messages(channel)[0]["replies"]
-        # Its start was first seen by the ask, or posted from Slack: a known length.
-        assert f"took {seconds // 60} min" in reply["text"]
+        assert "succeeded" in reply["text"]
+        assert "took" not in reply["text"]  # nothing to compare with yet
 
     channel = new_channel()
     since = runs.start(4, channel)
@@ -138,3 +141,24 @@ def test_the_usual_length_the_expected_end_a_long_run_flagged_once_and_history(
         missing = alltext(h.answer(h.ask("history", new_channel())))
         assert "Say which bot: `/faq-status history BOT LANG`" in missing
     check_clean(app, kore, slack)
+
+
+def test_the_engine_prunes_watches_ended_keep_days_ago_and_keeps_the_runs(
+    e: Engine, slack: FakeSlack
+) -> None:
+    """KOREBOT_KEEP_DAYS (30 by default): the engine's hourly job deletes older watches."""
+    runs = Runs(e)
+    channel = new_channel()
+    since = runs.start(1, channel)
+    runs.end(1, 60, since)
+    assert slack.messages(channel)[0]["replies"]  # delivered: the watch ended
+    e.clock.advance(29 * 86400)
+    e.engine.prune()
+    with e.store.session() as session:
+        assert session.scalar(select(func.count(Watch.id))) == 1
+    e.clock.advance(2 * 86400)
+    e.engine.prune()
+    with e.store.session() as session:
+        assert session.scalar(select(func.count(Watch.id))) == 0
+    (run,) = e.store.runs(TrainingKey.of(e.bot, "en", State.CONFIGURED))
+    assert run.duration == 60.0

@@ -25,8 +25,8 @@ def _length(seconds: float) -> str:
 
 
 def usual_note(watch: WatchView) -> str | None:
-    """ "Usually takes about 4 min (last 10 runs); expected around …", flagged first when
-    the run is far longer than that; None until the usual is known."""
+    """When the run should end ("Usually takes about 4 min (last 10 runs); expected around
+    …"), flagged first when it is far longer than that; None until the usual is known."""
     if watch.usual_seconds is None:
         return None
     # The run's start (exact if started from Slack, else first seen; the ask's if no poll
@@ -44,13 +44,11 @@ def usual_note(watch: WatchView) -> str | None:
 
 
 def took_note(outcome: Outcome) -> str | None:
-    """ "took 6 min, usually 4 min"; None when this run's start is unknown."""
-    if outcome.took is None:
+    """How long the run took against the usual ("took 6 min, usually 4 min"); None unless
+    both are known (the usual needs three runs; `history` has the lengths before that)."""
+    if outcome.took is None or outcome.usual is None:
         return None
-    note = f"took {_length(outcome.took)}"
-    if outcome.usual is not None:
-        note += f", usually {_length(outcome.usual)}"
-    return note
+    return f"took {_length(outcome.took)}, usually {_length(outcome.usual)}"
 
 
 def _run_line(run: RunView) -> str:
