@@ -248,3 +248,21 @@ def test_a_run_far_past_its_usual_marks_its_watches_once(store: WatchStore, cloc
     assert all(v.overdue and v.usual_seconds == 240.0 for v in overdue_views)
     (watch,) = store.watches_in("C0TWO")
     assert watch.overdue
+
+
+def test_a_poll_read_before_a_start_from_slack_leaves_the_started_run_open(
+    store: WatchStore, clock: Clock
+) -> None:
+    ask(store, "C0OTHER")
+    clock.advance(60)
+    poll(store, "success", "run-1")
+    clock.advance(600)
+    request = WatchRequest(
+        "T0TEAM", "C0ONE", "U0STARTER", BOT, "en", State.CONFIGURED, via=Via.TRAIN
+    )
+    store.join_watch(request, status("in-progress", "run-3"))
+    clock.advance(2)
+    poll(store, "failure", "run-2")  # read before the start: an earlier run, ended
+    ran, started, _ = store.runs(KEY)  # newest recorded first
+    assert (started.outcome, started.started_by) == (None, "U0STARTER")
+    assert (ran.outcome, ran.start) == (Status.FAILURE, None)

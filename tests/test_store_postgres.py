@@ -71,6 +71,8 @@ def _sample(column: NamedColumn[Any], ids: dict[str, int]) -> object:
         return True
     if python_type is int:
         return 7
+    if python_type is float:
+        return 1.5
     assert python_type is str, f"no sample for {column}"
     length = getattr(sql_type, "length", None)
     return f"{column.name}-é✓"[:length]

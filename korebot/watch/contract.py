@@ -58,9 +58,8 @@ class Policy:
     poll_lease: float = 5.0
     #: Also a slash command's lease: both are work a person waits to see in Slack.
     delivery_lease: float = 30.0
-    #: Seconds to a target's next poll, from how long its run has been going (None: not
-    #: running), whether any watch waits on it (else only subscriptions do), and how long
-    #: its runs usually take (``Target.usual_seconds``; None: not known yet).
+    #: Seconds to the next poll, from how long the run has been going (None: not running),
+    #: whether a watch waits (else only subscriptions), and its usual length (None: unknown).
     pace: Callable[[float | None, bool, float | None], float] = lambda _r, _w, _u: 60.0
     #: The time the store reads (tests control it).
     clock: Callable[[], datetime] = now

@@ -42,10 +42,12 @@ def observe(
         return event, None
     # A run an ask or a start opened (the target's last poll had it ended) ends with the
     # next final status, unless that may have been read before the run was seen.
-    opened = current is not None and (
+    settled = current is not None and (
         current.started_at is None or (moment - current.started_at).total_seconds() > SETTLE
     )
-    if event in (RunEvent.ENDED, RunEvent.RAN) or opened:
+    if event is RunEvent.RAN and not settled:
+        current = None  # a run that ended before the open one began: a row of its own
+    if event in (RunEvent.ENDED, RunEvent.RAN) or settled:
         if current is None:
             # Its start is known only if it was seen running (ENDED, history begun mid-run).
             seen = since if event is RunEvent.ENDED else None
@@ -73,7 +75,9 @@ def asked(
         return
     if request.via is Via.TRAIN:
         train_started(session, target, request.user_id, moment)
-    elif open_run(session, target) is None:  # seen running before any poll saw it
+    elif not _polling(target, moment) and open_run(session, target) is None:
+        # Seen running before any poll saw it. (A poll under way records it itself: an
+        # insert here would only wait for that poll's transaction.)
         _open(session, target, RunStart.FIRST_SEEN, moment)
         target.running_since = moment
 
@@ -86,6 +90,10 @@ def train_started(session: Session, target: Target, user_id: str, moment: dateti
     elif current.start != RunStart.STARTED.value:
         current.start, current.started_at, current.started_by = RunStart.STARTED, moment, user_id
     target.running_since = moment
+
+
+def _polling(target: Target, moment: datetime) -> bool:
+    return target.lease_until is not None and target.lease_until >= moment
 
 
 def open_run(session: Session, target: Target) -> Run | None:
