@@ -745,6 +745,11 @@ def test_two_processes_starting_at_once_migrate_an_old_postgresql_database_once(
             "public.korebot_train_requests",
             "public.korebot_train_requests_pkey",
             "public.korebot_train_requests_token_key",
+            # 0007's table of open App Home tabs
+            "public.korebot_home_tabs",
+            "public.korebot_home_tabs_pkey",
+            "public.korebot_home_tabs_team_id_user_id_key",
+            "public.ix_korebot_home_tabs_opened_at",
         ]
     )
     assert differences(postgres_url) == []

@@ -30,9 +30,11 @@ from typing import Literal
 from korebot.errors import Undeliverable
 from korebot.kore import Kind, State, TrainingStatus
 from korebot.registry import TrainingKey
+from korebot.watch.home_contract import HomeStore
 from korebot.watch.model import (
     Ended,
     Outcome,
+    RunEvent,
     Subscribed,
     SubscriptionView,
     TrainState,
@@ -170,6 +172,8 @@ class Observed:
 
     #: Watches still waiting that Kore.ai is back for (it was failing until this poll).
     recovered: list[WatchView]
+    #: What the poll saw happen to the run (anything but SAME refreshes open Home tabs).
+    event: RunEvent = RunEvent.SAME
 
 
 @dataclass(frozen=True)
@@ -196,8 +200,10 @@ class TargetState:
     failing: bool
 
 
-class WatchStore(ABC):
-    """Targets, watches and subscriptions, with their leases. Thread-safe."""
+class WatchStore(HomeStore, ABC):
+    """Targets, watches and subscriptions, with their leases. Thread-safe.
+
+    The App Home's reads and open tabs are in ``HomeStore`` (korebot.watch.home_contract)."""
 
     policy: Policy = Policy()
 

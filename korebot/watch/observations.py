@@ -67,7 +67,8 @@ def record_status(
             outcome = Outcome(result=result).dumps() if result.status.is_final else None
             follow(session, policy, target, sub, moment, outcome)
     schedule(session, policy, target, moment, polled=True)
-    return Observed([view(w) for w in watches if w.outcome is None] if recovered else [])
+    recovered_views = [view(w) for w in watches if w.outcome is None] if recovered else []
+    return Observed(recovered_views, event)
 
 
 def arm(
