@@ -444,7 +444,8 @@ def test_sender_home_opened_is_a_signed_event_callback(app: _VerifyingApp) -> No
     event = first["event"]
     assert (event["type"], event["user"], event["tab"]) == ("app_home_opened", "U0ASKER", "home")
     assert event["view"]["type"] == "home"
-    assert second["event"]["tab"] == "messages" and "view" not in second["event"]
+    assert second["event"]["tab"] == "messages"
+    assert "view" not in second["event"]
 
 
 def test_sender_view_action_is_a_click_on_a_home_tab(app: _VerifyingApp) -> None:
@@ -453,7 +454,9 @@ def test_sender_view_action_is_a_click_on_a_home_tab(app: _VerifyingApp) -> None
     with SlackSender(app.url, SECRET) as sender:
         assert sender.view_action(select, user_id="U7").status_code == 200
     payload = json.loads(app.accepted[0]["payload"][0])
-    assert payload["type"] == "block_actions" and payload["container"]["type"] == "view"
-    assert payload["view"]["type"] == "home" and "response_url" not in payload
+    assert payload["type"] == "block_actions"
+    assert payload["container"]["type"] == "view"
+    assert payload["view"]["type"] == "home"
+    assert "response_url" not in payload
     assert payload["user"]["id"] == "U7"
     assert payload["actions"][0]["selected_conversation"] == "C9"

@@ -104,7 +104,9 @@ def test_watches_link_to_their_threads_and_subscriptions_are_listed_escaped() ->
     link = "https://fake.slack.test/archives/C1/p1700000000000100"
     text = text_of(dumped(HomeSnapshot("U1", NOW, [], [(watch, link)], [sub])))
     assert f"<{link}|thread in <#C1>>" in text
-    assert "<#C2>" in text and "&lt;!channel&gt;" in text and "<!channel>" not in text
+    assert "<#C2>" in text
+    assert "&lt;!channel&gt;" in text
+    assert "<!channel>" not in text
     assert "No bots are configured" in text
 
 
@@ -127,8 +129,10 @@ def test_many_bots_stay_under_100_blocks_with_a_note_on_those_left_out() -> None
     view = dumped(HomeSnapshot("U1", NOW, trainings, watches, [], notice="Done."))
     assert len(view["blocks"]) <= 100
     text = text_of(view)
-    assert "bot00" in text and "bot39" not in text
-    assert "more bots, left out" in text and "`/faq-status bots`" in text
+    assert "bot00" in text
+    assert "bot39" not in text
+    assert "more bots, left out" in text
+    assert "`/faq-status bots`" in text
     assert "and 10 more." in text  # watches past the 20 listed
 
 

@@ -26,7 +26,7 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from korebot.kore import Kind, Status
+from korebot.kore import Kind, State, Status
 from korebot.registry import Bot
 from korebot.slack.kinds import command, label
 from korebot.slack.messages import escape, slack_date
@@ -65,6 +65,8 @@ class HomeTraining:
     #: None: no poll or ask ever recorded it.
     known: TrainingSnapshot | None
     may_train: bool
+    #: Configured (in development) unless the store knows the published one's too.
+    state: State = State.CONFIGURED
 
     @property
     def usual_seconds(self) -> float | None:
@@ -73,7 +75,7 @@ class HomeTraining:
 
     def ref(self) -> str:
         """What a click on its controls names it by (re-resolved, with the rules, then)."""
-        return f"{self.bot.name}|{self.language}|{self.kind.value}"
+        return f"{self.bot.name}|{self.language}|{self.kind.value}|{self.state.value}"
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,8 @@ class HomeSnapshot:
     subscriptions: list[SubscriptionView] = field(default_factory=list)
     #: One line on top: what the user's last click did.
     notice: str | None = None
+    #: Every bot shown, in order, also those with no training to show yet.
+    bots: list[Bot] = field(default_factory=list)
 
 
 def _md(text: str) -> MarkdownTextObject:
@@ -108,6 +112,8 @@ def _clock(moment: datetime) -> str:
 def training_line(training: HomeTraining, now: datetime) -> str:
     """The training's last known status, its time, and (while it runs) for how long."""
     name = f"*{label(training.kind)}* · `{escape(training.language)}`"
+    if training.state is State.PUBLISHED:
+        name += " · published"
     known, usual = training.known, training.usual_seconds
     if known is None or known.checked_at is None:
         return f"{name}: never checked yet (ask with `{command(training.kind)} …` to know)"
@@ -142,7 +148,7 @@ def _controls(training: HomeTraining) -> ActionsBlock:
             filter=ConversationFilter(include=["public", "private"], exclude_bot_users=True),
         )
     ]
-    if training.may_train:
+    if training.may_train and training.state is State.CONFIGURED:
         elements.append(ButtonElement(text="Train…", action_id=TRAIN_ACTION, value=training.ref()))
     return ActionsBlock(block_id=f"home|{training.ref()}", elements=elements)
 
@@ -154,6 +160,12 @@ def _bot_blocks(bot: Bot, trainings: list[HomeTraining], now: datetime) -> list[
     if bot.channels:
         about += " · asked about only in " + ", ".join(f"<#{c}>" for c in bot.channels[:5])
     blocks: list[Block] = [SectionBlock(text=_md(about))]
+    if not trainings:
+        blocks.append(
+            _context(
+                f"No language configured or asked about yet: `/faq-status {escape(bot.name)} LANG`."
+            )
+        )
     for training in trainings:
         blocks.append(SectionBlock(text=_md(training_line(training, now))))
         blocks.append(_controls(training))
@@ -200,7 +212,9 @@ def home_view(snapshot: HomeSnapshot) -> View:
         *_listed("Your watches", watches, "None: ask with `/faq-status BOT LANG` in a channel."),
         *_listed("Subscriptions", subs, "None that I can show you."),
     ]
-    by_bot: dict[str, tuple[Bot, list[HomeTraining]]] = {}
+    by_bot: dict[str, tuple[Bot, list[HomeTraining]]] = {
+        bot.name: (bot, []) for bot in snapshot.bots
+    }
     for training in snapshot.trainings:
         by_bot.setdefault(training.bot.name, (training.bot, []))[1].append(training)
     room = MAX_BLOCKS - len(head) - len(tail) - 1  # one for the note on bots left out

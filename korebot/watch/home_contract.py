@@ -12,16 +12,16 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from datetime import datetime
 
-from korebot.registry import TrainingKey
 from korebot.watch.model import HomeActivity
 
 
 class HomeStore(ABC):
     @abstractmethod
-    def home_activity(self, user_id: str, keys: Iterable[TrainingKey]) -> HomeActivity:
-        """What the store knows for the user's tab: the targets of ``keys`` it has (a
-        training never asked about has none), the active watches the user is an asker
-        of, and the subscriptions they created or of channels where they have a watch."""
+    def home_activity(self, user_id: str, bots: Iterable[tuple[str, str]]) -> HomeActivity:
+        """What the store knows for the user's tab: every target of these (host, bot ID)
+        (any language, state and kind; a training never asked about has none), the
+        active watches the user is an asker of, and the subscriptions they created or of
+        channels where they have a watch."""
 
     @abstractmethod
     def record_home_opened(self, team_id: str, user_id: str) -> None:

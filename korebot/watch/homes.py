@@ -13,10 +13,10 @@ from collections.abc import Iterable
 from contextlib import AbstractContextManager
 from datetime import datetime
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import or_, select, tuple_, update
 from sqlalchemy.orm import Session
 
-from korebot.kore import Kind, TrainingStatus
+from korebot.kore import Kind, State, TrainingStatus
 from korebot.registry import TrainingKey
 from korebot.watch.contract import WatchStore
 from korebot.watch.model import HomeActivity, TrainingSnapshot
@@ -46,11 +46,20 @@ class HomeLog(WatchStore):
     def _begin(self, *, urgent: bool = False) -> AbstractContextManager[Session]:
         """A transaction; the driver's connection errors are DatabaseUnavailable."""
 
-    def home_activity(self, user_id: str, keys: Iterable[TrainingKey]) -> HomeActivity:
-        wanted = {str(key): key for key in keys}
+    def home_activity(self, user_id: str, bots: Iterable[tuple[str, str]]) -> HomeActivity:
         with self._begin() as session:
-            targets = session.scalars(select(Target).where(Target.key.in_(list(wanted))))
-            trainings = {wanted[t.key]: _snapshot(wanted[t.key], t) for t in targets}
+            targets = session.scalars(
+                select(Target)
+                .where(tuple_(Target.host, Target.bot_id).in_(list(bots)))
+                .order_by(Target.id)
+            )
+            trainings = {}
+            for target in targets:
+                key = TrainingKey(
+                    target.host, target.bot_id, target.language, State(target.state),
+                    Kind(target.kind),
+                )  # fmt: skip
+                trainings[key] = _snapshot(key, target)
             watches = list(
                 session.scalars(
                     select(Watch)

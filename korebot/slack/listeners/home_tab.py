@@ -49,16 +49,19 @@ def snapshot(
 ) -> home.HomeSnapshot:
     """The user's tab as the store knows it now (no Kore.ai call)."""
     bots = visible_bots(services, user)
-    wanted = [(bot, language, kind) for bot in bots for language in bot.languages for kind in Kind]
-    keys = {w: TrainingKey.of(w[0], w[1], State.CONFIGURED, w[2]) for w in wanted}
-    activity = services.engine.store.home_activity(user, keys.values())
-    trainings = [
-        home.HomeTraining(
-            bot, language, kind, activity.trainings.get(keys[bot, language, kind]),
-            may_train=_trainer(services, bot, user),
-        )
-        for bot, language, kind in wanted
-    ]  # fmt: skip
+    activity = services.engine.store.home_activity(user, [(bot.host, bot.bot_id) for bot in bots])
+    trainings: list[home.HomeTraining] = []
+    for bot in bots:
+        trainer = _trainer(services, bot, user)
+        # The configured languages, then any other the store has seen asked about.
+        seen = [key.language for key in activity.trainings if key.bot == (bot.host, bot.bot_id)]
+        for language in dict.fromkeys([*bot.languages, *seen]):
+            for kind in Kind:
+                for state in State:
+                    known = activity.trainings.get(TrainingKey.of(bot, language, state, kind))
+                    if state is State.CONFIGURED or known is not None:
+                        line = home.HomeTraining(bot, language, kind, known, trainer, state)
+                        trainings.append(line)
     listed = activity.watches[: home.MAX_LISTED]
     watches = [(watch, permalink(client, watch)) for watch in listed]
     watches += [(watch, None) for watch in activity.watches[home.MAX_LISTED :]]
@@ -69,6 +72,7 @@ def snapshot(
         watches=watches,
         subscriptions=activity.subscriptions,
         notice=notice,
+        bots=bots,
     )
 
 

@@ -9,7 +9,7 @@ from slack_bolt import App, Respond
 from slack_sdk import WebClient
 
 from korebot.slack import home, messages, training_messages
-from korebot.slack.listeners.actions.home import train_from_home, watch_in_channel
+from korebot.slack.listeners.actions.home_controls import train_from_home, watch_in_channel
 from korebot.slack.listeners.actions.stop_watching import stop_watching
 from korebot.slack.listeners.actions.train import cancel_train, train_now
 from korebot.slack.listeners.common import acknowledge

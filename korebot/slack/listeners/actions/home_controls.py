@@ -43,11 +43,11 @@ def _who(body: dict[str, Any]) -> tuple[str, str]:
     return str(team), str(user.get("id") or "")
 
 
-def _training(ref: str) -> tuple[str, str, Kind]:
-    """The (bot, language, kind) a control names (``HomeTraining.ref``)."""
+def _training(ref: str) -> tuple[str, str, Kind, State]:
+    """The (bot, language, kind, state) a control names (``HomeTraining.ref``)."""
     try:
-        bot, language, kind = ref.split("|")
-        return bot, language, Kind(kind)
+        bot, language, kind, state = ref.split("|")
+        return bot, language, Kind(kind), State(state)
     except ValueError:
         raise Refusal("I don't know this training; open the Home tab again.") from None
 
@@ -76,11 +76,12 @@ def watch_in_channel(
         if not channel:
             raise Refusal("Pick a channel to watch it in.")
         within_limit(services, team, user)
-        name, language, kind = _training(str(action.get("block_id") or "").partition("|")[2])
-        asked = parsing.AskStatus(name, language, State.CONFIGURED)
+        block = str(action.get("block_id") or "")
+        name, language, kind, state = _training(block.partition("|")[2])
+        asked = parsing.AskStatus(name, language, state)
         bot, language = target(services, asked, channel, user, kind)
-        return _watch(services, client, WatchRequest(team, channel, user, bot, language,
-                                                     State.CONFIGURED, kind))  # fmt: skip
+        request = WatchRequest(team, channel, user, bot, language, state, kind)
+        return _watch(services, client, request)
 
     publish_home(services, client, team, user, _outcome("the Home tab's watch", work))
 
@@ -111,7 +112,7 @@ def train_from_home(
 
     def work() -> str:
         within_limit(services, team, user)
-        name, language, kind = _training(str(action.get("value") or ""))
+        name, language, kind, _ = _training(str(action.get("value") or ""))
         # The confirmation goes to the user's DM with the app (im:write): its channel.
         dm = str(client.conversations_open(users=user)["channel"]["id"])
         asked = parsing.Train(name, language, State.CONFIGURED)
