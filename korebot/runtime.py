@@ -112,7 +112,7 @@ class Runtime:
         self.homes = HomeRefresher(
             self.store,
             config.registry,
-            partial(publish_home, services, self.client),
+            partial(publish_home, services, self.client, opened=False),
             self.store.policy.clock,
         )
         self.notifier.on_training_changed = self.homes.changed

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,7 +25,7 @@ from korebot.slack.home import TRAIN_ACTION, WATCH_ACTION
 from korebot.testing.app_process import AppProcess
 from korebot.testing.fake_kore import FakeKore, Status
 from korebot.testing.fake_slack import FakeSlack
-from korebot.watch.tables import Asker, TrainRequest, Watch
+from korebot.watch.tables import Asker, HomeTab, TrainRequest, Watch
 
 TRAINER = "U0TRAINER"
 HIDDEN = "st-77777777-0000-4e6f-8a9b-0c1d2e3f4a5b"
@@ -133,6 +132,7 @@ def test_the_tab_shows_the_bots_a_running_training_and_the_users_watch_without_c
     assert all(r.path == status_it for r in h.kore.requests[requests:])
     assert actions(text).count(WATCH_ACTION) >= 4
     assert TRAIN_ACTION not in actions(text)  # not a trainer
+    opened = h.rows(select(HomeTab.opened_at).where(HomeTab.user_id == user))
 
     # The training ends: the open tab is republished with the result, the watch gone.
     h.kore.script(BOT, "it", Status("success"))
@@ -140,6 +140,8 @@ def test_the_tab_shows_the_bots_a_running_training_and_the_users_watch_without_c
     ended = wait_view(h, user, "`it`: :white_check_mark:")
     assert "`it`: :hourglass" not in ended
     wait_until(lambda: link not in text_of(publishes(h, user)[-1]), 10, "the watch's end shown")
+    # Refreshes do not count as openings (else a closed tab would stay "open" for ever).
+    assert h.rows(select(HomeTab.opened_at).where(HomeTab.user_id == user)) == opened
 
 
 def test_the_messages_tab_publishes_nothing(h: Harness) -> None:
@@ -260,9 +262,7 @@ def test_a_bad_click_gets_a_notice_not_a_traceback(h: Harness) -> None:
     assert "I don't know this training" in next_view(h, user, before)
 
 
-def test_opening_records_the_tab_as_open_for_every_process(h: Harness, tmp_path: Path) -> None:
-    from korebot.watch.tables import HomeTab
-
+def test_opening_records_the_tab_as_open_for_every_process(h: Harness) -> None:
     user = "U0HOME7"
     open_home(h, user)
     rows = h.rows(select(HomeTab.user_id, HomeTab.team_id).where(HomeTab.user_id == user))

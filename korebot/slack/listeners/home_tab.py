@@ -77,11 +77,20 @@ def snapshot(
 
 
 def publish_home(
-    services: Services, client: WebClient, team: str, user: str, notice: str | None = None
+    services: Services,
+    client: WebClient,
+    team: str,
+    user: str,
+    notice: str | None = None,
+    *,
+    opened: bool = True,
 ) -> bool:
-    """Draw and publish the user's tab, recording it as open; whether Slack took it."""
+    """Draw and publish the user's tab; whether Slack took it. ``opened``: the user opened
+    or clicked it (recorded: it counts as open a while); not for a refresh, which would
+    otherwise keep a closed tab "open" for ever."""
     try:
-        services.engine.store.record_home_opened(team, user)
+        if opened:
+            services.engine.store.record_home_opened(team, user)
         view = home.home_view(snapshot(services, client, user, notice))
     except DatabaseUnavailable as error:
         log.warning("Database unavailable drawing the Home tab of %s: %s", user, error.orig)
