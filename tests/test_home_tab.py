@@ -267,3 +267,25 @@ def test_opening_records_the_tab_as_open_for_every_process(h: Harness) -> None:
     open_home(h, user)
     rows = h.rows(select(HomeTab.user_id, HomeTab.team_id).where(HomeTab.user_id == user))
     assert [tuple(row) for row in rows] == [(user, "T0FAKE")]
+
+
+def test_a_finished_training_gets_its_status_posted_and_a_refused_post_is_said(
+    h: Harness,
+) -> None:
+    user, channel, closed = "U0HOME8", new_channel(), new_channel()
+    h.kore.script(BOT, "fi", Status("success"))
+    h.slack.set_channel(closed, member=False)
+    open_home(h, user)
+    for where, expected in ((channel, "is not running"), (closed, "not_in_channel")):
+        before = len(publishes(h, user))
+        pick = {
+            "type": "conversations_select",
+            "action_id": WATCH_ACTION,
+            "block_id": "home|support|fi|faq|configured",
+            "selected_conversation": where,
+        }
+        h.sender.view_action(pick, user_id=user)
+        assert expected in next_view(h, user, before)
+    (status,) = h.slack.messages(channel)
+    assert "FAQ training for support (fi) succeeded" in status["text"]
+    assert h.rows(select(Watch.id).where(Watch.channel_id.in_([channel, closed]))) == []

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 
 from korebot.errors import DatabaseUnavailable
 from korebot.kore import Kind, State, Status
@@ -32,6 +33,7 @@ from korebot.slack.listeners.common import (
 )
 from korebot.slack.listeners.context import Services
 from korebot.slack.listeners.home_tab import publish_home
+from korebot.slack.notifier import slack_error
 from korebot.watch.model import WatchRequest
 
 log = logging.getLogger(__name__)
@@ -61,6 +63,10 @@ def _outcome(what: str, work: Callable[[], str]) -> str:
     except DatabaseUnavailable as error:
         log.warning("Database unavailable answering %s: %s", what, error.orig)
         return f":warning: {DATABASE_UNAVAILABLE}"
+    except SlackApiError as error:  # a post the click needed (the channel, the DM)
+        code = slack_error(error)
+        log.warning("Slack refused a post answering %s: %s", what, code)
+        return f":warning: Slack refused my message there ({code}); invite me, or try again."
     except Exception:
         log.exception("Unexpected error answering %s", what)
         return f":warning: {FAILED}"
