@@ -85,7 +85,8 @@ def test_the_usual_duration_gives_the_expected_end_when_set() -> None:
     ]
     view = dumped(HomeSnapshot("U1", NOW, trainings))
     text = text_of(view)
-    assert "usually 20 min, expected in about 8 min" in text
+    assert "usually 20 min, expected in about 8 min (around <!date^" in text
+    assert "|14:10 UTC>" in text  # began 13:50, usually 20 min
     assert "usually takes 5 min" in text
     assert controls(view) == [[WATCH_ACTION, TRAIN_ACTION]] * 2
     overdue = replace(running, usual_seconds=60.0)

@@ -9,7 +9,7 @@ left out with a note saying how many and where to see them all.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from slack_sdk.models.blocks import (
     ActionsBlock,
@@ -123,7 +123,10 @@ def training_line(training: HomeTraining, now: datetime) -> str:
         parts.append(f"{_EMOJI[Status.IN_PROGRESS]} running for {duration(round(running_for))}")
         if usual is not None:
             left = usual - running_for
-            when = "any moment now" if left <= 0 else f"expected in about {duration(round(left))}"
+            when = "any moment now"
+            if left > 0:
+                end = known.running_since + timedelta(seconds=usual)
+                when = f"expected in about {duration(round(left))} (around {_clock(end)})"
             parts.append(f"usually {duration(round(usual))}, {when}")
     elif known.last_result is not None:
         result = known.last_result
