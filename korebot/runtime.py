@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from slack_sdk import WebClient
@@ -20,8 +21,10 @@ from korebot.kore import RetryPolicy
 from korebot.ratelimit import KeyedWindows
 from korebot.slack.ack_first import AckFirst, AckFirstExecutor
 from korebot.slack.app import build_app, web_client
+from korebot.slack.home_refresh import HomeRefresher
 from korebot.slack.listeners import Services
 from korebot.slack.listeners.commands.durable import CommandRecovery
+from korebot.slack.listeners.home_tab import publish_home
 from korebot.slack.notifier import SlackNotifier
 from korebot.watch import schema
 from korebot.watch.engine import WatchEngine
@@ -47,12 +50,13 @@ def watch_engine(
     gateway: StatusGateway,
     client: WebClient,
     clock: Callable[[], datetime] = now,
+    notifier: SlackNotifier | None = None,
 ) -> WatchEngine:
     settings = config.settings
     return WatchEngine(
         store,
         gateway,
-        SlackNotifier(client),
+        notifier or SlackNotifier(client),
         poll_interval=settings.korebot_poll_interval,
         watch_timeout=settings.korebot_watch_timeout,
         max_poll_interval=settings.korebot_poll_max_interval,
@@ -86,7 +90,10 @@ class Runtime:
         # One quick retry: polls try again at the next tick, and the rate budget counts calls.
         config.registry.retry = RetryPolicy(attempts=2, budget=2.0)
         self.gateway = status_gateway(config, shared_budget(config, self.store))
-        self.engine = watch_engine(config, self.store, self.gateway, self.client)
+        self.notifier = SlackNotifier(self.client)
+        self.engine = watch_engine(
+            config, self.store, self.gateway, self.client, notifier=self.notifier
+        )
         # It waits for the acks of requests already in (ack_first.py).
         self.executor = AckFirstExecutor(
             AckFirst(), max_workers=LISTENER_THREADS, thread_name_prefix="korebot-listener"
@@ -103,6 +110,13 @@ class Runtime:
         )
         # Commands a dead process acked but did not finish: run again on the listeners' pool.
         self.recovery = CommandRecovery(services, self.client, self.executor)
+        self.homes = HomeRefresher(
+            self.store,
+            config.registry,
+            partial(publish_home, services, self.client, opened=False),
+            self.store.policy.clock,
+        )
+        self.notifier.on_training_changed = self.homes.changed
 
     def start(self) -> None:
         """Migrate the database (a SchemaError if it cannot be), then start the engine."""
@@ -115,6 +129,8 @@ class Runtime:
             id="commands",
             next_run_time=self.store.policy.clock(),
         )
+        # Open Home tabs showing a training that changed, republished (coalesced, capped).
+        self.engine.scheduler.add_job(self.homes.flush, "interval", seconds=1.0, id="homes")
         self.engine.start()
 
     def stop(self) -> None:

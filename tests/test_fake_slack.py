@@ -23,6 +23,7 @@ from slack_sdk.models.blocks import (
     MarkdownTextObject,
     SectionBlock,
 )
+from slack_sdk.models.views import View
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.webhook import WebhookClient
 
@@ -265,6 +266,32 @@ def test_invalid_blocks_are_recorded(fake: FakeSlack, client: WebClient) -> None
     assert fake.block_errors[2] == "chat.postMessage: blocks without a text fallback"
 
 
+def test_views_publish_keeps_a_valid_home_tab_and_refuses_a_bad_one(
+    fake: FakeSlack, client: WebClient
+) -> None:
+    view = View(type="home", blocks=[SectionBlock(text=MarkdownTextObject(text="*hi*"))])
+    client.views_publish(user_id="U1", view=view)
+    assert fake.home("U1") == view.to_dict()
+    assert fake.block_errors == []
+    divider = {"type": "divider"}
+    for bad in (
+        {"type": "home", "blocks": [divider] * 101},  # a view holds 100
+        {
+            "type": "home",
+            "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": "x" * 3001}}],
+        },
+        {"type": "modal", "blocks": [divider]},
+    ):
+        with pytest.raises(SlackApiError) as excinfo:
+            client.views_publish(user_id="U1", view=bad)
+        assert error_of(excinfo) == "invalid_blocks"
+    assert fake.home("U1") == view.to_dict()  # unchanged
+    assert len(fake.block_errors) == 3
+    assert "100 blocks" in fake.block_errors[0]
+    client.views_publish(user_id="U1", view={"type": "home", "blocks": [divider] * 100})
+    assert fake.home("U2") is None
+
+
 def test_response_url_records_and_validates(fake: FakeSlack) -> None:
     url = fake.response_url("cmd")
     assert url.startswith(fake.base_url + "/response/cmd-")
@@ -329,8 +356,9 @@ class _VerifyingApp:
 
     def __init__(self) -> None:
         self.accepted: list[dict[str, list[str]]] = []
+        self.bodies: list[bytes] = []
         verifier = SignatureVerifier(SECRET)
-        accepted = self.accepted
+        accepted, bodies = self.accepted, self.bodies
 
         class Handler(BaseHTTPRequestHandler):
             def log_message(self, format: str, *args: Any) -> None:
@@ -341,6 +369,7 @@ class _VerifyingApp:
                 ok = verifier.is_valid_request(body, dict(self.headers.items()))
                 if ok:
                     accepted.append(parse_qs(body.decode()))
+                    bodies.append(body)
                 self.send_response(200 if ok else 401)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
@@ -401,3 +430,33 @@ def test_sender_action_is_signed_block_actions(app: _VerifyingApp) -> None:
     assert payload["container"]["message_ts"] == "1700000000.000100"
     assert payload["channel"]["id"] == "C0CHANNEL"
     assert payload["user"]["id"] == "U0ASKER"
+
+
+def test_sender_home_opened_is_a_signed_event_callback(app: _VerifyingApp) -> None:
+    with SlackSender(app.url, SECRET) as sender:
+        answer = sender.home_opened("U0ASKER", view={"type": "home", "blocks": []})
+        other = sender.home_opened("U0ASKER", tab="messages")
+    assert (answer.status_code, other.status_code) == (200, 200)
+    first, second = (json.loads(body) for body in app.bodies)
+    assert first["type"] == "event_callback"
+    assert (first["team_id"], first["api_app_id"]) == ("T0FAKE", "A0KOREBOT")
+    assert first["event_id"] != second["event_id"]
+    event = first["event"]
+    assert (event["type"], event["user"], event["tab"]) == ("app_home_opened", "U0ASKER", "home")
+    assert event["view"]["type"] == "home"
+    assert second["event"]["tab"] == "messages"
+    assert "view" not in second["event"]
+
+
+def test_sender_view_action_is_a_click_on_a_home_tab(app: _VerifyingApp) -> None:
+    select = {"type": "conversations_select", "action_id": "pick", "block_id": "b",
+              "selected_conversation": "C9"}  # fmt: skip
+    with SlackSender(app.url, SECRET) as sender:
+        assert sender.view_action(select, user_id="U7").status_code == 200
+    payload = json.loads(app.accepted[0]["payload"][0])
+    assert payload["type"] == "block_actions"
+    assert payload["container"]["type"] == "view"
+    assert payload["view"]["type"] == "home"
+    assert "response_url" not in payload
+    assert payload["user"]["id"] == "U7"
+    assert payload["actions"][0]["selected_conversation"] == "C9"

@@ -78,6 +78,16 @@ def test_interactivity_posts_to_events_path(manifest: dict[str, Any]) -> None:
     assert interactivity["request_url"].endswith(EVENTS_PATH)
 
 
+def test_the_home_tab_is_on_with_its_event_posted_to_events_path(
+    manifest: dict[str, Any],
+) -> None:
+    assert manifest["features"]["app_home"]["home_tab_enabled"] is True
+    events = manifest["settings"]["event_subscriptions"]
+    assert events["request_url"] == manifest["settings"]["interactivity"]["request_url"]
+    assert events["bot_events"] == ["app_home_opened"]
+    assert "user_events" not in events
+
+
 def test_bot_scopes_are_exactly_the_needed_ones(manifest: dict[str, Any]) -> None:
     bot_scopes = manifest["oauth_config"]["scopes"]["bot"]
     assert len(bot_scopes) == len(set(bot_scopes)), "duplicate bot scope"

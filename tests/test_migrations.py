@@ -798,6 +798,11 @@ def test_two_processes_starting_at_once_migrate_an_old_postgresql_database_once(
             "public.korebot_runs_pkey",
             "public.korebot_runs_open_key_key",
             "public.ix_korebot_runs_target",
+            # 0008's table of open App Home tabs
+            "public.korebot_home_tabs",
+            "public.korebot_home_tabs_pkey",
+            "public.korebot_home_tabs_team_id_user_id_key",
+            "public.ix_korebot_home_tabs_opened_at",
         ]
     )
     assert differences(postgres_url) == []

@@ -370,3 +370,18 @@ def test_slack_out_of_reach_stops_the_start_with_a_clear_message(
     (message,) = [line for line in app.logs if line.startswith("korebot: ")]
     assert closed in message
     assert "Traceback" not in "\n".join(app.logs)
+
+
+def test_the_home_tab_opened_over_the_socket_is_published(over_socket: SocketHarness) -> None:
+    user = "U0SOCKHOME"
+    over_socket.acked(over_socket.fake.home_opened(user))
+
+    def published(slack: FakeSlack) -> bool:
+        return any(c.ok and c.args.get("user_id") == user for c in slack.calls_to("views.publish"))
+
+    over_socket.slack.wait_for(published, 10, "the Home tab published")
+    view = over_socket.slack.home(user)
+    assert view is not None
+    assert view["type"] == "home"
+    assert "support" in json.dumps(view["blocks"])
+    assert BOT in json.dumps(view["blocks"])

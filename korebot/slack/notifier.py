@@ -8,6 +8,7 @@ tell whether it was already posted (and nothing is posted twice).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -64,6 +65,15 @@ class SlackNotifier:
 
     def __init__(self, client: WebClient) -> None:
         self.client = client
+        #: Told a bot's training changed (korebot.slack.home_refresh queues the open Home
+        #: tabs to refresh); set once the app is built, as it needs the listeners' services.
+        self.on_training_changed: Callable[[str], None] = lambda _bot_name: None
+
+    def training_changed(self, bot_name: str) -> None:
+        try:
+            self.on_training_changed(bot_name)
+        except Exception:  # a Home refresh is never worth failing a poll or a post
+            log.exception("Could not queue the Home refresh for %s", bot_name)
 
     # Announcing ------------------------------------------------------------------
 

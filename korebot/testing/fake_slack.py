@@ -238,6 +238,11 @@ class FakeSlack:
         with self._cond:
             return self._workspace.messages(channel)
 
+    def home(self, user: str) -> dict[str, Any] | None:
+        """The Home tab last published for the user (views.publish), if any."""
+        with self._cond:
+            return self._workspace.home(user)
+
     def thread(self, channel: str, ts: str) -> list[Message]:
         """Replies in the thread under `ts`, oldest first (not the parent)."""
         with self._cond:

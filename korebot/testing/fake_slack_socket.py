@@ -25,7 +25,11 @@ from websockets.http11 import Request, Response
 from websockets.sync.server import Server, ServerConnection, serve
 
 from korebot.testing.fake_slack import FakeSlack
-from korebot.testing.slack_payloads import block_actions_payload, slash_command_fields
+from korebot.testing.slack_payloads import (
+    app_home_opened_event,
+    block_actions_payload,
+    slash_command_fields,
+)
 
 __all__ = ["Envelope", "FakeSlackSocket", "SocketAck"]
 
@@ -160,6 +164,12 @@ class FakeSlackSocket:
         """A button click; `fields` as for `slack_payloads.block_actions_payload`."""
         payload = block_actions_payload(action_id, value, api_app_id=self.app_id, **fields)
         return self.send("interactive", payload, accepts_response_payload=False)
+
+    def home_opened(self, user_id: str, **fields: Any) -> Envelope:
+        """``app_home_opened`` as an ``events_api`` envelope; `fields` as for
+        `slack_payloads.app_home_opened_event`."""
+        payload = app_home_opened_event(user_id, api_app_id=self.app_id, **fields)
+        return self.send("events_api", payload, accepts_response_payload=False)
 
     def disconnect(self, reason: str = "refresh_requested") -> int:
         """Ask the app to reconnect, as Slack does every few hours; returns the connection."""

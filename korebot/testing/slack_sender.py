@@ -1,17 +1,23 @@
-"""The sender of signed requests: slash commands and button clicks, posted to the app as Slack
-posts them (form-encoded, with Slack's timestamp and v0 signature headers)."""
+"""The sender of signed requests: slash commands, button clicks and events, posted to the app
+as Slack posts them (forms or JSON, with Slack's timestamp and v0 signature headers)."""
 
 from __future__ import annotations
 
 import json
 import time
 from types import TracebackType
+from typing import Any
 from urllib.parse import urlencode
 
 import httpx
 from slack_sdk.signature import SignatureVerifier
 
-from korebot.testing.slack_payloads import block_actions_payload, slash_command_fields
+from korebot.testing.slack_payloads import (
+    app_home_opened_event,
+    block_actions_payload,
+    slash_command_fields,
+    view_actions_payload,
+)
 
 __all__ = ["SlackSender"]
 
@@ -82,12 +88,34 @@ class SlackSender:
         )
         return self._post(urlencode({"payload": json.dumps(payload)}), timestamp, signature)
 
-    def _post(self, body: str, timestamp: int | None, signature: str | None) -> httpx.Response:
+    def home_opened(
+        self, user_id: str, *, tab: str = "home", view: dict[str, Any] | None = None
+    ) -> httpx.Response:
+        """POST the Events API's ``app_home_opened`` for the user, signed, as JSON."""
+        event = app_home_opened_event(
+            user_id, tab=tab, view=view, team_id=self.team_id, api_app_id=self.api_app_id
+        )
+        return self._post(json.dumps(event), None, None, "application/json")
+
+    def view_action(self, action: dict[str, Any], *, user_id: str = "U0ASKER") -> httpx.Response:
+        """POST a click on a Home tab's control (``slack_payloads.view_actions_payload``)."""
+        payload = view_actions_payload(
+            action, user_id=user_id, team_id=self.team_id, api_app_id=self.api_app_id
+        )
+        return self._post(urlencode({"payload": json.dumps(payload)}), None, None)
+
+    def _post(
+        self,
+        body: str,
+        timestamp: int | None,
+        signature: str | None,
+        content_type: str = "application/x-www-form-urlencoded",
+    ) -> httpx.Response:
         ts = str(int(time.time()) if timestamp is None else timestamp)
         if signature is None:
             signature = self._verifier.generate_signature(timestamp=ts, body=body)
         headers = {
-            "Content-Type": "application/x-www-form-urlencoded",
+            "Content-Type": content_type,
             "X-Slack-Request-Timestamp": ts,
             "X-Slack-Signature": signature or "",
         }

@@ -7,11 +7,23 @@ import copy
 from typing import Any
 
 from slack_sdk.models.blocks import Block
+from slack_sdk.models.views import View
 
-__all__ = ["MAX_BLOCKS", "ApiError", "block_problems", "flag", "page_limit", "valid_metadata"]
+__all__ = [
+    "MAX_BLOCKS",
+    "MAX_VIEW_BLOCKS",
+    "ApiError",
+    "block_problems",
+    "flag",
+    "page_limit",
+    "valid_metadata",
+    "view_problems",
+]
 
 #: Slack refuses messages with more blocks than this.
 MAX_BLOCKS = 50
+#: And views (a Home tab, a modal) with more than this.
+MAX_VIEW_BLOCKS = 100
 
 
 class ApiError(Exception):
@@ -51,13 +63,26 @@ def valid_metadata(args: dict[str, Any]) -> dict[str, Any] | None:
     return copy.deepcopy(metadata)
 
 
-def block_problems(blocks: Any) -> list[str]:
+def view_problems(view: Any) -> list[str]:
+    """What slack_sdk finds wrong with a Home tab's view (empty if valid)."""
+    if not isinstance(view, dict):
+        return [f"view must be a JSON object, got {type(view).__name__}"]
+    if view.get("type") != "home":
+        return [f"view type {view.get('type')!r}, not 'home'"]
+    try:
+        View(**view).validate_json()
+    except Exception as exc:  # SlackObjectFormationError, or TypeError on an unknown field
+        return [f"view: {exc}"]
+    return block_problems(view.get("blocks"), MAX_VIEW_BLOCKS)
+
+
+def block_problems(blocks: Any, limit: int = MAX_BLOCKS) -> list[str]:
     """What slack_sdk finds wrong with a blocks payload (empty if valid)."""
     if not isinstance(blocks, list):
         return [f"blocks must be a JSON array, got {type(blocks).__name__}"]
     problems = []
-    if len(blocks) > MAX_BLOCKS:
-        problems.append(f"{len(blocks)} blocks (at most {MAX_BLOCKS})")
+    if len(blocks) > limit:
+        problems.append(f"{len(blocks)} blocks (at most {limit})")
     for i, raw in enumerate(blocks):
         if not isinstance(raw, dict):
             problems.append(f"blocks[{i}]: not an object")

@@ -1,5 +1,5 @@
-"""The fake Slack workspace: its channels, messages and threads, and the Web API methods
-that read and change them (chat.*, conversations.*, auth.test).
+"""The fake Slack workspace: its channels, messages, threads and Home tabs, and the Web API
+methods that read and change them (chat.*, conversations.*, views.publish, auth.test).
 
 `FakeSlack` owns one and calls it with its lock held; a method answers a result dict or
 raises `ApiError`. Block Kit problems are also appended to `block_errors`.
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, cast
@@ -19,6 +20,7 @@ from korebot.testing.slack_validation import (
     flag,
     page_limit,
     valid_metadata,
+    view_problems,
 )
 
 __all__ = ["SlackWorkspace"]
@@ -49,6 +51,7 @@ class SlackWorkspace:
         self._replies: dict[tuple[str, str], list[Message]] = {}
         self._index: dict[tuple[str, str], Message] = {}
         self._ts_counter = itertools.count(1)
+        self._homes: dict[str, dict[str, Any]] = {}
 
     def methods(self) -> dict[str, Method]:
         """The Web API methods served, by name (a new dict)."""
@@ -62,6 +65,7 @@ class SlackWorkspace:
             "conversations.open": self._conversations_open,
             "conversations.replies": self._conversations_replies,
             "conversations.history": self._conversations_history,
+            "views.publish": self._views_publish,
         }
 
     def set_channel(self, channel: str, *, member: bool, exists: bool, archived: bool) -> None:
@@ -91,6 +95,11 @@ class SlackWorkspace:
         return copy.deepcopy(self._replies.get((self._dm(channel), ts), []))
 
     # ---------------------------------------------------------------- methods
+
+    def home(self, user: str) -> dict[str, Any] | None:
+        """The Home tab last published for the user (a copy), if any."""
+        view = self._homes.get(user)
+        return copy.deepcopy(view) if view is not None else None
 
     # ---------------------------------------------------------------- methods
 
@@ -189,6 +198,24 @@ class SlackWorkspace:
         ids = [str(u) for u in users]
         channel_id = "D" + ids[0] if len(ids) == 1 else "G" + "".join(sorted(ids))
         return {"ok": True, "channel": {"id": channel_id}}
+
+    def _views_publish(self, args: dict[str, Any]) -> dict[str, Any]:
+        user = args.get("user_id")
+        if not isinstance(user, str) or not user.startswith(("U", "W")):
+            raise ApiError("invalid_arguments")
+        view = args.get("view")
+        if isinstance(view, str):  # a form-encoded call sends it as JSON text
+            try:
+                view = json.loads(view)
+            except ValueError:
+                raise ApiError("invalid_arguments") from None
+        problems = view_problems(view)
+        for problem in problems:
+            self.block_error("views.publish", problem)
+        if problems or not isinstance(view, dict):
+            raise ApiError("invalid_blocks", errors=problems)
+        self._homes[user] = copy.deepcopy(view)
+        return {"ok": True, "view": {"id": f"V{len(self._homes):08d}", **view}}
 
     def _conversations_replies(self, args: dict[str, Any]) -> dict[str, Any]:
         channel = self._resolve(args, "read")

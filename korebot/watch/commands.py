@@ -46,6 +46,8 @@ class WatchCommands:
     def watch(self, request: WatchRequest, status: TrainingStatus) -> Started:
         """Watch a training for a channel, or add the asker to the channel's existing watch."""
         joined = self.store.join_watch(request, status)
+        # The asker's Home tab lists their watches (a queued refresh: it returns at once).
+        self.notifier.training_changed(request.bot.name)
         if joined.lease is None:
             return Started(joined.view, True)
         return Started(self.delivery.announce(joined, status), False)

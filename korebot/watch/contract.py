@@ -30,9 +30,11 @@ from typing import Literal
 from korebot.errors import Undeliverable
 from korebot.kore import Kind, State, TrainingStatus
 from korebot.registry import TrainingKey
+from korebot.watch.home_contract import HomeStore
 from korebot.watch.model import (
     Ended,
     Outcome,
+    RunEvent,
     Subscribed,
     SubscriptionView,
     TrainState,
@@ -173,6 +175,8 @@ class Observed:
     recovered: list[WatchView]
     #: Watches whose run this poll found far longer than usual (marked: once each).
     overdue: list[WatchView] = field(default_factory=list)
+    #: What the poll saw happen to the run (anything but SAME refreshes open Home tabs).
+    event: RunEvent = RunEvent.SAME
 
 
 @dataclass(frozen=True)
@@ -199,8 +203,11 @@ class TargetState:
     failing: bool
 
 
-class WatchStore(RunHistory):
-    """Targets, watches and subscriptions, with their leases. Thread-safe."""
+class WatchStore(RunHistory, HomeStore):
+    """Targets, watches and subscriptions, with their leases. Thread-safe.
+
+    The run history is in ``RunHistory`` (korebot.watch.runs), the App Home's reads and
+    open tabs in ``HomeStore`` (korebot.watch.home_contract)."""
 
     policy: Policy = Policy()
 

@@ -143,6 +143,7 @@ class Delivery:
         posted = bool(claim.outcome_attempts) and self.notifier.find_outcome(view)
         self.notifier.finish(view, outcome, posted=posted)
         self.store.close_delivery(lease, Ended.DELIVERED)
+        self.notifier.training_changed(view.bot_name)  # the watch ended: Home tabs show it
         return True
 
     def _thread(self, lease: Lease, where: tuple[str, str], *, release: bool = False) -> WatchView:

@@ -170,6 +170,44 @@ class Notifier(Protocol):
         """Show on the watch's message that its run takes far longer than usual (called
         once per watch, after that was recorded; a failure is only logged)."""
 
+    def training_changed(self, bot_name: str) -> None:
+        """A training of the bot changed (a poll saw a run start or end; a watch started
+        or ended): refresh what shows it (open App Home tabs). Called outside any
+        transaction; must return at once (the refresh is queued, coalesced, capped)."""
+
+
+@dataclass(frozen=True)
+class TrainingSnapshot:
+    """What the store knows of one training (its target row), for the App Home: the last
+    poll's answer and when it came, never a fresh call to Kore.ai."""
+
+    key: TrainingKey
+    bot_name: str
+    #: The last status seen, in Kore.ai's words, and the parsed answer it came in.
+    last_status: str | None
+    last_result: TrainingStatus | None
+    checked_at: datetime | None
+    #: When the run in progress was first seen (None: not running as of the last poll).
+    running_since: datetime | None
+    failing_since: datetime | None
+    last_error: str | None
+    #: Polled now (a watch or a subscription needs it).
+    polled: bool
+    #: Seconds its runs usually take, from the run history (None: no history yet).
+    usual_seconds: float | None = None
+
+
+@dataclass(frozen=True)
+class HomeActivity:
+    """A user's part of the store, for their App Home (korebot.watch.homes)."""
+
+    #: Every target the store has for the trainings asked about, by key.
+    trainings: dict[TrainingKey, TrainingSnapshot]
+    #: Active watches the user asked for (is an asker of), oldest first.
+    watches: list[WatchView]
+    #: Subscriptions the user created, and those of channels where they have a watch.
+    subscriptions: list[SubscriptionView]
+
 
 @dataclass(frozen=True)
 class WatchRequest:

@@ -70,7 +70,8 @@ def record_status(
             follow(session, policy, target, sub, moment, outcome)
     schedule(session, policy, target, moment, polled=True)
     overdue = [view(w) for w in mark_overdue(session, target, result, moment)]
-    return Observed([view(w) for w in watches if w.outcome is None] if recovered else [], overdue)
+    recovered_views = [view(w) for w in watches if w.outcome is None] if recovered else []
+    return Observed(recovered_views, overdue, event)
 
 
 def arm(

@@ -20,7 +20,7 @@ from korebot.kore import InvalidInput, KoreError, RateLimited, UnreadableRespons
 from korebot.kore.errors import BudgetExhausted
 from korebot.watch.contract import PollClaim, WatchStore
 from korebot.watch.leases import HeldLeases
-from korebot.watch.model import Notifier
+from korebot.watch.model import Notifier, RunEvent
 from korebot.watch.pool import Pool
 
 log = logging.getLogger(__name__)
@@ -144,6 +144,9 @@ class Polling:
                 self._quietly(partial(self.notifier.unreachable, view, None, ""), view.watch_id)
             for view in observed.overdue if observed else []:
                 self._quietly(partial(self.notifier.overdue, view), view.watch_id)
+            if observed is not None and observed.event is not RunEvent.SAME:
+                # After the transaction: open Home tabs showing this training are refreshed.
+                self.notifier.training_changed(claim.bot_name)
         finally:
             self.held.discard(lease)
         self.polled(lease.id)

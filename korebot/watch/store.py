@@ -40,6 +40,7 @@ from korebot.watch.contract import (
     now,
 )
 from korebot.watch.database import database_url, make_engine
+from korebot.watch.homes import HomeLog
 from korebot.watch.model import (
     Ended,
     Subscribed,
@@ -94,7 +95,7 @@ _LEASED: dict[str, type[Target] | type[Watch] | type[Command]] = {
 }
 
 
-class Store(CommandLog, TrainRequestLog, RunLog):
+class Store(CommandLog, TrainRequestLog, RunLog, HomeLog):
     """Owns the SQLAlchemy engine and session factory, and answers the store contract."""
 
     def __init__(self, url: str) -> None:

@@ -252,6 +252,19 @@ class Run(Base):
     started_by: Mapped[str | None] = mapped_column(String(32))
 
 
+class HomeTab(Base):
+    """A user's App Home tab, and when they last opened it: Slack never says when it is
+    closed, so a tab opened in the last few minutes counts as open (and is refreshed)."""
+
+    __tablename__ = "korebot_home_tabs"
+    __table_args__ = (UniqueConstraint("team_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    team_id: Mapped[str] = mapped_column(String(32))
+    user_id: Mapped[str] = mapped_column(String(32))
+    opened_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+
+
 _Model = TypeVar("_Model", bound=Base)
 _INSERTS: dict[str, Callable[[type[Base]], postgresql.Insert | sqlite.Insert]] = {
     "postgresql": postgresql.insert,

@@ -1,13 +1,15 @@
-"""Interactive components: the "Stop watching" button and a training's confirmation
-(acked first, as commands are)."""
+"""Interactive components: the "Stop watching" button, a training's confirmation and the
+Home tab's controls (acked first, as commands are)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from slack_bolt import App, Respond
+from slack_sdk import WebClient
 
-from korebot.slack import messages, training_messages
+from korebot.slack import home, messages, training_messages
+from korebot.slack.listeners.actions.home_controls import train_from_home, watch_in_channel
 from korebot.slack.listeners.actions.stop_watching import stop_watching
 from korebot.slack.listeners.actions.train import cancel_train, train_now
 from korebot.slack.listeners.common import acknowledge
@@ -28,3 +30,12 @@ def register(app: App, services: Services) -> None:
 
     app.action(training_messages.TRAIN_ACTION)(ack=acknowledge, lazy=[lazy_train_now])
     app.action(training_messages.CANCEL_TRAIN_ACTION)(ack=acknowledge, lazy=[lazy_cancel_train])
+
+    def lazy_home_watch(body: dict[str, Any], action: dict[str, Any], client: WebClient) -> None:
+        watch_in_channel(services, body, action, client)
+
+    def lazy_home_train(body: dict[str, Any], action: dict[str, Any], client: WebClient) -> None:
+        train_from_home(services, body, action, client)
+
+    app.action(home.WATCH_ACTION)(ack=acknowledge, lazy=[lazy_home_watch])
+    app.action(home.TRAIN_ACTION)(ack=acknowledge, lazy=[lazy_home_train])

@@ -46,7 +46,7 @@ def ask_status(
     with answering(respond, command_of(kind)):
         team, channel, user = asked_by(command)
         bot, language = target(services, asked, channel, user, kind)
-        fetched = _status(services, bot, language, asked.state, kind)
+        fetched = current_status(services, bot, language, asked.state, kind)
         result = fetched.status
 
         def tell_status() -> None:
@@ -108,7 +108,9 @@ def begin_watch(
         ) from None
 
 
-def _status(services: Services, bot: Bot, language: str, state: State, kind: Kind) -> Fetched:
+def current_status(
+    services: Services, bot: Bot, language: str, state: State, kind: Kind
+) -> Fetched:
     """The training's status: its watch's last poll while one is due soon, else the gateway's."""
     try:
         watched = services.engine.watched_status(bot, language, state, kind)

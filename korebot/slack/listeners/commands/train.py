@@ -7,6 +7,7 @@ click). Everyone else is told who may train and how an admin grants it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from slack_bolt import Respond
@@ -58,9 +59,10 @@ def offer(
     bot: Bot,
     language: str,
     kind: Kind,
-    respond: Respond,
+    respond: Callable[..., Any],
 ) -> None:
-    """Record a fresh request, then show its confirmation to the user only."""
+    """Record a fresh request, then show its confirmation to the user only (``respond``:
+    the command's, a click's, or a post in the user's DM from the Home tab)."""
     key = TrainingKey.of(bot, language, State.CONFIGURED, kind)
     ask = TrainAsk(team, channel, user, key, bot.name, valid_for=VALID_FOR)
     request = services.engine.store.record_train_request(ask)
