@@ -266,3 +266,23 @@ def test_a_poll_read_before_a_start_from_slack_leaves_the_started_run_open(
     ran, started, _ = store.runs(KEY)  # newest recorded first
     assert (started.outcome, started.started_by) == (None, "U0STARTER")
     assert (ran.outcome, ran.start) == (Status.FAILURE, None)
+
+
+@pytest.mark.parametrize("raw", ["in-progress", "success"])
+def test_a_run_nobody_looked_at_for_hours_has_no_length(
+    store: WatchStore, clock: Clock, raw: str
+) -> None:
+    watch_id = ask(store)  # first seen running
+    store.stop_watch(watch_id, "C0ONE")  # nothing polls it any more
+    clock.advance(3 * 3600)
+    ask(store, "C0TWO")  # no poll since: the run stays open until the next one
+    clock.advance(30)
+    poll(store, raw, "run-2")
+    runs = store.runs(KEY)
+    if raw == "in-progress":
+        now, unseen = runs
+        assert (now.outcome, now.start, now.started_at) == (None, RunStart.FIRST_SEEN, clock.now)
+        assert (unseen.outcome, unseen.duration) == (Status.UNKNOWN, None)
+    else:
+        (ended,) = runs
+        assert (ended.outcome, ended.duration, ended.ended_at) == (Status.SUCCESS, None, clock.now)

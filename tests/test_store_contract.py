@@ -172,7 +172,7 @@ def test_a_final_status_records_the_outcome_before_it_is_posted(
     store.record_status(poll.lease, status("success"), str)
     (claim,) = store.acquire_deliveries(10)
     assert claim.view.watch_id == watch_id
-    assert claim.outcome == Outcome(result=status("success"))
+    assert claim.outcome == Outcome(result=status("success"), took=30.0)  # first seen by the ask
     assert (claim.announce_attempts, claim.outcome_attempts) == (1, 0)  # its message, once
     assert store.acquire_deliveries(10) == []
     # A failed post: released with a retry time; then acquired again, attempt counted.
@@ -273,7 +273,7 @@ def test_subscribing_while_a_run_is_in_progress_watches_that_run(
     store.record_status(poll.lease, status("success"), str)
     ended = store.acquire_deliveries(10)
     assert sorted(claim.view.channel_id for claim in ended) == ["C0ONE", "C0SUB"]
-    assert {claim.outcome for claim in ended} == {Outcome(result=status("success"))}
+    assert {claim.outcome for claim in ended} == {Outcome(result=status("success"), took=30.0)}
 
 
 def test_the_first_poll_of_a_subscription_watches_a_run_in_progress(
@@ -300,7 +300,8 @@ def test_the_first_poll_of_a_subscription_watches_a_run_in_progress(
     store.record_status(poll.lease, status("failure", "run-2"), str)
     (done,) = store.acquire_deliveries(10)  # that watch's result, and no second watch
     assert done.view.watch_id == claim.view.watch_id
-    assert done.outcome == Outcome(result=status("failure", "run-2"))
+    # The run the ask saw a day ago ended unseen; this one was first seen by the poll.
+    assert done.outcome == Outcome(result=status("failure", "run-2"), took=30.0)
 
 
 def test_a_stopped_watch_is_only_stopped_from_its_channel(store: WatchStore) -> None:

@@ -55,6 +55,9 @@ def _run_line(run: RunView) -> str:
     if run.outcome is None:
         since = f" since {slack_date(run.started_at)}" if run.started_at else ""
         line = f"{EMOJI[Status.IN_PROGRESS]} running{since}"
+    elif run.outcome is Status.UNKNOWN:
+        seen = f" · last seen {slack_date(run.ended_at)}" if run.ended_at else ""
+        line = f"{EMOJI[Status.UNKNOWN]} end not seen (nothing watched it){seen}"
     else:
         if run.duration is None:
             took = "unknown start"

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from korebot.kore import Kind, Status, TrainingStatus, kinds
 from korebot.watch.model import RunEvent, Via, WatchRequest
 from korebot.watch.rows import observe_status
-from korebot.watch.runs import KEEP_RUNS, SETTLE, USUAL_OF, RunStart, overdue, usual
+from korebot.watch.runs import GAP, KEEP_RUNS, SETTLE, USUAL_OF, RunStart, overdue, usual
 from korebot.watch.tables import Run, Target, Watch, insert_missing
 
 
@@ -28,8 +28,20 @@ def observe(
     """Record a status on the target (``observe_status``) and in its run history; what
     happened, and the seconds the run that ended now took (None: start unknown)."""
     since, run = target.running_since, kinds.spec(Kind(target.kind)).run_of(result)
+    last = target.last_checked_at
     event = observe_status(target, result, moment)
     current = open_run(session, target)
+    if current is not None and last is not None and (moment - last).total_seconds() > GAP:
+        # Nobody looked for a long while: the open run ended then (its length unknown),
+        # or, if one runs now, ended unseen and this one is first seen now.
+        final = result.status.is_final
+        current.open_key, current.ended_at = None, moment if final else last
+        current.outcome = (result.status if final else Status.UNKNOWN).value
+        if final:
+            return event, None
+        current = None
+        if result.status is Status.IN_PROGRESS:
+            target.running_since = moment
     if result.status is Status.IN_PROGRESS:
         if current is None:
             # Started, or first seen running (a first poll, or history begun mid-run).

@@ -31,6 +31,9 @@ OVERDUE_MARGIN = 300.0
 #: Seconds a run opened by an ask or a start from Slack stays open whatever the polls
 #: say: a poll under way at its start may have read the status from before.
 SETTLE = 10.0
+#: Seconds without a status after which an open run is not followed any more (polls are
+#: minutes apart at most while anything watches): it ends unseen, outcome unknown.
+GAP = 3600.0
 
 
 class RunStart(StrEnum):
@@ -54,7 +57,7 @@ class RunView:
 
     run_id: int
     kind: Kind
-    #: None while it runs.
+    #: None while it runs; ``Status.UNKNOWN`` if korebot stopped looking before its end.
     outcome: Status | None
     #: None when it was seen only finished (it ran between two polls).
     start: RunStart | None
