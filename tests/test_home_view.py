@@ -76,9 +76,9 @@ def test_a_running_training_shows_its_elapsed_time_and_a_never_checked_one_says_
     assert controls(dumped(HomeSnapshot("U1", NOW, trainings))) == [[WATCH_ACTION]] * 2
 
 
-def test_the_usual_duration_gives_the_expected_end_when_set() -> None:
+def test_the_usual_duration_gives_the_expected_end_and_the_last_run_its_length() -> None:
     running = known(SUPPORT, "en", Kind.FAQ, Status.IN_PROGRESS, usual_seconds=20 * 60.0)
-    ended = known(SUPPORT, "de", Kind.FAQ, Status.SUCCESS, usual_seconds=300.0)
+    ended = known(SUPPORT, "de", Kind.FAQ, Status.SUCCESS, usual_seconds=300.0, last_took=240.0)
     trainings = [
         HomeTraining(SUPPORT, "en", Kind.FAQ, running, may_train=True),
         HomeTraining(SUPPORT, "de", Kind.FAQ, ended, may_train=True),
@@ -87,6 +87,7 @@ def test_the_usual_duration_gives_the_expected_end_when_set() -> None:
     text = text_of(view)
     assert "usually 20 min, expected in about 8 min (around <!date^" in text
     assert "|14:10 UTC>" in text  # began 13:50, usually 20 min
+    assert "took 4 min" in text
     assert "usually takes 5 min" in text
     assert controls(view) == [[WATCH_ACTION, TRAIN_ACTION]] * 2
     overdue = replace(running, usual_seconds=60.0)

@@ -133,6 +133,8 @@ def training_line(training: HomeTraining, now: datetime) -> str:
         parts.append(f"{_EMOJI[result.status]} {escape(result.message, 80)}")
         if result.modified_on is not None:
             parts.append(f"ended {slack_date(result.modified_on)}")
+        if known.last_took is not None:
+            parts.append(f"took {duration(round(known.last_took))}")
         if usual is not None:
             parts.append(f"usually takes {duration(round(usual))}")
     else:

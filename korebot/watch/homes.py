@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from contextlib import AbstractContextManager
 from datetime import datetime
 
-from sqlalchemy import or_, select, tuple_, update
+from sqlalchemy import func, or_, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from korebot.kore import Kind, State, TrainingStatus
@@ -21,10 +21,10 @@ from korebot.registry import TrainingKey
 from korebot.watch.contract import WatchStore
 from korebot.watch.model import HomeActivity, TrainingSnapshot
 from korebot.watch.rows import sub_view, view
-from korebot.watch.tables import Asker, HomeTab, Subscription, Target, Watch, insert_missing
+from korebot.watch.tables import Asker, HomeTab, Run, Subscription, Target, Watch, insert_missing
 
 
-def _snapshot(key: TrainingKey, target: Target) -> TrainingSnapshot:
+def _snapshot(key: TrainingKey, target: Target, last_took: float | None) -> TrainingSnapshot:
     result = None
     if target.last_result is not None:
         result = TrainingStatus.from_json(json.loads(target.last_result), Kind(target.kind))
@@ -39,7 +39,19 @@ def _snapshot(key: TrainingKey, target: Target) -> TrainingSnapshot:
         last_error=target.last_error,
         polled=target.next_poll_at is not None,
         usual_seconds=target.usual_seconds,
+        last_took=last_took,
     )
+
+
+def _last_took(session: Session, target_ids: list[int]) -> dict[int, float | None]:
+    """Each target's last finished run's length (None when its start is unknown)."""
+    last = (
+        select(func.max(Run.id))
+        .where(Run.target_id.in_(target_ids), Run.outcome.is_not(None))
+        .group_by(Run.target_id)
+    )
+    rows = session.execute(select(Run.target_id, Run.duration).where(Run.id.in_(last)))
+    return {target_id: took for target_id, took in rows}
 
 
 class HomeLog(WatchStore):
@@ -49,18 +61,21 @@ class HomeLog(WatchStore):
 
     def home_activity(self, user_id: str, bots: Iterable[tuple[str, str]]) -> HomeActivity:
         with self._begin() as session:
-            targets = session.scalars(
-                select(Target)
-                .where(tuple_(Target.host, Target.bot_id).in_(list(bots)))
-                .order_by(Target.id)
+            targets = list(
+                session.scalars(
+                    select(Target)
+                    .where(tuple_(Target.host, Target.bot_id).in_(list(bots)))
+                    .order_by(Target.id)
+                )
             )
             trainings = {}
+            took = _last_took(session, [target.id for target in targets])
             for target in targets:
                 key = TrainingKey(
                     target.host, target.bot_id, target.language, State(target.state),
                     Kind(target.kind),
                 )  # fmt: skip
-                trainings[key] = _snapshot(key, target)
+                trainings[key] = _snapshot(key, target, took.get(target.id))
             watches = list(
                 session.scalars(
                     select(Watch)

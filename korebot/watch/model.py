@@ -195,6 +195,8 @@ class TrainingSnapshot:
     polled: bool
     #: Seconds its runs usually take, from the run history (None: no history yet).
     usual_seconds: float | None = None
+    #: Seconds the last finished run took (None: none recorded, or its start unknown).
+    last_took: float | None = None
 
 
 @dataclass(frozen=True)
