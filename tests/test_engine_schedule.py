@@ -7,6 +7,7 @@ against the fake Kore.ai and the fake Slack over 127.0.0.1, with a clock the tes
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ from slack_app import BOT, app_env, kore_polls, new_channel, wait_until
 from korebot import config, runtime, wiring
 from korebot.kore import State
 from korebot.registry import Bot, TrainingKey
-from korebot.testing.clock import Clock
+from korebot.testing.clock import START, Clock
 from korebot.testing.fake_kore import Delay, FakeKore, Status
 from korebot.testing.fake_slack import FakeSlack
 from korebot.watch import schema
@@ -26,8 +27,8 @@ FIRST = 30.0  # the first poll interval (the production default)
 
 
 class Engine:
-    def __init__(self, kore: FakeKore, slack: FakeSlack, db: Path) -> None:
-        self.kore, self.slack, self.clock = kore, slack, Clock()
+    def __init__(self, kore: FakeKore, slack: FakeSlack, db: Path, start: datetime = START) -> None:
+        self.kore, self.slack, self.clock = kore, slack, Clock(start)
         settings = config.load(app_env(kore, slack, db, KOREBOT_POLL_INTERVAL=str(FIRST)))
         self.registry = settings.registry
         self.store = Store(settings.settings.database_url)

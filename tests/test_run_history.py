@@ -286,3 +286,25 @@ def test_a_run_nobody_looked_at_for_hours_has_no_length(
     else:
         (ended,) = runs
         assert (ended.outcome, ended.duration, ended.ended_at) == (Status.SUCCESS, None, clock.now)
+
+
+def test_a_run_asked_about_hours_after_the_last_look_is_timed_from_the_ask(
+    store: WatchStore, clock: Clock
+) -> None:
+    watch_id = ask(store)
+    poll(store, "success")  # the first run ends; nothing watches any more
+    store.stop_watch(watch_id, "C0ONE")
+    clock.advance(3 * 3600)
+    ask(store, "C0TWO")  # the next run, seen first by this ask
+    asked = clock.now
+    clock.advance(30)
+    poll(store, "in-progress", "run-2")
+    clock.advance(200)
+    poll(store, "success", "run-2")
+    latest, _first = store.runs(KEY)
+    assert (latest.outcome, latest.start, latest.started_at) == (
+        Status.SUCCESS,
+        RunStart.FIRST_SEEN,
+        asked,
+    )
+    assert latest.duration == 230.0

@@ -16,9 +16,19 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from slack_app import BOT, Harness, alltext, app_env, check_clean, new_channel
+from slack_app import (
+    BOT,
+    Harness,
+    alltext,
+    app_env,
+    check_clean,
+    kore_polls,
+    new_channel,
+    wait_until,
+)
 from sqlalchemy import func, select
 from test_engine_schedule import Engine
+from test_home_tab import publishes, text_of, wait_view
 
 from korebot.kore import State
 from korebot.registry import TrainingKey
@@ -162,3 +172,45 @@ def test_the_engine_prunes_watches_ended_keep_days_ago_and_keeps_the_runs(
         assert session.scalar(select(func.count(Watch.id))) == 0
     (run,) = e.store.runs(TrainingKey.of(e.bot, "en", State.CONFIGURED))
     assert run.duration == 60.0
+
+
+def test_the_home_tab_shows_a_running_trainings_expected_end_then_its_result(
+    kore: FakeKore, slack: FakeSlack, tmp_path: Path
+) -> None:
+    """Three runs played two hours ago (4, 5 and 3 min), then the real app: a fourth run
+    is asked about, the asker's Home tab shows when it should end, then its result."""
+    db = tmp_path / "korebot.db"
+    kore.script(BOT, "en", run_of(0, "success"))
+    past = Engine(kore, slack, db, start=datetime.now(UTC) - timedelta(hours=2))
+    try:
+        runs = Runs(past)
+        for number, seconds in enumerate([240, 300, 180], start=1):
+            runs.end(number, seconds, runs.start(number, new_channel()))
+    finally:
+        past.close()
+
+    kore.script(BOT, "en", run_of(4, "in-progress"))
+    with AppProcess(app_env(kore, slack, db)) as app:
+        h = Harness(kore, slack, app)
+        user, channel = "U0HOMEHISTORY", new_channel()
+        h.ask("support en", channel, user=user)
+        parent = h.parent(channel)
+        assert "Usually takes about 4 min (last 3 runs); expected around" in alltext(parent)
+        assert h.sender.home_opened(user).status_code == 200
+        running = wait_view(h, user, "usually 4 min, expected in about")
+        assert f"/archives/{channel}/p{parent['ts'].replace('.', '')}" in running  # the watch
+        assert "support" in running
+        assert BOT in running
+
+        # Asked more than an hour after the last look: the run is still timed from the ask.
+        polls = kore_polls(kore, BOT, "en")
+        wait_until(lambda: kore_polls(kore, BOT, "en") > polls, 10, "a poll of the fourth run")
+        kore.script(BOT, "en", run_of(4, "success"))
+        (reply,) = h.wait_reply(channel)["replies"]
+        assert "usually 4 min" in reply["text"]  # "took 1 s, usually 4 min"
+        ended = wait_view(h, user, "`en`: :white_check_mark:")
+        assert "took" in ended
+        assert "usually takes 4 min" in ended
+        assert len(publishes(h, user)) >= 2
+        assert "expected in about" not in text_of(publishes(h, user)[-1])
+    check_clean(app, kore, slack)

@@ -31,6 +31,9 @@ def observe(
     last = target.last_checked_at
     event = observe_status(target, result, moment)
     current = open_run(session, target)
+    if current is not None and current.started_at is not None and last is not None:
+        # An ask or a start from Slack opens a run without a poll: it was seen then too.
+        last = max(last, current.started_at)
     if current is not None and last is not None and (moment - last).total_seconds() > GAP:
         # Nobody looked for a long while: the open run ended then (its length unknown),
         # or, if one runs now, ended unseen and this one is first seen now.
