@@ -25,7 +25,8 @@ from korebot.watch.contract import Policy, WatchStore, now
 from korebot.watch.delivery import MAX_DELIVERY_ATTEMPTS, Delivery
 from korebot.watch.leases import HeldLeases
 from korebot.watch.model import Notifier
-from korebot.watch.polling import Polling, poll_interval
+from korebot.watch.pace import poll_interval
+from korebot.watch.polling import Polling
 
 __all__ = ["MAX_DELIVERY_ATTEMPTS", "WatchEngine", "poll_interval"]
 
