@@ -86,14 +86,22 @@ def test_without_a_usual_duration_it_is_todays_backoff(
     assert expected_end_interval(running_for, first, ceiling, 0.0, jitter=exact) == today
 
 
-@given(ages, firsts, ceilings, usuals, st.floats(min_value=0.9, max_value=1.0))
+@given(
+    firsts,
+    ceilings,
+    usuals,
+    st.floats(min_value=0.0, max_value=3.0),
+    st.floats(min_value=0.9, max_value=1.0),
+)
 def test_the_dense_window_start_is_never_overshot(
-    running_for: float, first: float, times: float, usual: float, jitter: float
+    first: float, times: float, usual: float, before: float, jitter: float
 ) -> None:
-    # A poll due past the window's start is due at most one first interval after the last:
-    # a run ending as the window opens is seen as soon as inside it.
+    # From up to three ceilings before the window opens: a poll due past its start is due
+    # at most one first interval after the last, so a run ending as it opens is seen then.
+    ceiling = first * times
     opens, _ = dense_window(usual, first)
-    value = expected_end_interval(running_for, first, first * times, usual, lambda: jitter)
+    running_for = max(opens - before * ceiling, 0.0)
+    value = expected_end_interval(running_for, first, ceiling, usual, lambda: jitter)
     if running_for < opens < running_for + value:
         assert value <= first
 
