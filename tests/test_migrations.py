@@ -45,12 +45,14 @@ from sqlalchemy import (
 from typer.testing import CliRunner
 
 from korebot.cli import app as cli
-from korebot.kore import Kind, State
+from korebot.kore import Kind, State, Status, TrainingStatus
 from korebot.registry import TrainingKey
 from korebot.testing.app_process import AppProcess
 from korebot.testing.fake_kore import FakeKore
 from korebot.testing.fake_slack import FakeSlack
 from korebot.watch import schema
+from korebot.watch.contract import Policy as ContractPolicy
+from korebot.watch.runs import RunStart
 from korebot.watch.store import Base, Store, Subscription, Target, Watch, database_url
 
 HEAD = schema.head()
@@ -271,7 +273,8 @@ def rows(url: str) -> dict[str, list[dict[str, Any]]]:
 
 def assert_survived(before: dict[str, list[dict[str, Any]]], url: str) -> None:
     """Every row is still there with its values; only last_message is gone (0003's lease
-    columns are new, empty; 0005 made every target an FAQ one, its key saying so)."""
+    columns are new, empty; 0005 made every target an FAQ one, its key saying so; 0007's
+    usual length and overdue mark are empty)."""
     after = rows(url)
     added = {
         "korebot_targets": {
@@ -279,8 +282,10 @@ def assert_survived(before: dict[str, list[dict[str, Any]]], url: str) -> None:
             "lease_owner": None,
             "lease_until": None,
             "kind": "faq",
+            "usual_seconds": None,
+            "usual_runs": 0,
         },
-        "korebot_watches": {"lease_owner": None},
+        "korebot_watches": {"lease_owner": None, "overdue_at": None},
     }
     for table, old in before.items():
         expected = [
@@ -486,6 +491,49 @@ def test_watches_from_before_kinds_are_found_under_their_faq_training(url: str) 
         assert store.unsubscribe("C1", replace(faq, kind=Kind.ML)) is None
         (watch,) = store.watches_in("C1")
         assert (watch.kind, watch.last_status) == (Kind.FAQ, "in-progress")
+    finally:
+        store.dispose()
+
+
+def test_a_training_running_at_0006_gets_its_run_recorded_after_the_upgrade(url: str) -> None:
+    """A database at 0006 with a target in the middle of a run, upgraded: the run's end is
+    recorded with its start as first seen before the upgrade (``running_since``)."""
+    engine = schema.open_engine(url)
+    try:
+        with engine.begin() as connection:
+            config = schema.alembic_config(schema.MIGRATIONS, connection=connection)
+            command.upgrade(config, "0006")
+            connection.execute(
+                text(
+                    "INSERT INTO korebot_targets (id, key, host, bot_id, bot_name, language, "
+                    "state, kind, last_status, last_run, running_since, next_poll_at) VALUES "
+                    "(1, 'https://bots.kore.ai|st-1|en|configured|faq', 'https://bots.kore.ai',"
+                    " 'st-1', 'bot1', 'en', 'configured', 'faq', 'in-progress', 'run-1', :when,"
+                    " :when)"
+                ),
+                {"when": WHEN},
+            )
+    finally:
+        engine.dispose()
+    result = korebot_migrate(url)
+    assert result.code == 0, result.stderr
+    assert version(url) == [HEAD]
+    store = Store(url)
+    later = WHEN + timedelta(minutes=4)
+    store.configure(ContractPolicy(clock=lambda: later))
+    faq = TrainingKey("https://bots.kore.ai", "st-1", "en", State.CONFIGURED, Kind.FAQ)
+    try:
+        assert store.runs(faq) == []
+        (claim,) = store.acquire_polls(1, 1)
+        done = TrainingStatus.from_json({"status": "success", "message": "Done", "_id": "run-1"})
+        assert store.record_status(claim.lease, done, str) is not None
+        (run,) = store.runs(faq)
+        assert (run.outcome, run.start, run.started_at) == (
+            Status.SUCCESS,
+            RunStart.FIRST_SEEN,
+            WHEN,
+        )
+        assert run.duration == 240.0
     finally:
         store.dispose()
 
@@ -745,6 +793,11 @@ def test_two_processes_starting_at_once_migrate_an_old_postgresql_database_once(
             "public.korebot_train_requests",
             "public.korebot_train_requests_pkey",
             "public.korebot_train_requests_token_key",
+            # 0007's run history
+            "public.korebot_runs",
+            "public.korebot_runs_pkey",
+            "public.korebot_runs_open_key_key",
+            "public.ix_korebot_runs_target",
         ]
     )
     assert differences(postgres_url) == []

@@ -67,7 +67,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path, clock: Clock) -> Itera
             max_watches_per_channel=2,
             poll_lease=5,
             delivery_lease=30,
-            pace=lambda _running_for, watched: 30.0 if watched else 60.0,
+            pace=lambda _running_for, watched, _usual: 30.0 if watched else 60.0,
             clock=clock,
         )
     )

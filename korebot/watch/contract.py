@@ -21,7 +21,7 @@ failures surface as ``DatabaseUnavailable``.
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -39,6 +39,7 @@ from korebot.watch.model import (
     WatchRequest,
     WatchView,
 )
+from korebot.watch.runs import RunHistory
 
 
 def now() -> datetime:
@@ -58,8 +59,9 @@ class Policy:
     #: Also a slash command's lease: both are work a person waits to see in Slack.
     delivery_lease: float = 30.0
     #: Seconds to a target's next poll, from how long its run has been going (None: not
-    #: running) and whether any watch waits on it (else only subscriptions do).
-    pace: Callable[[float | None, bool], float] = lambda _running_for, _watched: 60.0
+    #: running), whether any watch waits on it (else only subscriptions do), and how long
+    #: its runs usually take (``Target.usual_seconds``; None: not known yet).
+    pace: Callable[[float | None, bool, float | None], float] = lambda _r, _w, _u: 60.0
     #: The time the store reads (tests control it).
     clock: Callable[[], datetime] = now
 
@@ -196,7 +198,7 @@ class TargetState:
     failing: bool
 
 
-class WatchStore(ABC):
+class WatchStore(RunHistory):
     """Targets, watches and subscriptions, with their leases. Thread-safe."""
 
     policy: Policy = Policy()

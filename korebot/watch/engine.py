@@ -135,7 +135,7 @@ class WatchEngine(WatchCommands):
         for claim in self.store.acquire_polls(1, target_id):
             self.polling.poll(claim)
 
-    def _pace(self, running_for: float | None, watched: bool, usual: float | None = None) -> float:
+    def _pace(self, running_for: float | None, watched: bool, usual: float | None) -> float:
         if running_for is None and not watched:
             return self.subscription_interval
         return expected_end_interval(

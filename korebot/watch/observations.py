@@ -19,13 +19,13 @@ from korebot.watch.model import Outcome, RunEvent, SubscriptionView, Via
 from korebot.watch.rows import (
     live_subscriptions,
     new_watch,
-    observe_status,
     schedule,
     sub_view,
     view,
     waiting_watches,
     was_running,
 )
+from korebot.watch.run_rows import observe
 from korebot.watch.tables import Subscription, Target, Watch
 
 log = logging.getLogger(__name__)
@@ -40,7 +40,7 @@ def record_status(
 ) -> Observed:
     moment = policy.clock()
     recovered = target.failing_since is not None
-    event = observe_status(target, result, moment)
+    event = observe(session, target, result, moment)
     # Most polls change no watch: load only those that end now (or all of them, to tell
     # them Kore.ai is back), not a popular training's thousands every time.
     everyone = result.status.is_final or recovered
@@ -94,7 +94,12 @@ def running_now(policy: Policy, target: Target, moment: datetime) -> bool:
     ):
         return False
     since = target.running_since or target.last_checked_at
-    interval = policy.pace((moment - since).total_seconds(), True) + policy.poll_lease
+    # Paced by a usual duration, the interval shrinks as the run nears its usual end: the
+    # one planned at the last poll stands as well as the current one.
+    interval = policy.poll_lease + max(
+        policy.pace((at - since).total_seconds(), True, target.usual_seconds)
+        for at in (moment, target.last_checked_at)
+    )
     return moment - target.last_checked_at <= timedelta(seconds=interval)
 
 

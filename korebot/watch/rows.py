@@ -139,7 +139,7 @@ def schedule(
     running_for = (
         None if target.running_since is None else (moment - target.running_since).total_seconds()
     )
-    due = moment + timedelta(seconds=policy.pace(running_for, watched))
+    due = moment + timedelta(seconds=policy.pace(running_for, watched, target.usual_seconds))
     if polled or target.next_poll_at is None or target.next_poll_at > due:
         target.next_poll_at = due
 

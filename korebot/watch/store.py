@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from korebot.errors import DatabaseUnavailable, Undeliverable
 from korebot.kore import Kind, State, TrainingStatus
 from korebot.registry import TrainingKey
-from korebot.watch import deliveries, observations
+from korebot.watch import deliveries, observations, run_rows
 from korebot.watch.command_log import CommandLog
 from korebot.watch.contract import (
     DeliveryClaim,
@@ -53,13 +53,13 @@ from korebot.watch.rows import (
     check_limits,
     end,
     new_watch,
-    observe_status,
     schedule,
     sub_view,
     view,
     was_running,
 )
 from korebot.watch.rows import target_for as _target_for
+from korebot.watch.run_log import RunLog
 from korebot.watch.tables import (
     Asker,
     Base,
@@ -94,7 +94,7 @@ _LEASED: dict[str, type[Target] | type[Watch] | type[Command]] = {
 }
 
 
-class Store(CommandLog, TrainRequestLog):
+class Store(CommandLog, TrainRequestLog, RunLog):
     """Owns the SQLAlchemy engine and session factory, and answers the store contract."""
 
     def __init__(self, url: str) -> None:
@@ -134,8 +134,7 @@ class Store(CommandLog, TrainRequestLog):
         moment = self.policy.clock()
         with self._begin() as session:
             target = _target_for(session, request.key, request.bot.name)
-            if target.last_checked_at is None:
-                observe_status(target, status, moment)
+            run_rows.asked(session, target, request, status, moment)
             active = select(Watch).filter_by(active_key=active_key(target.id, request.channel_id))
             watch = session.scalars(active).first()
             lease = None

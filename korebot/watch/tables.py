@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import (
     DateTime,
+    Float,
     ForeignKey,
     Index,
     String,
@@ -78,6 +79,10 @@ class Target(Base):
     running_since: Mapped[datetime | None] = mapped_column(UtcDateTime())
     last_error: Mapped[str | None] = mapped_column(Text)
     failing_since: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    #: Seconds a successful run usually takes (korebot.watch.runs.usual), None until
+    #: enough runs are known; and how many runs that is from.
+    usual_seconds: Mapped[float | None] = mapped_column(Float)
+    usual_runs: Mapped[int] = mapped_column(default=0, server_default="0")
 
 
 class Watch(Base):
@@ -117,6 +122,8 @@ class Watch(Base):
     #: None while active; then an ``Ended`` ("delivered", "stopped" or "undeliverable").
     ended: Mapped[str | None] = mapped_column(String(16))
     ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    #: When a poll found its run far longer than usual (set once; its message says so).
+    overdue_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
     # Every use of a watch needs its target: load it in the same query.
     target: Mapped[Target] = relationship(lazy="joined", innerjoin=True)
@@ -216,6 +223,33 @@ class TrainRequest(Base):
     started_by: Mapped[str | None] = mapped_column(String(32))
     result: Mapped[str | None] = mapped_column(Text)
     watch_id: Mapped[int | None] = mapped_column(ForeignKey("korebot_watches.id"))
+
+
+class Run(Base):
+    """One training run of a target, as korebot saw it (korebot.watch.run_rows)."""
+
+    __tablename__ = "korebot_runs"
+    # A target's history is read newest first, and pruned to its last runs.
+    __table_args__ = (Index("ix_korebot_runs_target", "target_id", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    target_id: Mapped[int] = mapped_column(ForeignKey("korebot_targets.id"))
+    #: The target's ID while the run is open, NULL once closed: one open run per target,
+    #: inserted or nothing (two recorders cannot open it twice).
+    open_key: Mapped[str | None] = mapped_column(String(32), unique=True)
+    #: The kind's identity of the run (FAQ ``modifiedOn``, ML ``trainVersion``), if known.
+    run: Mapped[str | None] = mapped_column(String(120))
+    #: How ``started_at`` is known: a ``RunStart`` ("started" from Slack, exact; or
+    #: "first seen" by a poll); NULL with it when the run was seen only finished.
+    start: Mapped[str | None] = mapped_column(String(16))
+    started_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    #: The final ``Status`` ("success" or "failure"); NULL while open.
+    outcome: Mapped[str | None] = mapped_column(String(16))
+    #: Seconds from start to end; NULL when the start is unknown.
+    duration: Mapped[float | None] = mapped_column(Float)
+    #: Who started it from Slack (a user ID), if someone did.
+    started_by: Mapped[str | None] = mapped_column(String(32))
 
 
 _Model = TypeVar("_Model", bound=Base)

@@ -1,0 +1,198 @@
+"""Run history in the store (korebot.watch.run_rows, run_log), on SQLite and PostgreSQL.
+
+With the store's clock controlled, as tests/test_store_contract.py does (its fixtures):
+a run seen starting and ending, one seen only finished, one started from Slack, a first
+status that is a run in progress; the usual length; the bound of runs kept; pruning.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+from test_store_contract import BOT, KEY, Clock, ask, clock, status, store
+
+from korebot.kore import State, Status
+from korebot.watch.contract import WatchStore
+from korebot.watch.model import Ended, Via, WatchRequest
+from korebot.watch.runs import KEEP_RUNS, RunStart, overdue, usual
+from korebot.watch.store import Store
+from korebot.watch.tables import Run, Target
+
+__all__ = ["clock", "store"]  # the fixtures, shared with the contract's tests
+
+
+def poll(store: WatchStore, raw: str, run: str = "run-1") -> None:
+    (claim,) = store.acquire_polls(1, target_id(store))
+    assert store.record_status(claim.lease, status(raw, run), str) is not None
+
+
+def target_id(store: WatchStore) -> int:
+    assert isinstance(store, Store)
+    with store.session() as session:
+        return session.scalars(select(Target.id).where(Target.key == str(KEY))).one()
+
+
+def target(store: WatchStore) -> Target:
+    assert isinstance(store, Store)
+    with store.session() as session:
+        return session.scalars(select(Target).where(Target.key == str(KEY))).one()
+
+
+def test_a_run_seen_starting_and_ending_is_one_row_with_its_length(
+    store: WatchStore, clock: Clock
+) -> None:
+    ask(store)  # its first status, in progress: the run is first seen now
+    begun = clock.now
+    clock.advance(60)
+    poll(store, "in-progress")
+    (running,) = store.runs(KEY)
+    assert (running.outcome, running.start, running.started_at) == (
+        None,
+        RunStart.FIRST_SEEN,
+        begun,
+    )
+    clock.advance(180)
+    poll(store, "success")
+    (run,) = store.runs(KEY)
+    assert (run.outcome, run.start, run.started_at, run.ended_at) == (
+        Status.SUCCESS,
+        RunStart.FIRST_SEEN,
+        begun,
+        clock.now,
+    )
+    assert run.duration == 240.0
+    assert run.started_by is None
+    poll(store, "success")  # nothing new
+    assert len(store.runs(KEY)) == 1
+
+
+def test_a_run_between_two_polls_has_no_start_and_a_new_one_opens_on_start(
+    store: WatchStore, clock: Clock
+) -> None:
+    request = WatchRequest("T0TEAM", "C0ONE", "U0ONE", BOT, "en", State.CONFIGURED)
+    store.join_watch(request, status("success", "run-1"))
+    assert store.runs(KEY) == []  # a run that ended before korebot looked is not history
+    clock.advance(30)
+    poll(store, "failure", "run-2")  # it started and ended between two polls
+    (ran,) = store.runs(KEY)
+    assert (ran.outcome, ran.start, ran.started_at, ran.duration) == (
+        Status.FAILURE,
+        None,
+        None,
+        None,
+    )
+    assert ran.ended_at == clock.now
+    clock.advance(30)
+    poll(store, "in-progress", "run-3")
+    newest, older = store.runs(KEY)
+    assert (newest.outcome, newest.start, newest.started_at) == (
+        None,
+        RunStart.FIRST_SEEN,
+        clock.now,
+    )
+    assert older == ran
+
+
+def test_a_run_started_from_slack_has_its_exact_start_and_starter(
+    store: WatchStore, clock: Clock
+) -> None:
+    ask(store, "C0OTHER")
+    poll(store, "success", "run-1")  # a first run ends
+    clock.advance(600)
+    posted = clock.now
+    request = WatchRequest(
+        "T0TEAM", "C0ONE", "U0STARTER", BOT, "en", State.CONFIGURED, via=Via.TRAIN
+    )
+    store.join_watch(request, status("in-progress", "run-2"))
+    clock.advance(45)
+    poll(store, "in-progress", "run-2")  # the poll sees it start: the same run, not a second
+    clock.advance(75)
+    poll(store, "success", "run-2")
+    newest, first = store.runs(KEY)
+    assert (newest.start, newest.started_at, newest.started_by) == (
+        RunStart.STARTED,
+        posted,
+        "U0STARTER",
+    )
+    assert newest.duration == 120.0
+    assert first.started_by is None
+
+
+def test_the_usual_length_is_the_median_of_the_last_successes(
+    store: WatchStore, clock: Clock
+) -> None:
+    ask(store)
+    clock.advance(100)
+    poll(store, "success", "run-0")
+    for number, (seconds, raw) in enumerate(
+        [(200, "success"), (5, "failure"), (400, "success"), (300, "success")], start=1
+    ):
+        clock.advance(60)
+        poll(store, "in-progress", f"run-{number}")
+        assert target(store).usual_seconds is None or number == 4
+        clock.advance(seconds)
+        poll(store, raw, f"run-{number}")
+    found = target(store)
+    # 100, 200, 400, 300 (the failure left out): their median.
+    assert (found.usual_seconds, found.usual_runs) == (250.0, 4)
+
+
+def test_the_usual_length_needs_three_runs_and_takes_the_last_ten() -> None:
+    assert usual([100.0, 200.0]) is None
+    assert usual([100.0, 200.0, 600.0]) is not None
+    found = usual([60.0] * 10 + [6000.0] * 5)  # newest first: the older ones do not count
+    assert found is not None
+    assert (found.seconds, found.runs) == (60.0, 10)
+
+
+def test_overdue_is_twice_the_usual_and_five_minutes_more() -> None:
+    assert not overdue(500, 240)  # more than twice 4 min, but not 5 min over
+    assert overdue(541, 240)
+    assert not overdue(2 * 3600 - 1, 3600)  # an hour over, but not twice
+    assert overdue(2 * 3600 + 1, 3600)
+
+
+def test_only_the_last_runs_are_kept(store: WatchStore, clock: Clock) -> None:
+    ask(store)
+    poll(store, "success", "run-0")
+    for number in range(1, KEEP_RUNS + 6):
+        clock.advance(60)
+        poll(store, "failure", f"run-{number}")
+    runs = store.runs(KEY, limit=KEEP_RUNS + 10)
+    assert len(runs) == KEEP_RUNS
+    assert isinstance(store, Store)
+    with store.session() as session:
+        assert session.scalar(select(func.count(Run.id))) == KEEP_RUNS
+    assert runs[0].ended_at == clock.now  # the newest kept
+
+
+@pytest.mark.parametrize("via", [Via.ASK, Via.TRAIN])
+def test_two_asks_of_a_new_target_open_one_run(store: WatchStore, via: Via) -> None:
+    for channel in ("C0ONE", "C0TWO"):
+        request = WatchRequest("T0TEAM", channel, "U0ONE", BOT, "en", State.CONFIGURED, via=via)
+        store.join_watch(request, status("in-progress"))
+    (run,) = store.runs(KEY)
+    assert run.outcome is None
+
+
+def test_pruning_deletes_old_ended_watches_and_keeps_the_runs(
+    store: WatchStore, clock: Clock
+) -> None:
+    old = ask(store, "C0OLD")
+    ask(store, "C0TWO")
+    stopped = store.stop_watch(old, "C0OLD")
+    assert stopped is not None
+    poll(store, "success")
+    for claim in store.acquire_deliveries(10):
+        store.close_delivery(claim.lease, Ended.DELIVERED)
+    clock.advance(86400 * 2)
+    recent = ask(store, "C0NEW")
+    store.stop_watch(recent, "C0NEW")
+    assert store.prune_watches(clock.now - timedelta(days=1)) == 2
+    assert store.prune_watches(clock.now - timedelta(days=1)) == 0
+    assert len(store.runs(KEY)) == 1  # kept
+    assert isinstance(store, Store)
+    assert store.watches_in("C0NEW") == []
+    assert store.prune_watches(clock.now + timedelta(seconds=1)) == 1
