@@ -71,7 +71,7 @@ def test_never_above_the_ceiling_nor_below_the_first_interval(
     assert 0.9 * first <= jittered <= ceiling
 
 
-@given(st.floats(min_value=0.0, max_value=29.99), usuals)
+@given(st.floats(min_value=0.0, max_value=14.99), usuals)
 def test_the_first_poll_after_a_start_is_unchanged(running_for: float, usual: float) -> None:
     assert expected_end_interval(running_for, FIRST, CEILING, usual, jitter=exact) == FIRST
 

@@ -62,7 +62,9 @@ def expected_end_interval(
     With one:
 
     - the first poll after a start comes after ``first``, as today (a run may fail or
-      end at once, whatever its history);
+      end at once, whatever its history). "After a start" is the first half interval
+      of the run: the poll that saw the start plans it (at 0 s), and the next poll, a
+      jittered interval later, is past it;
     - then, until the dense window opens, evenly spaced polls at most ``ceiling`` apart
       that land on the window's start, never past it (jitter only shortens): so a run
       that ends as the window opens is seen within one ``first``;
@@ -74,7 +76,7 @@ def expected_end_interval(
 
     Never above ``ceiling`` nor below ``first`` (before jitter).
     """
-    if usual is None or usual <= 0 or running_for < first:
+    if usual is None or usual <= 0 or running_for < first / 2:
         return poll_interval(running_for, first, ceiling, jitter)
     opens, closes = dense_window(usual, first)
     if running_for >= closes:
