@@ -121,17 +121,13 @@ def test_the_approach_lands_on_the_window_then_polls_every_first_interval() -> N
     assert dense_window(8 * 60.0, FIRST) == (6 * 60.0, 12 * 60.0)  # a quarter of a short one
 
 
-def test_a_stuck_run_backs_off_again_to_the_ceiling() -> None:
+def test_after_the_window_it_is_todays_backoff_at_the_same_age() -> None:
     usual = 12 * 60.0
     _, closes = dense_window(usual, FIRST)
-    assert expected_end_interval(closes + 1, FIRST, CEILING, usual, jitter=exact) == FIRST
-    assert expected_end_interval(closes + 20 * FIRST, FIRST, CEILING, usual, jitter=exact) == (
-        CEILING
-    )
-    # Never sparser than today's at the same age once the window has opened.
+    assert expected_end_interval(closes - 1, FIRST, CEILING, usual, jitter=exact) == FIRST
     for age in range(int(closes), 6 * 3600, 7):
         paced = expected_end_interval(age, FIRST, CEILING, usual, jitter=exact)
-        assert paced <= poll_interval(age, FIRST, CEILING, jitter=exact)
+        assert paced == poll_interval(age, FIRST, CEILING, jitter=exact) == CEILING
 
 
 @pytest.mark.parametrize("minutes", [2, 12, 40])

@@ -38,12 +38,15 @@ def poll_interval(
 def dense_window(usual: float, first: float) -> tuple[float, float]:
     """Where polls are dense (every ``first`` seconds), for a run that usually lasts ``usual``.
 
-    It opens a quarter of the usual duration before it (runs vary; a quarter early
-    covers a run that went faster than usual), but at most ten first intervals before:
-    the sparse approach saves about that many polls against today's early ones (today
-    spends ten on its first ten intervals alone), so a longer lead would cost more calls
-    than it saves on a long training. It stays open twice the lead after the usual end
-    (the slower runs); after that a run is late and backs off again.
+    It opens a quarter of the usual duration before it (runs vary; that covers a run
+    that went a quarter faster than usual), but at most ten first intervals before: a
+    second of dense lead costs ``1/first - 1/ceiling`` polls more than the sparse
+    approach, and on a long run the approach saves about ten polls against today's
+    (today makes fifteen in its first twenty intervals, the approach five or six); with
+    a lead of ten intervals (7.5 polls at the default 4x ceiling), a run ending at its
+    usual time still costs fewer calls than today. It stays open twice the lead after
+    the usual end: a training is seldom much faster than usual but can be much slower
+    (a queue, more FAQs). After that a run is late, and polled as without history.
     """
     lead = min(usual / 4, 10 * first)
     return usual - lead, usual + 2 * lead
@@ -70,9 +73,8 @@ def expected_end_interval(
       that ends as the window opens is seen within one ``first``;
     - inside the window, every ``first``: a run ending at its usual time is seen within
       one first interval, where today's backoff has reached its ceiling on long runs;
-    - after the window, today's backoff again, counted from the window's end: a run
-      stuck well past its usual end is not polled densely forever, and is never polled
-      more sparsely than today at the same age.
+    - after the window, today's backoff at the run's age (on a long training, its
+      ceiling): a run stuck well past its usual end is not polled densely for long.
 
     Never above ``ceiling`` nor below ``first`` (before jitter).
     """
@@ -80,7 +82,7 @@ def expected_end_interval(
         return poll_interval(running_for, first, ceiling, jitter)
     opens, closes = dense_window(usual, first)
     if running_for >= closes:
-        return poll_interval(running_for - closes, first, ceiling, jitter)
+        return poll_interval(running_for, first, ceiling, jitter)
     if running_for >= opens:
         return first * jitter()
     left = opens - running_for
