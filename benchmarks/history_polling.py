@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from benchmarks.harness import (
     KORE_LATENCY,
@@ -30,7 +31,7 @@ from benchmarks.harness import (
     user,
 )
 from benchmarks.scenarios import Context, Outcome, Row, _ask_all, scaled_env, secs
-from korebot.testing.fake_kore import KoreRequest
+from korebot.testing.fake_kore import KoreRequest, Status
 
 #: The two policies, in the order they are reported: (label, KOREBOT_POLL_FROM_HISTORY).
 POLICIES = (("adaptive", "false"), ("from history", "true"))
@@ -110,6 +111,8 @@ def history(ctx: Context) -> Outcome:
             for _, flag in POLICIES
         ]
         for s in stacks:
+            for t in targets:
+                _flip(s, t.bot, "success")
             asks = [Ask(f"subscribe {t.alias} en", t.channel, user(), "THIST") for t in targets]
             _, answered = _ask_all(s, asks, timeout=60)
             if not answered:
@@ -140,9 +143,9 @@ def _play(targets: Sequence[Target], stacks: Sequence[Stack], scale: float) -> M
 
     def play(target: Target) -> None:
         for run in target.runs:
-            starts = [s.kore.flip(target.bot, "en", "in-progress") for s in stacks]
+            starts = [_flip(s, target.bot, "in-progress") for s in stacks]
             time.sleep(run.duration / scale)
-            ends = [s.kore.flip(target.bot, "en", "success") for s in stacks]
+            ends = [_flip(s, target.bot, "success") for s in stacks]
             for i, (start, end) in enumerate(zip(starts, ends, strict=True)):
                 moments[i][target.alias].append((start, end))
             time.sleep(IDLE / scale)
@@ -153,6 +156,17 @@ def _play(targets: Sequence[Target], stacks: Sequence[Stack], scale: float) -> M
     for thread in threads:
         thread.join()
     return moments
+
+
+def _flip(s: Stack, bot: str, status: str) -> float:
+    """Make the fake answer ``status`` from now on, modified now (time.time() returned).
+
+    As Kore.ai does, ``modifiedOn`` stays put until the next change: the fake's default
+    (the time of each answer) would make every idle poll a new run.
+    """
+    at = time.time()
+    s.kore.script(bot, "en", Status(status, modified_on=datetime.fromtimestamp(at, UTC)))
+    return at
 
 
 def _samples(
