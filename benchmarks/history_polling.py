@@ -288,10 +288,13 @@ def _outcome(
         "that saw the start, is in both). Delay: from the scripted end (the fake starts "
         "answering success) to the thread message at the fake Slack; the last column is its "
         "polling part, to the first status call after the end. Both apps share the machine's "
-        "cores and run the same tick (every scaled first interval, which stretches a due poll "
-        "by up to one tick in both), and the app's own time from a poll to its post (tens of "
-        f"milliseconds) is multiplied by {plan.hist_scale:g} in these unscaled figures, so the "
-        "delays of both policies carry a fixed part that production does not have.",
+        "cores. Scaling is not exact: the app's tick (every min(first interval, 1 s)) is the "
+        "scaled first interval here, and a due poll waits for the next tick, so a poll due "
+        "one first interval after the last is often made two ticks after it (in production "
+        "the tick is 3% of a 30 s interval). That thins dense polling (the window, today's "
+        "first minutes) far more than sparse, and understates the difference in delay; the "
+        f"app's own time from a poll to its post (tens of ms) is also multiplied by "
+        f"{plan.hist_scale:g} in these unscaled figures, in both.",
         "",
         *lines,
         "",
