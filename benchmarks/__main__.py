@@ -16,9 +16,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from benchmarks.harness import MachineLoad, clean_environment
+from benchmarks.history_polling import history
 from benchmarks.plan import GOALS, Plan
 from benchmarks.report import code_fingerprint, commit, render
-from benchmarks.scenarios import SCENARIOS, Context, Outcome
+from benchmarks.scenarios import SCENARIOS as MEASURED
+from benchmarks.scenarios import Context, Outcome
+
+SCENARIOS = {**MEASURED, "history": (history, ("history_calls", "history_delay"))}
 
 EPILOG = """\
 scenarios (in the order they run):
@@ -29,9 +33,10 @@ scenarios (in the order they run):
   ratelimit  429s at the fake Kore.ai with 50 bots and 1000 watches
   adaptive   training end to thread message; calls for a 2-hour training (time-scaled)
   resources  memory and CPU above idle with 10,000 active watches; restart time
+  history    calls per run and end-to-thread delay, polling from history vs adaptive (scaled)
 
 examples:
-  python -m benchmarks                       full run (about 15 minutes), docs/benchmarks.md
+  python -m benchmarks                       full run (about 18 minutes), docs/benchmarks.md
   python -m benchmarks --quick --out /tmp/b.md   the CI smoke run (about 1-2 minutes)
   python -m benchmarks --only ack,identical --profile /tmp/prof
 """

@@ -15,6 +15,8 @@ GOALS: dict[str, str] = {
     "delay": "Training end to thread message",
     "long": "Kore.ai calls for a 2-hour training",
     "startup": "Start-up to a healthy /healthz",
+    "history_calls": "Kore.ai calls per run, polling from history vs adaptive",
+    "history_delay": "Run end to thread message, polling from history vs adaptive",
 }
 
 
@@ -54,6 +56,15 @@ class Plan:
     delay_window: float = 90.0
     # the 2-hour training (everything time-scaled)
     long_scale: float = 72.0
+    # polling from history vs adaptive polling (everything time-scaled)
+    hist_scale: float = 100.0
+    #: Usual durations (minutes) of the scripted trainings, and trainings of each.
+    hist_minutes: tuple[float, ...] = (2.0, 12.0, 40.0)
+    hist_targets: int = 3
+    hist_warmups: int = 3
+    hist_runs: int = 3
+    #: Each run lasts its training's usual duration within this fraction either way.
+    hist_spread: float = 0.25
 
     @classmethod
     def full(cls) -> Plan:
@@ -90,4 +101,8 @@ class Plan:
             delay_trainings=8,
             delay_window=10.0,
             long_scale=600.0,
+            hist_scale=300.0,
+            hist_minutes=(2.0, 12.0),
+            hist_targets=1,
+            hist_runs=1,
         )

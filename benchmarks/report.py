@@ -25,6 +25,7 @@ SECTIONS = {
     "ratelimit": "Rate-limit compliance",
     "adaptive": "Training end to thread message; the 2-hour training",
     "resources": "Many active watches: memory, CPU, restart",
+    "history": "Polling from history vs adaptive polling",
 }
 MARKER = (
     "<!-- Everything below this line is written by hand and kept when "

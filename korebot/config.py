@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     korebot_watch_timeout: float = Field(default=4 * 3600.0, gt=0)
     #: Ceiling for polls of a long-running training (they start at the poll interval).
     korebot_poll_max_interval: float | None = Field(default=None, gt=0)
+    #: Pace a training's polls by its usual duration (from its past runs): sparse early,
+    #: dense around its usual end. Off: the backoff above alone, as for a first run.
+    korebot_poll_from_history: bool = True
     #: Polls for subscriptions while no training runs.
     korebot_subscription_interval: float = Field(default=60.0, gt=0)
     #: Seconds an answer from Kore.ai is reused for new asks about the same training.

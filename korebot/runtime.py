@@ -60,6 +60,7 @@ def watch_engine(
         poll_interval=settings.korebot_poll_interval,
         watch_timeout=settings.korebot_watch_timeout,
         max_poll_interval=settings.korebot_poll_max_interval,
+        poll_from_history=settings.korebot_poll_from_history,
         subscription_interval=settings.korebot_subscription_interval,
         clock=clock,
         workers=POLL_WORKERS,

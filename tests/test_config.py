@@ -51,6 +51,7 @@ def test_defaults_with_an_empty_environment() -> None:
     assert settings.korebot_poll_interval == 30.0
     assert settings.korebot_watch_timeout == 4 * 3600.0
     assert settings.korebot_allow_raw_ids is False
+    assert settings.korebot_poll_from_history is True
     assert settings.port == 3000
     assert settings.database_url == "sqlite:///korebot.db"
     registry = loaded.registry
@@ -77,12 +78,14 @@ def test_settings_are_read_case_insensitively_and_converted() -> None:
             "kore_host": "https://de-bots.kore.ai/",
             "KOREBOT_POLL_INTERVAL": "2.5",
             "KOREBOT_ALLOW_RAW_IDS": "true",
+            "KOREBOT_POLL_FROM_HISTORY": "false",
             "PORT": "8080",
             "UNRELATED": "ignored",
         }
     )
     assert loaded.settings.korebot_poll_interval == 2.5
     assert loaded.settings.korebot_allow_raw_ids is True
+    assert loaded.settings.korebot_poll_from_history is False
     assert loaded.settings.port == 8080
     assert loaded.registry.default_host == "https://de-bots.kore.ai"
     assert loaded.registry.default_credentials == Credentials(CLIENT_ID, SECRET)
@@ -192,6 +195,7 @@ def test_command_words_cannot_be_aliases(word: str) -> None:
         ("PORT", "70000"),
         ("PORT", "eighty"),
         ("KOREBOT_ALLOW_RAW_IDS", "perhaps"),
+        ("KOREBOT_POLL_FROM_HISTORY", "sometimes"),
     ],
 )
 def test_bad_values_are_named_with_what_was_given(name: str, value: str) -> None:

@@ -6,6 +6,7 @@ against the fake Kore.ai and the fake Slack over 127.0.0.1, with a clock the tes
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -27,9 +28,11 @@ FIRST = 30.0  # the first poll interval (the production default)
 
 
 class Engine:
-    def __init__(self, kore: FakeKore, slack: FakeSlack, db: Path, start: datetime = START) -> None:
+    def __init__(
+        self, kore: FakeKore, slack: FakeSlack, db: Path, start: datetime = START, **env: str
+    ) -> None:
         self.kore, self.slack, self.clock = kore, slack, Clock(start)
-        settings = config.load(app_env(kore, slack, db, KOREBOT_POLL_INTERVAL=str(FIRST)))
+        settings = config.load(app_env(kore, slack, db, KOREBOT_POLL_INTERVAL=str(FIRST), **env))
         self.registry = settings.registry
         self.store = Store(settings.settings.database_url)
         schema.upgrade(self.store.engine)
@@ -130,3 +133,49 @@ def test_a_hanging_kore_answer_does_not_hold_up_the_other_trainings_polls(e: Eng
     e.engine.drain()  # lets the hanging poll finish
     # Its lease was renewed meanwhile: de was not polled a second time alongside it.
     assert kore_polls(e.kore, BOT, "de") == de + 1 + 1
+
+
+@pytest.mark.parametrize("from_history", [True, False])
+def test_a_training_with_history_is_polled_sparsely_early_and_densely_near_its_usual_end(
+    kore: FakeKore, slack: FakeSlack, tmp_path: Path, from_history: bool
+) -> None:
+    usual, step = 12 * 60.0, 2.0
+    flag = "true" if from_history else "false"
+    e = Engine(kore, slack, tmp_path / "korebot.sqlite", KOREBOT_POLL_FROM_HISTORY=flag)
+    try:
+        for _ in range(3):  # the history: three runs of 12 minutes from the poll that saw each
+            kore.script(BOT, "en", Status("in-progress"))
+            e.ask(new_channel())
+            e.tick(FIRST)  # the first poll sees the run: its start
+            kore.script(BOT, "en", Status("success"))
+            e.tick(usual)  # the one poll due by now sees the end
+        kore.script(BOT, "en", Status("in-progress"))
+        e.ask(new_channel())
+        asked, polls, times = e.clock.now(), kore_polls(kore, BOT, "en"), []
+        end = FIRST + usual - 20  # seen starting at the first poll, a little faster than usual
+        while not times or times[-1] < end:
+            if (e.clock.now() - asked).total_seconds() >= end:
+                kore.script(BOT, "en", Status("success"))
+            e.tick(step)
+            if kore_polls(kore, BOT, "en") > polls:
+                polls += 1
+                times.append((e.clock.now() - asked).total_seconds())
+    finally:
+        e.close()
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    # The poll that saw the start comes one interval after the ask, and the next one after
+    # the first interval, as without history.
+    assert 0.9 * FIRST <= times[0] <= FIRST
+    assert gaps[0] <= FIRST + step
+    if from_history:
+        assert gaps[1] > 3 * FIRST  # then sparse while far from the usual end
+        # Dense from a quarter of the usual duration before it: the end is seen within one
+        # first interval (and a tick), for fewer calls than the backoff makes.
+        dense = [gap for at, gap in zip(times, gaps, strict=False) if at >= FIRST + usual * 0.75]
+        assert dense
+        assert all(gap <= FIRST + step for gap in dense)
+        assert times[-1] - end <= FIRST + step
+        assert len(times) <= 14
+    else:
+        assert gaps[1] <= FIRST + step
+        assert len(times) >= 16

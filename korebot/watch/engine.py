@@ -25,7 +25,8 @@ from korebot.watch.contract import Policy, WatchStore, now
 from korebot.watch.delivery import MAX_DELIVERY_ATTEMPTS, Delivery
 from korebot.watch.leases import HeldLeases
 from korebot.watch.model import Notifier
-from korebot.watch.polling import Polling, poll_interval
+from korebot.watch.pace import expected_end_interval, poll_interval
+from korebot.watch.polling import Polling
 
 __all__ = ["MAX_DELIVERY_ATTEMPTS", "WatchEngine", "poll_interval"]
 
@@ -48,6 +49,7 @@ class WatchEngine(WatchCommands):
         poll_interval: float,
         watch_timeout: float,
         max_poll_interval: float | None = None,
+        poll_from_history: bool = True,
         subscription_interval: float = 60.0,
         clock: Callable[[], datetime] = now,
         workers: int = 8,
@@ -61,6 +63,7 @@ class WatchEngine(WatchCommands):
         self.gateway = gateway
         self.poll_interval = poll_interval
         self.max_poll_interval = max(max_poll_interval or poll_interval * 4, poll_interval)
+        self.poll_from_history = poll_from_history
         self.subscription_interval = subscription_interval
         self.keep = timedelta(days=keep_days)
         store.configure(
@@ -152,4 +155,9 @@ class WatchEngine(WatchCommands):
     def _pace(self, running_for: float | None, watched: bool, usual: float | None) -> float:
         if running_for is None and not watched:
             return self.subscription_interval
-        return poll_interval(running_for or 0.0, self.poll_interval, self.max_poll_interval)
+        return expected_end_interval(
+            running_for or 0.0,
+            self.poll_interval,
+            self.max_poll_interval,
+            usual if self.poll_from_history else None,
+        )

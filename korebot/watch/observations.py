@@ -98,8 +98,12 @@ def running_now(policy: Policy, target: Target, moment: datetime) -> bool:
     ):
         return False
     since = target.running_since or target.last_checked_at
-    running_for = (moment - since).total_seconds()
-    interval = policy.pace(running_for, True, target.usual_seconds) + policy.poll_lease
+    # Paced by a usual duration, the interval shrinks as the run nears its usual end: the
+    # one planned at the last poll stands as well as the current one.
+    interval = policy.poll_lease + max(
+        policy.pace((at - since).total_seconds(), True, target.usual_seconds)
+        for at in (moment, target.last_checked_at)
+    )
     return moment - target.last_checked_at <= timedelta(seconds=interval)
 
 

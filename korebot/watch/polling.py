@@ -8,7 +8,6 @@ poll it hands the target to delivery, which posts what the observation made owed
 from __future__ import annotations
 
 import logging
-import random
 import threading
 from collections.abc import Callable
 from contextlib import suppress
@@ -24,22 +23,6 @@ from korebot.watch.model import Notifier, RunEvent
 from korebot.watch.pool import Pool
 
 log = logging.getLogger(__name__)
-
-
-def poll_interval(
-    running_for: float,
-    first: float,
-    ceiling: float,
-    jitter: Callable[[], float] = lambda: random.uniform(0.9, 1.0),  # noqa: S311
-) -> float:
-    """Seconds to the next poll of a training running for ``running_for`` seconds.
-
-    ``first`` at first (a training is often short), doubling after every ten
-    intervals up to ``ceiling``; jitter (up to 10 % shorter) keeps many watches from
-    polling in step. A result is still seen within one current interval.
-    """
-    steps = min(int(running_for / (10 * first)), 16)
-    return min(first * float(2**steps), ceiling) * jitter()
 
 
 def duration(seconds: float) -> str:
