@@ -288,11 +288,11 @@ def _outcome(
         "that saw the start, is in both). Delay: from the scripted end (the fake starts "
         "answering success) to the thread message at the fake Slack; the last column is its "
         "polling part, to the first status call after the end. Both apps share the machine's "
-        "cores. Scaling is not exact: the app's tick (every min(first interval, 1 s)) is the "
-        "scaled first interval here, and a due poll waits for the next tick, so a poll due "
-        "one first interval after the last is often made two ticks after it (in production "
-        "the tick is 3% of a 30 s interval). That thins dense polling (the window, today's "
-        "first minutes) far more than sparse, and understates the difference in delay; the "
+        "cores. Scaling is not exact: a due poll waits for the app's next tick, every "
+        "first interval / 8 but at least 50 ms, which is a sixth of the scaled first "
+        "interval here (in production, 1 s of 30 s), so dense polling is a little thinner "
+        "than in production, in both; a run's start is seen by the subscription's idle "
+        "poll, up to its interval late, so its first-seen length is that much shorter; the "
         f"app's own time from a poll to its post (tens of ms) is also multiplied by "
         f"{plan.hist_scale:g} in these unscaled figures, in both.",
         "",

@@ -60,7 +60,7 @@ class Plan:
     hist_scale: float = 100.0
     #: Usual durations (minutes) of the scripted trainings, and trainings of each.
     hist_minutes: tuple[float, ...] = (2.0, 12.0, 40.0)
-    hist_targets: int = 3
+    hist_targets: int = 6
     hist_warmups: int = 3
     hist_runs: int = 3
     #: Each run lasts its training's usual duration within this fraction either way.

@@ -101,7 +101,9 @@ class WatchEngine(WatchCommands):
 
     def start(self) -> None:
         """Start ticking; unfinished work in the database is picked up by the first tick."""
-        tick = min(self.poll_interval, 1.0)
+        # A due poll waits up to one tick: a small part of the first interval (1 s of the
+        # default 30), so that dense polling stays dense; never busier than 20 a second.
+        tick = max(min(self.poll_interval / 8, 1.0), 0.05)
         self.scheduler.add_job(
             self.tick, "interval", seconds=tick, id="tick", next_run_time=self.clock()
         )
