@@ -2,8 +2,8 @@
 
 The fake Kore.ai plays training runs over time. Every scripted step has an explicit
 ``modifiedOn`` (the fake's default is "now", which would look like a new run at every
-poll). Idle subscriptions are polled at every tick of the engine here
-(KOREBOT_SUBSCRIPTION_INTERVAL is below the 0.2 s tick), so nothing waits on a timer:
+poll). Idle subscriptions are polled every 0.2 s here, as often as running trainings
+(KOREBOT_SUBSCRIPTION_INTERVAL = KOREBOT_POLL_INTERVAL), so nothing waits on a timer:
 tests wait for Slack messages, log lines or a number of Kore.ai requests.
 """
 
@@ -37,8 +37,8 @@ from korebot.testing.fake_slack import FakeSlack, SlackCall
 from korebot.watch.store import Subscription
 
 SUBSCRIPTION_ENV = {
-    # Below the engine's tick (min(KOREBOT_POLL_INTERVAL, 1 s) = 0.2 s): one poll per tick.
-    "KOREBOT_SUBSCRIPTION_INTERVAL": "0.05",
+    # As often as a running training (the engine ticks every 0.05 s).
+    "KOREBOT_SUBSCRIPTION_INTERVAL": "0.2",
     "KOREBOT_POLL_INTERVAL": "0.2",
     "KOREBOT_POLL_MAX_INTERVAL": "0.2",  # runs are polled as often when they go on
     # Every ask reaches the fake, and the tests' many polls stay within the rate budget
