@@ -20,10 +20,11 @@ from korebot.errors import DatabaseUnavailable, LimitReached, Undeliverable
 from korebot.kore import Credentials, Kind, State, Status, TrainingStatus
 from korebot.registry import Bot, TrainingKey
 from korebot.watch import schema
-from korebot.watch.contract import CommandRecord, Policy, TrainAsk, WatchStore
+from korebot.watch.contract import CommandRecord, Policy, WatchStore
 from korebot.watch.model import Ended, Outcome, Subscribed, TrainState, Via, WatchRequest
 from korebot.watch.store import Store
 from korebot.watch.tables import Command
+from korebot.watch.train_contract import TrainAsk
 
 BOT = Bot("st-contract", "support", "https://bots.kore.ai", Credentials("cs-1", "secret"))
 KEY = TrainingKey.of(BOT, "en", State.CONFIGURED)

@@ -18,9 +18,10 @@ from sqlalchemy.orm import Session
 
 from korebot.kore import Kind, State
 from korebot.registry import TrainingKey
-from korebot.watch.contract import TrainAsk, TrainRequestView, WatchStore
+from korebot.watch.contract import WatchStore
 from korebot.watch.model import TrainState
 from korebot.watch.tables import TrainRequest
+from korebot.watch.train_contract import TrainAsk, TrainRequestView
 
 
 def _key(text: str) -> TrainingKey:

@@ -21,9 +21,9 @@ from korebot.slack.parsing import Train
 from korebot.slack.training_messages import TRAIN_ACTION
 from korebot.testing.fake_kore import Status
 from korebot.testing.slack_payloads import block_actions_payload
-from korebot.watch.contract import TrainAsk
 from korebot.watch.model import TrainState
 from korebot.watch.tables import TrainRequest
+from korebot.watch.train_contract import TrainAsk
 
 TRAINER = "U0TRAINER"
 

@@ -25,8 +25,8 @@ from korebot.slack.listeners.commands.train import may_train, offer
 from korebot.slack.listeners.common import Refusal, answering, target
 from korebot.slack.listeners.context import Services
 from korebot.slack.messages import Message
-from korebot.watch.contract import TrainRequestView
 from korebot.watch.model import TrainState, Via, WatchRequest
+from korebot.watch.train_contract import TrainRequestView
 
 log = logging.getLogger(__name__)
 

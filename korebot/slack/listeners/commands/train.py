@@ -18,7 +18,7 @@ from korebot.slack import parsing, training_messages
 from korebot.slack.kinds import command as command_of
 from korebot.slack.listeners.common import Refusal, answering, asked_by, target
 from korebot.slack.listeners.context import Services
-from korebot.watch.contract import TrainAsk
+from korebot.watch.train_contract import TrainAsk
 
 #: How long a confirmation can be clicked.
 VALID_FOR = 600.0
