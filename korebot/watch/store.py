@@ -2,9 +2,10 @@
 
 SQLite by default (nothing to install), PostgreSQL through ``DATABASE_URL``, and
 SQLite in memory (``sqlite://``) for unit tests. Every query of the watch engine is
-here (or in korebot.watch.observations, the poll transactions, and
-korebot.watch.command_log, the slash commands'); korebot.watch.schema migrates the
-tables (korebot.watch.tables). Leases are two columns on the row, written
+here or in the parts mixed into ``Store``, one module each: korebot.watch.observations
+(the poll transactions), subscription_log, command_log (the slash commands'),
+train_requests, run_log (the run history) and homes (the App Home's);
+korebot.watch.schema migrates the tables (korebot.watch.tables). Leases are two columns on the row, written
 by conditional UPDATEs; on PostgreSQL, due work is read ``FOR UPDATE SKIP LOCKED``, so
 processes sharing the database never wait for each other's claims. The driver's
 connection errors become ``DatabaseUnavailable``.
@@ -16,7 +17,6 @@ import json
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -43,9 +43,6 @@ from korebot.watch.database import database_url, make_engine
 from korebot.watch.homes import HomeLog
 from korebot.watch.model import (
     Ended,
-    Subscribed,
-    SubscriptionView,
-    Via,
     WatchRequest,
     WatchView,
 )
@@ -55,12 +52,12 @@ from korebot.watch.rows import (
     end,
     new_watch,
     schedule,
-    sub_view,
     view,
     was_running,
 )
 from korebot.watch.rows import target_for as _target_for
 from korebot.watch.run_log import RunLog
+from korebot.watch.subscription_log import SubscriptionLog
 from korebot.watch.tables import (
     Asker,
     Base,
@@ -69,7 +66,6 @@ from korebot.watch.tables import (
     Subscription,
     Target,
     Watch,
-    get_or_insert,
     insert_missing,
 )
 from korebot.watch.train_requests import TrainRequestLog
@@ -95,7 +91,7 @@ _LEASED: dict[str, type[Target] | type[Watch] | type[Command]] = {
 }
 
 
-class Store(CommandLog, TrainRequestLog, RunLog, HomeLog):
+class Store(CommandLog, TrainRequestLog, RunLog, HomeLog, SubscriptionLog):
     """Owns the SQLAlchemy engine and session factory, and answers the store contract."""
 
     def __init__(self, url: str) -> None:
@@ -190,82 +186,6 @@ class Store(CommandLog, TrainRequestLog, RunLog, HomeLog):
                 .order_by(Watch.id)
             )
             return [view(watch) for watch in watches]
-
-    def subscribe(
-        self, team_id: str, channel_id: str, user_id: str, key: TrainingKey, bot_name: str
-    ) -> tuple[SubscriptionView, Subscribed]:
-        moment = self.policy.clock()
-        with self._begin() as session:
-            target = _target_for(session, key, bot_name)
-            sub, created = get_or_insert(
-                session,
-                Subscription,
-                {"target_id": target.id, "channel_id": channel_id},
-                team_id=team_id,
-                created_by=user_id,
-                created_at=moment,
-            )
-            if created:
-                how = Subscribed.CREATED
-            elif sub.paused is not None:
-                sub.paused, sub.armed, how = None, False, Subscribed.RESUMED
-            else:
-                how = Subscribed.ALREADY
-            running = False
-            if not sub.armed:
-                session.flush()
-                # As the polls know it, not while one records an answer (it locks the row).
-                session.refresh(target, with_for_update={"key_share": True})
-                running = observations.running_now(self.policy, target, moment)
-                if running:  # the channel gets this run's result too
-                    observations.arm(session, self.policy, target, sub, moment)
-                    schedule(session, self.policy, target, moment)
-                elif target.next_poll_at is None or target.next_poll_at > moment:
-                    target.next_poll_at = moment  # the first poll records the current state
-            session.flush()
-            return replace(sub_view(sub), running=running), how
-
-    def unsubscribe(
-        self, channel_id: str, key: TrainingKey
-    ) -> tuple[SubscriptionView, list[WatchView]] | None:
-        moment = self.policy.clock()
-        with self._begin() as session:
-            sub = session.scalars(
-                select(Subscription)
-                .join(Target)
-                .where(Target.key == str(key), Subscription.channel_id == channel_id)
-            ).first()
-            if sub is None:
-                return None
-            found = sub_view(sub)
-            session.delete(sub)
-            stopped = list(
-                session.scalars(
-                    select(Watch).where(
-                        Watch.target_id == sub.target_id,
-                        Watch.channel_id == channel_id,
-                        Watch.via == Via.SUBSCRIPTION.value,
-                        Watch.ended.is_(None),
-                        Watch.outcome.is_(None),
-                        # Someone also asked for it (and is mentioned in its result): it goes on.
-                        ~Watch.askers.any(),
-                    )
-                )
-            )
-            for watch in stopped:
-                end(watch, Ended.STOPPED, moment)
-            # If nothing else follows the target, stop polling now, not after one more poll.
-            schedule(session, self.policy, session.get_one(Target, sub.target_id), moment)
-            return found, [view(watch) for watch in stopped]
-
-    def subscriptions_in(self, channel_id: str) -> list[SubscriptionView]:
-        with self._begin() as session:
-            subs = session.scalars(
-                select(Subscription)
-                .where(Subscription.channel_id == channel_id)
-                .order_by(Subscription.id)
-            )
-            return [sub_view(sub) for sub in subs]
 
     def target_state(self, key: TrainingKey) -> TargetState | None:
         moment = self.policy.clock()
