@@ -18,6 +18,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from korebot.errors import DatabaseUnavailable
+from korebot.kore import InvalidInput
 from korebot.ratelimit import KeyedWindows
 from korebot.registry import BotRegistry
 from korebot.watch.home_contract import HomeStore
@@ -80,7 +81,7 @@ class HomeRefresher:
         for name in changed:
             try:
                 bot = self.registry.resolve(name, allow_raw_id=True)
-            except Exception:  # an unknown alias: refresh, it costs one view
+            except InvalidInput:  # no longer configured: refresh, it costs one view
                 return True
             if not bot.users or user in bot.users:
                 return True

@@ -5,9 +5,9 @@ SQLite in memory (``sqlite://``) for unit tests. Every query of the watch engine
 here or in the parts mixed into ``Store``, one module each: korebot.watch.observations
 (the poll transactions), subscription_log, command_log (the slash commands'),
 train_requests, run_log (the run history) and homes (the App Home's);
-korebot.watch.schema migrates the tables (korebot.watch.tables). Leases are two columns on the row, written
-by conditional UPDATEs; on PostgreSQL, due work is read ``FOR UPDATE SKIP LOCKED``, so
-processes sharing the database never wait for each other's claims. The driver's
+korebot.watch.schema migrates the tables (korebot.watch.tables). Leases are two columns
+on the row, written by conditional UPDATEs; on PostgreSQL, due work is read ``FOR UPDATE
+SKIP LOCKED``, so processes sharing the database never wait for each other's claims. The driver's
 connection errors become ``DatabaseUnavailable``.
 """
 
