@@ -9,8 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from korebot.watch.engine import poll_interval
-from korebot.watch.pace import dense_window, expected_end_interval
+from korebot.watch.pace import dense_window, expected_end_interval, poll_interval
 
 
 def exact() -> float:

@@ -25,10 +25,10 @@ from korebot.watch.contract import Policy, WatchStore, now
 from korebot.watch.delivery import MAX_DELIVERY_ATTEMPTS, Delivery
 from korebot.watch.leases import HeldLeases
 from korebot.watch.model import Notifier
-from korebot.watch.pace import expected_end_interval, poll_interval
+from korebot.watch.pace import expected_end_interval
 from korebot.watch.polling import Polling
 
-__all__ = ["MAX_DELIVERY_ATTEMPTS", "WatchEngine", "poll_interval"]
+__all__ = ["MAX_DELIVERY_ATTEMPTS", "WatchEngine"]
 
 log = logging.getLogger(__name__)
 
