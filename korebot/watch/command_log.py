@@ -16,18 +16,16 @@ from __future__ import annotations
 import dataclasses
 import threading
 import uuid
-from abc import abstractmethod
 from collections.abc import Sequence
-from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, delete, insert, select, update
-from sqlalchemy.orm import Session
 
-from korebot.watch.contract import CommandClaim, CommandRecord, Lease, WatchStore
+from korebot.watch.contract import CommandClaim, CommandRecord, Lease
 from korebot.watch.deliveries import free
 from korebot.watch.group_commit import GroupCommit
+from korebot.watch.store_part import StorePart
 from korebot.watch.tables import Command
 
 # Built once: these run for every command, recording one on the ack's path (a statement
@@ -57,16 +55,11 @@ _RECORD = (
 )
 
 
-class CommandLog(WatchStore):
+class CommandLog(StorePart):
     def __init__(self) -> None:
         self._recording = 0  # commands being recorded now, each an ack waiting for it
         self._recorded = threading.Condition()
         self._records = GroupCommit(self._insert_commands, RECORD_BATCH)
-
-    @abstractmethod
-    def _begin(self, *, urgent: bool = False) -> AbstractContextManager[Session]:
-        """A transaction (unless ``urgent``, after ``_records_first``); the driver's
-        connection errors are DatabaseUnavailable."""
 
     def _records_first(self) -> None:
         """Wait, briefly, while commands are being recorded. SQLite lets one transaction

@@ -8,9 +8,7 @@ one row per user, written with INSERT … ON CONFLICT DO NOTHING then an UPDATE)
 from __future__ import annotations
 
 import json
-from abc import abstractmethod
 from collections.abc import Iterable
-from contextlib import AbstractContextManager
 from datetime import datetime
 
 from sqlalchemy import func, or_, select, tuple_, update
@@ -18,9 +16,9 @@ from sqlalchemy.orm import Session
 
 from korebot.kore import Kind, State, TrainingStatus
 from korebot.registry import TrainingKey
-from korebot.watch.contract import WatchStore
 from korebot.watch.model import HomeActivity, TrainingSnapshot
 from korebot.watch.rows import sub_view, view
+from korebot.watch.store_part import StorePart
 from korebot.watch.tables import Asker, HomeTab, Run, Subscription, Target, Watch, insert_missing
 
 
@@ -54,11 +52,7 @@ def _last_took(session: Session, target_ids: list[int]) -> dict[int, float | Non
     return {target_id: took for target_id, took in rows}
 
 
-class HomeLog(WatchStore):
-    @abstractmethod
-    def _begin(self, *, urgent: bool = False) -> AbstractContextManager[Session]:
-        """A transaction; the driver's connection errors are DatabaseUnavailable."""
-
+class HomeLog(StorePart):
     def home_activity(self, user_id: str, bots: Iterable[tuple[str, str]]) -> HomeActivity:
         with self._begin() as session:
             targets = list(

@@ -9,17 +9,14 @@ started what); the runs, which name no watch, are kept.
 
 from __future__ import annotations
 
-from abc import abstractmethod
-from contextlib import AbstractContextManager
 from datetime import datetime
 
 from sqlalchemy import delete, select, update
-from sqlalchemy.orm import Session
 
 from korebot.kore import Kind, Status
 from korebot.registry import TrainingKey
-from korebot.watch.contract import WatchStore
 from korebot.watch.runs import RunStart, RunView
+from korebot.watch.store_part import StorePart
 from korebot.watch.tables import Asker, Run, Target, TrainRequest, Watch
 
 #: Watches deleted per statement at most (a first prune may find a long history).
@@ -39,11 +36,7 @@ def _view(row: Run, kind: Kind) -> RunView:
     )
 
 
-class RunLog(WatchStore):
-    @abstractmethod
-    def _begin(self, *, urgent: bool = False) -> AbstractContextManager[Session]:
-        """A transaction; the driver's connection errors are DatabaseUnavailable."""
-
+class RunLog(StorePart):
     def runs(self, key: TrainingKey, limit: int = 10) -> list[RunView]:
         with self._begin() as session:
             rows = session.execute(

@@ -9,27 +9,20 @@ also asked for.
 
 from __future__ import annotations
 
-from abc import abstractmethod
-from contextlib import AbstractContextManager
 from dataclasses import replace
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from korebot.registry import TrainingKey
 from korebot.watch import observations
-from korebot.watch.contract import WatchStore
 from korebot.watch.model import Ended, Subscribed, SubscriptionView, Via, WatchView
 from korebot.watch.rows import end, schedule, sub_view, view
 from korebot.watch.rows import target_for as _target_for
+from korebot.watch.store_part import StorePart
 from korebot.watch.tables import Subscription, Target, Watch, get_or_insert
 
 
-class SubscriptionLog(WatchStore):
-    @abstractmethod
-    def _begin(self, *, urgent: bool = False) -> AbstractContextManager[Session]:
-        """A transaction; the driver's connection errors are DatabaseUnavailable."""
-
+class SubscriptionLog(StorePart):
     def subscribe(
         self, team_id: str, channel_id: str, user_id: str, key: TrainingKey, bot_name: str
     ) -> tuple[SubscriptionView, Subscribed]:

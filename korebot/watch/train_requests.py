@@ -9,8 +9,6 @@ the row, so one caller wins on SQLite and PostgreSQL alike, whatever the process
 from __future__ import annotations
 
 import secrets
-from abc import abstractmethod
-from contextlib import AbstractContextManager
 from datetime import timedelta
 
 from sqlalchemy import Update, select, update
@@ -18,8 +16,8 @@ from sqlalchemy.orm import Session
 
 from korebot.kore import Kind, State
 from korebot.registry import TrainingKey
-from korebot.watch.contract import WatchStore
 from korebot.watch.model import TrainState
+from korebot.watch.store_part import StorePart
 from korebot.watch.tables import TrainRequest
 from korebot.watch.train_contract import TrainAsk, TrainRequestView
 
@@ -53,11 +51,7 @@ def _view(row: TrainRequest) -> TrainRequestView:
     )
 
 
-class TrainRequestLog(WatchStore):
-    @abstractmethod
-    def _begin(self, *, urgent: bool = False) -> AbstractContextManager[Session]:
-        """A transaction; the driver's connection errors are DatabaseUnavailable."""
-
+class TrainRequestLog(StorePart):
     def record_train_request(self, ask: TrainAsk) -> TrainRequestView:
         moment = self.policy.clock()
         row = TrainRequest(
