@@ -195,7 +195,7 @@ def migrate(
     Exit 2 if the database is unreachable or at a revision this version does not know.
     """
     # Imported here: Alembic and SQLAlchemy, which the other commands skip.
-    from korebot.watch import schema
+    from korebot.watch.store import migrate
 
     try:
         loaded = config_module.load()
@@ -204,10 +204,10 @@ def migrate(
     loaded.registry.close()  # only the database is needed
     try:
         if sql:
-            schema.print_sql(loaded.settings.database_url, sys.stdout)
+            migrate.print_sql(loaded.settings.database_url, sys.stdout)
         else:
-            out.print(str(schema.migrate(loaded.settings.database_url)), markup=False)
-    except schema.SchemaError as error:
+            out.print(str(migrate.migrate(loaded.settings.database_url)), markup=False)
+    except migrate.SchemaError as error:
         _fail(Exit.USAGE, str(error))
     raise typer.Exit(Exit.SUCCESS)
 

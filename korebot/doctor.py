@@ -23,7 +23,8 @@ from korebot.kore import (
 )
 from korebot.registry import Bot, BotRegistry
 from korebot.slack.app import web_client
-from korebot.watch.store import Store, database_url
+from korebot.watch.store import Store
+from korebot.watch.store.database import database_url
 
 
 @dataclass(frozen=True)

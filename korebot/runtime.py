@@ -26,9 +26,9 @@ from korebot.slack.listeners import Services
 from korebot.slack.listeners.commands.durable import CommandRecovery
 from korebot.slack.listeners.home_tab import publish_home
 from korebot.slack.notifier import SlackNotifier
-from korebot.watch import schema
 from korebot.watch.engine import WatchEngine
-from korebot.watch.store import Store, now
+from korebot.watch.store import Store, migrate
+from korebot.watch.types import now
 from korebot.wiring import shared_budget, status_gateway
 
 log = logging.getLogger(__name__)
@@ -112,7 +112,7 @@ class Runtime:
         # Commands a dead process acked but did not finish: run again on the listeners' pool.
         self.recovery = CommandRecovery(services, self.client, self.executor)
         self.homes = HomeRefresher(
-            self.store,
+            self.engine.open_homes,
             config.registry,
             partial(publish_home, services, self.client, opened=False),
             self.store.policy.clock,
@@ -121,7 +121,7 @@ class Runtime:
 
     def start(self) -> None:
         """Migrate the database (a SchemaError if it cannot be), then start the engine."""
-        log.info("%s", schema.upgrade(self.store.engine))
+        log.info("%s", migrate.upgrade(self.store.engine))
         # On the engine's scheduler (which knows nothing of Slack), each lease or 10 s.
         self.engine.scheduler.add_job(
             self.recovery.run,

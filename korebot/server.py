@@ -25,7 +25,7 @@ from waitress.server import create_server
 
 from korebot import config as config_module
 from korebot.runtime import WAITRESS_THREADS, Runtime
-from korebot.watch.schema import SchemaError, open_engine
+from korebot.watch.store.migrate import SchemaError, open_engine
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment

@@ -18,8 +18,11 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from korebot.config import Config
 from korebot.gateway import Budget, Limits, StatusGateway
-from korebot.watch.budget import DatabaseBudget
-from korebot.watch.store import KoreCall, Store, database_url, now
+from korebot.watch.store import Store
+from korebot.watch.store.database import database_url
+from korebot.watch.store.kore_calls import DatabaseBudget
+from korebot.watch.store.tables import KoreCall
+from korebot.watch.types import now
 
 
 def limits(config: Config) -> Limits:
@@ -31,7 +34,7 @@ def shared_budget(
     config: Config, store: Store, clock: Callable[[], datetime] = now
 ) -> DatabaseBudget:
     """Kore.ai's per-bot budget in the database, shared by every process using it."""
-    return DatabaseBudget(store, limits(config), clock)
+    return DatabaseBudget(store.kore_calls, limits(config), clock)
 
 
 def status_gateway(

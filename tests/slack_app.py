@@ -16,7 +16,8 @@ from sqlalchemy import Select, select
 from korebot.testing.app_process import AppProcess
 from korebot.testing.fake_kore import FakeKore
 from korebot.testing.fake_slack import FakeSlack, SlackCall, SlackSender
-from korebot.watch.store import Store, Watch
+from korebot.watch.store import Store
+from korebot.watch.store.tables import Watch
 
 SIGNING_SECRET = "e2e-signing-secret-0123456789abcdef"
 BOT = "st-1a2b3c4d-0000-4e6f-8a9b-0c1d2e3f4a5b"

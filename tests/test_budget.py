@@ -11,9 +11,8 @@ from sqlalchemy import inspect
 from korebot import config
 from korebot.gateway import Limits
 from korebot.testing.clock import Clock
-from korebot.watch import schema
-from korebot.watch.budget import DatabaseBudget
-from korebot.watch.store import Store
+from korebot.watch.store import Store, migrate
+from korebot.watch.store.kore_calls import DatabaseBudget
 from korebot.wiring import command_line_gateway
 
 BOT = ("https://bots.kore.ai", "st-1a2b3c4d-0000-4e6f-8a9b-0c1d2e3f4a5b")
@@ -23,14 +22,14 @@ OTHER = ("https://bots.kore.ai", "st-99999999-0000-4e6f-8a9b-0c1d2e3f4a5b")
 def stores(url: str, count: int) -> list[Store]:
     """Separate engines on one database, as separate processes would have."""
     result = [Store(url) for _ in range(count)]
-    schema.upgrade(result[0].engine)
+    migrate.upgrade(result[0].engine)
     return result
 
 
 def check_shared_windows(url: str) -> None:
     clock = Clock()
     limits = Limits(per_minute=3, per_hour=4)
-    first, second = (DatabaseBudget(s, limits, clock.now) for s in stores(url, 2))
+    first, second = (DatabaseBudget(s.kore_calls, limits, clock.now) for s in stores(url, 2))
     assert first.acquire(BOT) == 0
     assert second.acquire(BOT) == 0
     clock.advance(10)
@@ -55,7 +54,10 @@ def test_postgres_budget_is_shared(postgres_url: str) -> None:
 @pytest.mark.postgres
 def test_concurrent_processes_never_overspend(postgres_url: str) -> None:
     clock = Clock()
-    budgets = [DatabaseBudget(s, Limits(per_minute=10), clock.now) for s in stores(postgres_url, 4)]
+    budgets = [
+        DatabaseBudget(s.kore_calls, Limits(per_minute=10), clock.now)
+        for s in stores(postgres_url, 4)
+    ]
     allowed: list[bool] = []
     lock = threading.Lock()
 

@@ -21,10 +21,10 @@ from test_reliability import FAST, check_exactly_once, watches
 from korebot.testing.app_process import AppProcess
 from korebot.testing.fake_kore import Delay, Status
 from korebot.testing.fake_slack import SlackSender
-from korebot.watch import schema
-from korebot.watch.contract import CommandRecord, Policy
-from korebot.watch.store import Store, now
-from korebot.watch.tables import Command
+from korebot.watch.store import Store, migrate
+from korebot.watch.store.abc import Policy
+from korebot.watch.store.tables import Command
+from korebot.watch.types import CommandRecord, now
 
 
 @pytest.fixture
@@ -137,12 +137,12 @@ def test_a_command_too_old_to_answer_is_not_run_again(
     kore: HookedKore, slack: HookedSlack, tmp_path: Path, store: Store
 ) -> None:
     """Acked 40 minutes ago by a process that died: its response_url is gone, so no rerun."""
-    schema.upgrade(store.engine)
+    migrate.upgrade(store.engine)
     language, channel, url = "duc", new_channel(), slack.response_url()
     kore.script(BOT, language, Status("success"))
     moment = now() - timedelta(minutes=40)
     store.configure(Policy(clock=lambda: moment))
-    store.record_command(
+    store.slash_commands.record_command(
         CommandRecord("T0FAKE", channel, "U0ASKER", "/faq-status", f"support {language}", url)
     )
     env = app_env(kore, slack, tmp_path / "korebot.db", **FAST)

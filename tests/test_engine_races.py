@@ -23,9 +23,9 @@ from korebot import config, runtime, wiring
 from korebot.kore import State
 from korebot.testing.fake_kore import FakeKore, Status
 from korebot.testing.fake_slack import FakeSlack
-from korebot.watch import schema
-from korebot.watch.model import Started, WatchRequest
-from korebot.watch.store import Asker, Store, Subscription, Target, Watch
+from korebot.watch.store import Store, migrate
+from korebot.watch.store.tables import Asker, Subscription, Target, Watch
+from korebot.watch.types import Started, WatchRequest
 
 
 class Race:
@@ -47,7 +47,7 @@ class Race:
         self.registry = loaded.registry
         self.bot = self.registry.resolve("support")
         self.store = Store(url)
-        schema.upgrade(self.store.engine)
+        migrate.upgrade(self.store.engine)
         # This process's own budget: the database one would add INSERTs to the race.
         self.gateway = wiring.status_gateway(loaded)
         self.engine = runtime.watch_engine(

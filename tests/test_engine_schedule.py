@@ -20,9 +20,8 @@ from korebot.registry import Bot, TrainingKey
 from korebot.testing.clock import START, Clock
 from korebot.testing.fake_kore import Delay, FakeKore, Status
 from korebot.testing.fake_slack import FakeSlack
-from korebot.watch import schema
-from korebot.watch.model import WatchRequest
-from korebot.watch.store import Store
+from korebot.watch.store import Store, migrate
+from korebot.watch.types import WatchRequest
 
 FIRST = 30.0  # the first poll interval (the production default)
 
@@ -35,7 +34,7 @@ class Engine:
         settings = config.load(app_env(kore, slack, db, KOREBOT_POLL_INTERVAL=str(FIRST), **env))
         self.registry = settings.registry
         self.store = Store(settings.settings.database_url)
-        schema.upgrade(self.store.engine)
+        migrate.upgrade(self.store.engine)
         # The app's own wiring: the database budget and gateway, on the test's clock.
         budget = wiring.shared_budget(settings, self.store, self.clock.now)
         self.gateway = wiring.status_gateway(settings, budget, self.clock.monotonic)
@@ -52,7 +51,9 @@ class Engine:
 
     def polled_now(self, language: str) -> bool:
         """Whether a poll of the training was recorded at the clock's current time."""
-        state = self.store.target_state(TrainingKey.of(self.bot, language, State.CONFIGURED))
+        state = self.store.targets.target_state(
+            TrainingKey.of(self.bot, language, State.CONFIGURED)
+        )
         return state is not None and state.checked_at == self.clock.now()
 
     def tick(self, after: float) -> int:

@@ -44,7 +44,7 @@ from sqlalchemy import select
 from korebot.testing.app_process import AppProcess
 from korebot.testing.fake_kore import Delay, Drop, Fail, FakeKore, Status, Step
 from korebot.testing.fake_slack import FakeSlack, SlackSender
-from korebot.watch.store import Watch
+from korebot.watch.store.tables import Watch
 
 KORE_TIMEOUT = 0.5
 RATE_LIMIT_BODY = json.dumps(

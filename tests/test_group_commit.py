@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from korebot.errors import DatabaseUnavailable
-from korebot.watch.group_commit import GroupCommit
+from korebot.watch.store.group_commit import GroupCommit
 
 
 class Insert:

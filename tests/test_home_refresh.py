@@ -12,10 +12,9 @@ from korebot.kore import Credentials, Kind, State, TrainingStatus
 from korebot.registry import Bot, BotRegistry, TrainingKey
 from korebot.slack.home_refresh import HomeRefresher
 from korebot.testing.clock import Clock
-from korebot.watch import schema
-from korebot.watch.contract import Policy
-from korebot.watch.model import WatchRequest
-from korebot.watch.store import Store
+from korebot.watch.store import Store, migrate
+from korebot.watch.store.abc import Policy
+from korebot.watch.types import WatchRequest
 
 CREDS = Credentials("cs-1", "secret")
 SUPPORT = Bot("st-support", "support", "https://bots.kore.ai", CREDS)
@@ -30,7 +29,7 @@ def clock() -> Clock:
 @pytest.fixture
 def store(tmp_path: Path, clock: Clock) -> Iterator[Store]:
     implementation = Store(f"sqlite:///{tmp_path / 'korebot.db'}")
-    schema.upgrade(implementation.engine)
+    migrate.upgrade(implementation.engine)
     implementation.configure(Policy(clock=clock.now))
     yield implementation
     implementation.dispose()
@@ -44,13 +43,17 @@ def test_the_activity_is_the_users_watches_and_the_subscriptions_they_can_know_o
     store: Store,
 ) -> None:
     mine = WatchRequest("T1", "C1", "U0A", SUPPORT, "en", State.CONFIGURED)
-    store.join_watch(mine, running())
-    store.join_watch(WatchRequest("T1", "C2", "U0B", SUPPORT, "de", State.CONFIGURED), running())
+    store.watches.join_watch(mine, running())
+    store.watches.join_watch(
+        WatchRequest("T1", "C2", "U0B", SUPPORT, "de", State.CONFIGURED), running()
+    )
     key = TrainingKey.of(SUPPORT, "en", State.CONFIGURED, Kind.ML)
-    store.subscribe("T1", "C1", "U0B", key, "support")  # in a channel where U0A watches
-    store.subscribe("T1", "C3", "U0A", key, "support")  # created by U0A
-    store.subscribe("T1", "C4", "U0B", key, "support")  # neither
-    activity = store.home_activity("U0A", [(SUPPORT.host, SUPPORT.bot_id)])
+    store.subscriptions.subscribe(
+        "T1", "C1", "U0B", key, "support"
+    )  # in a channel where U0A watches
+    store.subscriptions.subscribe("T1", "C3", "U0A", key, "support")  # created by U0A
+    store.subscriptions.subscribe("T1", "C4", "U0B", key, "support")  # neither
+    activity = store.home_tabs.home_activity("U0A", [(SUPPORT.host, SUPPORT.bot_id)])
     assert [w.channel_id for w in activity.watches] == ["C1"]
     assert [s.channel_id for s in activity.subscriptions] == ["C1", "C3"]
     faq_en = activity.trainings[mine.key]
@@ -59,20 +62,23 @@ def test_the_activity_is_the_users_watches_and_the_subscriptions_they_can_know_o
     assert faq_en.usual_seconds is None  # no run history yet
     de = TrainingKey.of(SUPPORT, "de", State.CONFIGURED)
     assert set(activity.trainings) == {mine.key, de, key}
-    assert store.home_activity("U0A", []).trainings == {}
+    assert store.home_tabs.home_activity("U0A", []).trainings == {}
 
 
 def test_refreshes_go_to_open_tabs_of_users_who_see_the_bot_once_each(
     store: Store, clock: Clock
 ) -> None:
-    store.record_home_opened("T1", "U0OLD")
+    store.home_tabs.record_home_opened("T1", "U0OLD")
     clock.advance(700)  # past OPEN_FOR (600 s): closed, as far as korebot can tell
-    store.record_home_opened("T1", "U0A")
-    store.record_home_opened("T1", "U0B")
+    store.home_tabs.record_home_opened("T1", "U0A")
+    store.home_tabs.record_home_opened("T1", "U0B")
     published: list[tuple[str, str]] = []
     registry = BotRegistry([SUPPORT, RESTRICTED], default_host="h", default_credentials=None)
     refresher = HomeRefresher(
-        store, registry, lambda team, user: published.append((team, user)), clock.now
+        store.home_tabs.open_homes,
+        registry,
+        lambda team, user: published.append((team, user)),
+        clock.now,
     )
     refresher.flush()
     assert published == []  # nothing changed
@@ -92,11 +98,15 @@ def test_refreshes_go_to_open_tabs_of_users_who_see_the_bot_once_each(
 
 def test_refreshes_are_capped_per_minute_and_the_rest_wait(store: Store, clock: Clock) -> None:
     for user in ("U01", "U02", "U03"):
-        store.record_home_opened("T1", user)
+        store.home_tabs.record_home_opened("T1", user)
     published: list[str] = []
     registry = BotRegistry([SUPPORT], default_host="h", default_credentials=None)
     refresher = HomeRefresher(
-        store, registry, lambda _team, user: published.append(user), clock.now, per_minute=2
+        store.home_tabs.open_homes,
+        registry,
+        lambda _team, user: published.append(user),
+        clock.now,
+        per_minute=2,
     )
     refresher.changed("support")
     refresher.flush()
@@ -104,5 +114,9 @@ def test_refreshes_are_capped_per_minute_and_the_rest_wait(store: Store, clock: 
     refresher.changed("support")  # U01 and U02 queued again, U03 still waiting
     refresher.flush()
     assert published == ["U01", "U02"]  # the cap holds within the minute
-    store.record_home_opened("T1", "U01")  # opened again: one row, its time moved
-    assert sorted(user for _, user in store.open_homes(clock.now())) == ["U01", "U02", "U03"]
+    store.home_tabs.record_home_opened("T1", "U01")  # opened again: one row, its time moved
+    assert sorted(user for _, user in store.home_tabs.open_homes(clock.now())) == [
+        "U01",
+        "U02",
+        "U03",
+    ]

@@ -25,7 +25,7 @@ from korebot.slack.home import TRAIN_ACTION, WATCH_ACTION
 from korebot.testing.app_process import AppProcess
 from korebot.testing.fake_kore import FakeKore, Status
 from korebot.testing.fake_slack import FakeSlack
-from korebot.watch.tables import Asker, HomeTab, TrainRequest, Watch
+from korebot.watch.store.tables import Asker, HomeTab, TrainRequest, Watch
 
 TRAINER = "U0TRAINER"
 HIDDEN = "st-77777777-0000-4e6f-8a9b-0c1d2e3f4a5b"

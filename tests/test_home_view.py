@@ -20,7 +20,7 @@ from korebot.slack.home import (
     problem_view,
 )
 from korebot.testing.slack_validation import view_problems
-from korebot.watch.model import SubscriptionView, TrainingSnapshot, Via, WatchView
+from korebot.watch.types import SubscriptionView, TrainingSnapshot, Via, WatchView
 
 NOW = datetime(2026, 12, 2, 14, 2, tzinfo=UTC)
 CREDS = Credentials("cs-1", "secret")

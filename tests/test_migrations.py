@@ -50,28 +50,29 @@ from korebot.registry import TrainingKey
 from korebot.testing.app_process import AppProcess
 from korebot.testing.fake_kore import FakeKore
 from korebot.testing.fake_slack import FakeSlack
-from korebot.watch import schema
-from korebot.watch.contract import Policy as ContractPolicy
-from korebot.watch.runs import RunStart
-from korebot.watch.store import Base, Store, Subscription, Target, Watch, database_url
+from korebot.watch.store import Store, migrate
+from korebot.watch.store.abc import Policy as ContractPolicy
+from korebot.watch.store.database import database_url
+from korebot.watch.store.tables import Base, Subscription, Target, Watch
+from korebot.watch.types import RunStart
 
-HEAD = schema.head()
+HEAD = migrate.head()
 WHEN = datetime(2026, 11, 28, 18, 30, tzinfo=UTC)
 
 
 def test_the_newest_revision_is_alembics_head() -> None:
     """``head`` reads the revision files' numbers; Alembic's own reading agrees."""
-    script = ScriptDirectory.from_config(schema.alembic_config(schema.MIGRATIONS))
+    script = ScriptDirectory.from_config(migrate.alembic_config(migrate.MIGRATIONS))
     assert script.get_current_head() == HEAD
 
 
 def test_a_database_at_the_newest_revision_starts_without_alembic(tmp_path: Path) -> None:
     """Importing Alembic is most of a start-up: a process with nothing to migrate skips it."""
     url = f"sqlite:///{tmp_path / 'k.db'}"
-    assert schema.migrate(url).after == HEAD
+    assert migrate.migrate(url).after == HEAD
     program = (
-        "import sys; from korebot import server; from korebot.watch import schema; "
-        f"migration = schema.migrate({url!r}); "
+        "import sys; from korebot import server; from korebot.watch.store import migrate; "
+        f"migration = migrate.migrate({url!r}); "
         "print(migration.before, migration.after, 'alembic' in sys.modules)"
     )
     done = subprocess.run(  # noqa: S603 (our own interpreter and package)
@@ -321,7 +322,7 @@ def differences(url: str) -> list[Any]:
         with engine.connect() as connection:
             context = MigrationContext.configure(
                 connection,
-                opts={"include_name": schema.include_name, "version_table": schema.VERSION_TABLE},
+                opts={"include_name": migrate.include_name, "version_table": migrate.VERSION_TABLE},
             )
             return list(compare_metadata(context, Base.metadata))
     finally:
@@ -348,9 +349,9 @@ def version(url: str) -> list[str]:
     engine = create_engine(database_url(url))
     try:
         with engine.connect() as connection:
-            if schema.VERSION_TABLE not in inspect(connection).get_table_names():
+            if migrate.VERSION_TABLE not in inspect(connection).get_table_names():
                 return []
-            query = text(f"SELECT version_num FROM {schema.VERSION_TABLE}")  # noqa: S608
+            query = text(f"SELECT version_num FROM {migrate.VERSION_TABLE}")  # noqa: S608
             return list(connection.scalars(query))
     finally:
         engine.dispose()
@@ -434,23 +435,23 @@ def test_a_fresh_database_is_created_at_head_then_left_alone(url: str) -> None:
 
 def test_the_models_match_the_newest_revision(url: str) -> None:
     """A model changed without a revision fails here (and the app's start would not add it)."""
-    engine = schema.open_engine(url)
+    engine = migrate.open_engine(url)
     try:
-        schema.upgrade(engine)
+        migrate.upgrade(engine)
     finally:
         engine.dispose()
     assert differences(url) == []
 
 
 def test_every_revision_downgrades_and_upgrades_again(url: str) -> None:
-    engine = schema.open_engine(url)
+    engine = migrate.open_engine(url)
     try:
-        schema.upgrade(engine)
+        migrate.upgrade(engine)
         with engine.begin() as connection:
-            config = schema.alembic_config(schema.MIGRATIONS, connection=connection)
+            config = migrate.alembic_config(migrate.MIGRATIONS, connection=connection)
             command.downgrade(config, "base")
-        assert set(inspect(engine).get_table_names()) == {schema.VERSION_TABLE}
-        schema.upgrade(engine)
+        assert set(inspect(engine).get_table_names()) == {migrate.VERSION_TABLE}
+        migrate.upgrade(engine)
     finally:
         engine.dispose()
     assert differences(url) == []
@@ -459,10 +460,10 @@ def test_every_revision_downgrades_and_upgrades_again(url: str) -> None:
 def test_watches_from_before_kinds_are_found_under_their_faq_training(url: str) -> None:
     """A database at 0003 (no kinds) with a watch and a subscription, upgraded: both are
     found by the FAQ training's key, none by the ML one's, and a poll can be recorded."""
-    engine = schema.open_engine(url)
+    engine = migrate.open_engine(url)
     try:
         with engine.begin() as connection:
-            config = schema.alembic_config(schema.MIGRATIONS, connection=connection)
+            config = migrate.alembic_config(migrate.MIGRATIONS, connection=connection)
             command.upgrade(config, "0003")
             for statement in (
                 "INSERT INTO korebot_targets (id, key, host, bot_id, bot_name, language, state, "
@@ -485,11 +486,11 @@ def test_watches_from_before_kinds_are_found_under_their_faq_training(url: str) 
     faq = TrainingKey("https://bots.kore.ai", "st-1", "en", State.CONFIGURED, Kind.FAQ)
     store = Store(url)
     try:
-        assert store.find_watch(faq, "C1") == 1
-        assert store.find_watch(replace(faq, kind=Kind.ML), "C1") is None
-        assert [sub.kind for sub in store.subscriptions_in("C1")] == [Kind.FAQ]
-        assert store.unsubscribe("C1", replace(faq, kind=Kind.ML)) is None
-        (watch,) = store.watches_in("C1")
+        assert store.watches.find_watch(faq, "C1") == 1
+        assert store.watches.find_watch(replace(faq, kind=Kind.ML), "C1") is None
+        assert [sub.kind for sub in store.subscriptions.subscriptions_in("C1")] == [Kind.FAQ]
+        assert store.subscriptions.unsubscribe("C1", replace(faq, kind=Kind.ML)) is None
+        (watch,) = store.watches.watches_in("C1")
         assert (watch.kind, watch.last_status) == (Kind.FAQ, "in-progress")
     finally:
         store.dispose()
@@ -498,10 +499,10 @@ def test_watches_from_before_kinds_are_found_under_their_faq_training(url: str) 
 def test_a_training_running_at_0006_gets_its_run_recorded_after_the_upgrade(url: str) -> None:
     """A database at 0006 with a target in the middle of a run, upgraded: the run's end is
     recorded with its start as first seen before the upgrade (``running_since``)."""
-    engine = schema.open_engine(url)
+    engine = migrate.open_engine(url)
     try:
         with engine.begin() as connection:
-            config = schema.alembic_config(schema.MIGRATIONS, connection=connection)
+            config = migrate.alembic_config(migrate.MIGRATIONS, connection=connection)
             command.upgrade(config, "0006")
             connection.execute(
                 text(
@@ -523,11 +524,11 @@ def test_a_training_running_at_0006_gets_its_run_recorded_after_the_upgrade(url:
     store.configure(ContractPolicy(clock=lambda: later))
     faq = TrainingKey("https://bots.kore.ai", "st-1", "en", State.CONFIGURED, Kind.FAQ)
     try:
-        assert store.runs(faq) == []
-        (claim,) = store.acquire_polls(1, 1)
+        assert store.runs.runs(faq) == []
+        (claim,) = store.targets.acquire_polls(1, 1)
         done = TrainingStatus.from_json({"status": "success", "message": "Done", "_id": "run-1"})
-        assert store.record_status(claim.lease, done, str) is not None
-        (run,) = store.runs(faq)
+        assert store.targets.record_status(claim.lease, done, str) is not None
+        (run,) = store.runs.runs(faq)
         assert (run.outcome, run.start, run.started_at) == (
             Status.SUCCESS,
             RunStart.FIRST_SEEN,
@@ -600,7 +601,7 @@ def stamp_unknown(url: str) -> None:
     engine = create_engine(database_url(url))
     try:
         with engine.begin() as connection:
-            connection.execute(text(f"UPDATE {schema.VERSION_TABLE} SET version_num = 'f00d'"))  # noqa: S608
+            connection.execute(text(f"UPDATE {migrate.VERSION_TABLE} SET version_num = 'f00d'"))  # noqa: S608
     finally:
         engine.dispose()
 
@@ -780,8 +781,8 @@ def test_two_processes_starting_at_once_migrate_an_old_postgresql_database_once(
     created = [object for tag, object in done if tag in ("CREATE TABLE", "CREATE INDEX")]
     assert sorted(created) == sorted(
         [
-            f"public.{schema.VERSION_TABLE}",
-            f"public.{schema.VERSION_TABLE}_pkc",
+            f"public.{migrate.VERSION_TABLE}",
+            f"public.{migrate.VERSION_TABLE}_pkc",
             "public.ix_korebot_watches_channel_active",
             "public.ix_korebot_watches_team_active",
             "public.ix_korebot_watches_ended",
@@ -850,12 +851,12 @@ def _fds(app: AppProcess) -> list[Path]:
 
 def test_the_next_revision_is_written_from_the_models(tmp_path: Path) -> None:
     location = tmp_path / "migrations"
-    shutil.copytree(schema.MIGRATIONS, location, ignore=shutil.ignore_patterns("__pycache__"))
-    path = schema.new_revision("nothing changed", location)
+    shutil.copytree(migrate.MIGRATIONS, location, ignore=shutil.ignore_patterns("__pycache__"))
+    path = migrate.new_revision("nothing changed", location)
     assert path.parent == location / "versions"
     assert path.name == f"{int(HEAD) + 1:04d}_nothing_changed.py"
     source = path.read_text()
     assert f"down_revision = {HEAD!r}" in source
     # The models match the newest revision: nothing to do in either direction.
     assert source.count("    pass\n") == 2
-    assert schema.head(location) == f"{int(HEAD) + 1:04d}"
+    assert migrate.head(location) == f"{int(HEAD) + 1:04d}"

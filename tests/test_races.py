@@ -21,7 +21,8 @@ from sqlalchemy import select
 from korebot.testing.app_process import AppProcess
 from korebot.testing.fake_kore import FakeKore, Status
 from korebot.testing.fake_slack import FakeSlack
-from korebot.watch.store import Asker, Store, Subscription, Target, Watch
+from korebot.watch.store import Store
+from korebot.watch.store.tables import Asker, Subscription, Target, Watch
 
 ENV = {
     # Every ask reaches the fake, and the polls stay within the rate budget.

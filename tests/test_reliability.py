@@ -44,7 +44,9 @@ from sqlalchemy import select, update
 from korebot.testing.app_process import AppProcess
 from korebot.testing.fake_kore import Delay, MlStatus, Status
 from korebot.testing.fake_slack import SlackSender
-from korebot.watch.store import Store, Target, Watch, now
+from korebot.watch.store import Store
+from korebot.watch.store.tables import Target, Watch
+from korebot.watch.types import now
 
 POLL_INTERVAL = 0.2
 FINALS = ("success", "failure")

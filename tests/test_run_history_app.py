@@ -36,8 +36,8 @@ from korebot.slack.messages import slack_date
 from korebot.testing.app_process import AppProcess
 from korebot.testing.fake_kore import FakeKore, Status
 from korebot.testing.fake_slack import FakeSlack
-from korebot.watch.model import Via, WatchRequest
-from korebot.watch.tables import Watch
+from korebot.watch.store.tables import Watch
+from korebot.watch.types import Via, WatchRequest
 
 EARLIER = datetime(2024, 5, 1, 17, 30, tzinfo=UTC)
 STARTER = "U0STARTER"
@@ -170,7 +170,7 @@ def test_the_engine_prunes_watches_ended_keep_days_ago_and_keeps_the_runs(
     e.engine.prune()
     with e.store.session() as session:
         assert session.scalar(select(func.count(Watch.id))) == 0
-    (run,) = e.store.runs(TrainingKey.of(e.bot, "en", State.CONFIGURED))
+    (run,) = e.store.runs.runs(TrainingKey.of(e.bot, "en", State.CONFIGURED))
     assert run.duration == 60.0
 
 

@@ -35,7 +35,7 @@ from korebot.testing.app_process import AppProcess
 from korebot.testing.fake_kore import Delay, FakeKore, Status
 from korebot.testing.fake_slack import FakeSlack
 from korebot.testing.fake_slack_socket import Envelope, FakeSlackSocket, SocketAck
-from korebot.watch.tables import Command
+from korebot.watch.store.tables import Command
 
 CHANGED = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)  # one date for both paths' answers
 OPEN = "apps.connections.open"

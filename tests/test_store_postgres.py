@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import TypeDecorator, inspect
 from sqlalchemy.sql.elements import NamedColumn
 
-from korebot.watch import schema
-from korebot.watch.store import Asker, Base, Store, Watch
+from korebot.watch.store import Store, migrate
+from korebot.watch.store.tables import Asker, Base, Watch
 
 pytestmark = pytest.mark.postgres
 
@@ -37,9 +37,9 @@ def test_store_accepts_both_url_schemes_and_migrates_twice(postgres_url: str, sc
     try:
         assert store.engine.dialect.name == "postgresql"
         assert store.engine.dialect.driver == "psycopg"
-        assert schema.upgrade(store.engine).before is None
-        assert schema.upgrade(store.engine).before == schema.head()
-        tables = set(Base.metadata.tables) | {schema.VERSION_TABLE}
+        assert migrate.upgrade(store.engine).before is None
+        assert migrate.upgrade(store.engine).before == migrate.head()
+        tables = set(Base.metadata.tables) | {migrate.VERSION_TABLE}
         assert set(inspect(store.engine).get_table_names()) == tables
         assert store.healthy()
     finally:
@@ -80,7 +80,7 @@ def _sample(column: NamedColumn[Any], ids: dict[str, int]) -> object:
 
 def test_every_table_round_trips_with_aware_utc_datetimes(store: Store) -> None:
     """One row in each table (in foreign-key order), written and read back by the ORM."""
-    schema.upgrade(store.engine)
+    migrate.upgrade(store.engine)
     mappers = {mapper.local_table: mapper for mapper in Base.registry.mappers}
     ids: dict[str, int] = {}
     written: dict[type[Any], dict[str, object]] = {}

@@ -34,7 +34,7 @@ from sqlalchemy import select
 from korebot.testing.app_process import AppProcess
 from korebot.testing.fake_kore import Fail, FakeKore, MlStatus, Status
 from korebot.testing.fake_slack import FakeSlack, SlackCall
-from korebot.watch.store import Subscription
+from korebot.watch.store.tables import Subscription
 
 SUBSCRIPTION_ENV = {
     # As often as a running training (the engine ticks every 0.05 s).

@@ -24,7 +24,7 @@ from korebot.slack.training_messages import CANCEL_TRAIN_ACTION, TRAIN_ACTION
 from korebot.testing.app_process import AppProcess
 from korebot.testing.fake_kore import Delay, Fail, FakeKore, MlStatus, Status
 from korebot.testing.fake_slack import FakeSlack
-from korebot.watch.tables import TrainRequest
+from korebot.watch.store.tables import TrainRequest
 
 TRAINER = "U0TRAINER"
 COMMANDS = {"faq": "/faq-status", "ml": "/ml-status"}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from korebot.watch.schema import new_revision
+from korebot.watch.store.migrate import new_revision
 
 
 def main(words: list[str]) -> int:

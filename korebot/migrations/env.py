@@ -1,4 +1,4 @@
-"""Alembic's environment, run only through ``korebot.watch.schema``.
+"""Alembic's environment, run only through ``korebot.watch.store.migrate``.
 
 The caller passes what Alembic needs in ``config.attributes``: the open ``connection``
 (online), or the ``dialect`` name (offline, ``--sql``). So no database URL, with its
@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from alembic import context
 
-from korebot.watch.schema import VERSION_TABLE, include_name
-from korebot.watch.store import Base
+from korebot.watch.store.migrate import VERSION_TABLE, include_name
+from korebot.watch.store.tables import Base
 
 config = context.config
 if context.is_offline_mode():

@@ -14,10 +14,8 @@ from slack_sdk.models.blocks import SectionBlock
 
 from korebot.kore import Kind, State, Status
 from korebot.slack.kinds import label
-from korebot.slack.messages import EMOJI, Message, escape, slack_date
-from korebot.watch.model import Outcome, WatchView
-from korebot.watch.polling import duration
-from korebot.watch.runs import RunStart, RunView
+from korebot.slack.messages import EMOJI, Message, duration, escape, slack_date
+from korebot.watch.types import Outcome, RunStart, RunView, WatchView
 
 
 def _length(seconds: float) -> str:

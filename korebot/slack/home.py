@@ -29,9 +29,8 @@ from slack_sdk.models.views import View
 from korebot.kore import Kind, State, Status
 from korebot.registry import Bot
 from korebot.slack.kinds import command, label
-from korebot.slack.messages import escape, slack_date
-from korebot.watch.model import SubscriptionView, TrainingSnapshot, WatchView
-from korebot.watch.polling import duration
+from korebot.slack.messages import duration, escape, slack_date
+from korebot.watch.types import SubscriptionView, TrainingSnapshot, WatchView
 
 #: A conversations_select per training: the channel chosen gets a watch of it.
 WATCH_ACTION = "home_watch"

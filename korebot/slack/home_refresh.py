@@ -21,7 +21,6 @@ from korebot.errors import DatabaseUnavailable
 from korebot.kore import InvalidInput
 from korebot.ratelimit import KeyedWindows
 from korebot.registry import BotRegistry
-from korebot.watch.home_contract import HomeStore
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +33,7 @@ PER_MINUTE = 60
 class HomeRefresher:
     def __init__(
         self,
-        store: HomeStore,
+        open_homes: Callable[[datetime], list[tuple[str, str]]],
         registry: BotRegistry,
         publish: Callable[[str, str], object],
         clock: Callable[[], datetime],
@@ -42,7 +41,8 @@ class HomeRefresher:
         open_for: float = OPEN_FOR,
         per_minute: int = PER_MINUTE,
     ) -> None:
-        self.store, self.registry, self.publish, self.clock = store, registry, publish, clock
+        self.open_homes, self.registry, self.publish = open_homes, registry, publish
+        self.clock = clock
         self.open_for = timedelta(seconds=open_for)
         self._budget = KeyedWindows({60: per_minute})
         self._lock = threading.Lock()
@@ -60,7 +60,7 @@ class HomeRefresher:
             changed, self._changed = self._changed, set()
         if changed:
             try:
-                opened = self.store.open_homes(self.clock() - self.open_for)
+                opened = self.open_homes(self.clock() - self.open_for)
             except DatabaseUnavailable as error:
                 log.warning("Database unavailable, Home tabs not refreshed: %s", error.orig)
                 opened = []

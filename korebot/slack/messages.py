@@ -28,7 +28,7 @@ from korebot.kore.kinds.ml import part_names
 from korebot.registry import Bot
 from korebot.slack.kinds import command, label
 from korebot.slack.parsing import usage as usage_line
-from korebot.watch.model import SubscriptionView, WatchView
+from korebot.watch.types import SubscriptionView, WatchView
 
 STOP_ACTION = "stop_watch"
 
@@ -77,6 +77,24 @@ def _section(text: str) -> SectionBlock:
 
 def _context(text: str) -> ContextBlock:
     return ContextBlock(elements=[_md(text)])
+
+
+def duration(seconds: float) -> str:
+    minutes = round(seconds / 60)
+    if seconds < 90:
+        return f"{seconds:g} s"
+    if minutes < 90:
+        return f"{minutes} min"
+    return f"{minutes / 60:.1f} h".replace(".0 h", " h")
+
+
+def timed_out(waited: float, last_status: str, error: str | None) -> str:
+    """Why a watch ended without a result (``Notifier.timed_out``)."""
+    reason = (
+        f"I stopped watching after {duration(waited)} without a final "
+        f"result; the last status was *{last_status}*."
+    )
+    return reason if error is None else f"{reason} Kore.ai is failing: {error}"
 
 
 def slack_date(moment: datetime) -> str:

@@ -17,7 +17,7 @@ from slack_sdk.errors import SlackApiError
 
 from korebot.kore import TrainingStatus
 from korebot.slack import history_messages, messages
-from korebot.watch.model import Outcome, SubscriptionView, Undeliverable, WatchView
+from korebot.watch.types import Outcome, SubscriptionView, Undeliverable, WatchView
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +90,9 @@ class SlackNotifier:
                 raise
         # Posting to a user ID opens the app's DM with them; the thread lives there.
         return self._dm(watch.askers[0], message, metadata=meta)
+
+    def timed_out(self, waited: float, last_status: str, error: str | None) -> str:
+        return messages.timed_out(waited, last_status, error)
 
     def find_announcement(self, watch: WatchView) -> tuple[str, str] | None:
         found = self._search_history(watch.channel_id, ANNOUNCED, watch)

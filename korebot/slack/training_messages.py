@@ -13,7 +13,7 @@ from korebot.kore.errors import BudgetExhausted
 from korebot.registry import Bot
 from korebot.slack.kinds import label
 from korebot.slack.messages import Message, escape
-from korebot.watch.model import TrainState
+from korebot.watch.types import TrainState
 
 TRAIN_ACTION = "train_now"
 CANCEL_TRAIN_ACTION = "cancel_train"

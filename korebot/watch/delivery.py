@@ -5,22 +5,23 @@ is posted (polling does that), acquiring a watch's delivery lease counts the att
 before the post, and a retry after a crash first asks the notifier whether the post is
 already there. A failing Slack is retried with backoff (2, 4, … 300 s); a post Slack
 will never take (``Undeliverable``), or too many failures, ends the watch. It may touch
-the store's delivery methods and the notifier's posting methods, nothing else.
+the store's watches and the notifier's posting methods, nothing else.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from contextlib import suppress
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from korebot.errors import DatabaseUnavailable, Undeliverable
 from korebot.kore import TrainingStatus
-from korebot.watch.contract import DeliveryClaim, Joined, Lease, WatchStore
-from korebot.watch.leases import HeldLeases
-from korebot.watch.model import Ended, Notifier, WatchView
-from korebot.watch.pool import Pool
+from korebot.watch.held_leases import HeldLeases
+from korebot.watch.store.abc import Watches
+from korebot.watch.thread_pool import Pool
+from korebot.watch.types import DeliveryClaim, Ended, Joined, Lease, Notifier, WatchView
 
 log = logging.getLogger(__name__)
 
@@ -31,9 +32,15 @@ MAX_DELIVERY_ATTEMPTS = 30
 
 class Delivery:
     def __init__(
-        self, store: WatchStore, notifier: Notifier, held: HeldLeases, *, posters: int
+        self,
+        watches: Watches,
+        notifier: Notifier,
+        held: HeldLeases,
+        *,
+        posters: int,
+        clock: Callable[[], datetime],
     ) -> None:
-        self.store, self.notifier, self.held = store, notifier, held
+        self.watches, self.notifier, self.held, self.clock = watches, notifier, held, clock
         # Posts have their own pool: one ending fans out to every watching channel at once
         # (Slack's limit is per channel), and a slow Slack does not hold up the polls.
         self._pool = Pool(posters, "korebot-post")
@@ -51,7 +58,7 @@ class Delivery:
             if room <= 0 or self._stopping.is_set():
                 self._more = self._more or room <= 0
                 return
-            claims = self.store.acquire_deliveries(room, target_id)
+            claims = self.watches.acquire_deliveries(room, target_id)
             self._more = len(claims) == room
             for claim in claims:
                 self.held.add(claim.lease)
@@ -68,7 +75,7 @@ class Delivery:
         self._pool.shutdown(cancel_queued=True)
         for lease in self.held.of_kind("delivery"):
             with suppress(DatabaseUnavailable):  # if so, the lease expires instead
-                self.store.release_delivery(lease, None)
+                self.watches.release_delivery(lease, None)
             self.held.discard(lease)
 
     def announce(self, joined: Joined, status: TrainingStatus) -> WatchView:
@@ -80,7 +87,7 @@ class Delivery:
             try:
                 where = self.notifier.announce(joined.view, status)
             except Exception:
-                self.store.close_delivery(lease, Ended.UNDELIVERABLE)
+                self.watches.close_delivery(lease, Ended.UNDELIVERABLE)
                 raise
             return self._thread(lease, where, release=True)
         finally:
@@ -123,8 +130,8 @@ class Delivery:
             if not closed:
                 retry_at = None
                 if retry_in is not None:
-                    retry_at = self.store.policy.clock() + timedelta(seconds=retry_in)
-                self.store.release_delivery(lease, retry_at)
+                    retry_at = self.clock() + timedelta(seconds=retry_in)
+                self.watches.release_delivery(lease, retry_at)
 
     def _post(self, claim: DeliveryClaim) -> bool:
         """The posts themselves; whether the watch is done (delivered)."""
@@ -142,12 +149,12 @@ class Delivery:
                 view = self._thread(lease, found)
         posted = bool(claim.outcome_attempts) and self.notifier.find_outcome(view)
         self.notifier.finish(view, outcome, posted=posted)
-        self.store.close_delivery(lease, Ended.DELIVERED)
+        self.watches.close_delivery(lease, Ended.DELIVERED)
         self.notifier.training_changed(view.bot_name)  # the watch ended: Home tabs show it
         return True
 
     def _thread(self, lease: Lease, where: tuple[str, str], *, release: bool = False) -> WatchView:
-        view = self.store.record_thread(lease, where, release=release)
+        view = self.watches.record_thread(lease, where, release=release)
         log.info(
             "Watching %s (%s, %s) for %s in thread %s/%s",
             view.bot_name,
@@ -159,7 +166,7 @@ class Delivery:
         return view
 
     def _give_up(self, claim: DeliveryClaim, error: Undeliverable) -> None:
-        self.store.give_up(claim.lease, error)
+        self.watches.give_up(claim.lease, error)
         # Logged once it is recorded: what the log says is what the database holds.
         team, channel = claim.view.team_id, claim.view.channel_id
         if error.scope == "workspace":

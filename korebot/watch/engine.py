@@ -1,12 +1,18 @@
-"""The watching engine: the store, polling, delivery and the commands, ticking together.
+"""The watching engine and its façade: the one door the Slack layer and the CLI use.
 
 It knows nothing of Slack: it tells a ``Notifier`` what to say. The database is the
-queue (korebot.watch.contract): a periodic *tick* (APScheduler 3) leases the due
-targets and has them polled (korebot.watch.polling), and leases the watches that owe a
-post and has them posted (korebot.watch.delivery); a second job renews the leases held
-while their work runs. So a restart resumes everything, and several processes sharing
-PostgreSQL split the work. The commands (korebot.watch.commands) are what the Slack
-layer and the CLI call; ``WatchEngine`` offers them as its own methods.
+queue (korebot.watch.store): a periodic *tick* (APScheduler 3) leases the due targets
+and has them polled (korebot.watch.polling), and leases the watches that owe a post and
+has them posted (korebot.watch.delivery); a second job renews the leases held while
+their work runs (korebot.watch.held_leases). So a restart resumes everything, and
+several processes sharing PostgreSQL split the work.
+
+``WatchEngine``'s public methods are everything the chat side and the command line may
+ask: watch, stop, subscribe, list, the status a watched training had at its last poll,
+trainings started from Slack, run history, the App Home's reads, and the durable record
+of slash commands (whose leases it holds and renews). Each is one store call and, where
+a person waits for it, one post; nothing outside this module touches the store or the
+leases held.
 """
 
 from __future__ import annotations
@@ -19,14 +25,31 @@ from datetime import datetime, timedelta
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from korebot.errors import DatabaseUnavailable
-from korebot.gateway import StatusGateway
-from korebot.watch.commands import WatchCommands
-from korebot.watch.contract import Policy, WatchStore, now
+from korebot.gateway import Fetched, StatusGateway
+from korebot.kore import Kind, State, TrainingStatus
+from korebot.registry import Bot, TrainingKey
 from korebot.watch.delivery import MAX_DELIVERY_ATTEMPTS, Delivery
-from korebot.watch.leases import HeldLeases
-from korebot.watch.model import Notifier
+from korebot.watch.held_leases import HeldLeases
 from korebot.watch.pace import expected_end_interval
 from korebot.watch.polling import Polling
+from korebot.watch.store.abc import SHOWN_RUNS, Policy, Store
+from korebot.watch.types import (
+    CommandClaim,
+    CommandRecord,
+    HomeActivity,
+    Lease,
+    Notifier,
+    RunView,
+    Started,
+    Subscribed,
+    SubscriptionView,
+    TrainAsk,
+    TrainRequestView,
+    TrainState,
+    WatchRequest,
+    WatchView,
+    now,
+)
 
 __all__ = ["MAX_DELIVERY_ATTEMPTS", "WatchEngine"]
 
@@ -39,10 +62,10 @@ POLL_LEASE = 5.0
 PRUNE_EVERY = 3600.0
 
 
-class WatchEngine(WatchCommands):
+class WatchEngine:
     def __init__(
         self,
-        store: WatchStore,
+        store: Store,
         gateway: StatusGateway,
         notifier: Notifier,
         *,
@@ -61,6 +84,10 @@ class WatchEngine(WatchCommands):
     ) -> None:
         self.store = store
         self.gateway = gateway
+        self.notifier = notifier
+        self.clock = clock
+        #: How late a poll may be (waiting for the tick) and still count as on time.
+        self.grace = timedelta(seconds=POLL_LEASE)
         self.poll_interval = poll_interval
         self.max_poll_interval = max(max_poll_interval or poll_interval * 4, poll_interval)
         self.poll_from_history = poll_from_history
@@ -78,10 +105,10 @@ class WatchEngine(WatchCommands):
             )
         )
         self._stopping = threading.Event()
-        self.held = HeldLeases(store)
-        self.delivery = Delivery(store, notifier, self.held, posters=posters)
+        self.held = HeldLeases(store.leases)
+        self.delivery = Delivery(store.watches, notifier, self.held, posters=posters, clock=clock)
         self.polling = Polling(
-            store,
+            store.targets,
             gateway,
             notifier,
             self.held,
@@ -90,7 +117,6 @@ class WatchEngine(WatchCommands):
             polled=self.delivery.fill,
             stopping=self._stopping,
         )
-        super().__init__(store, notifier, self.delivery, clock=clock, grace=POLL_LEASE)
         self.scheduler = BackgroundScheduler(
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
         )
@@ -142,7 +168,7 @@ class WatchEngine(WatchCommands):
     def prune(self) -> None:
         """Delete the watches that ended more than ``keep_days`` ago (runs are kept)."""
         try:
-            pruned = self.store.prune_watches(self.clock() - self.keep)
+            pruned = self.store.watches.prune_watches(self.clock() - self.keep)
         except DatabaseUnavailable as error:
             log.warning("Database unavailable, will prune later: %s", error.orig)
             return
@@ -151,8 +177,181 @@ class WatchEngine(WatchCommands):
 
     def poll(self, target_id: int) -> None:
         """Poll one target now, due or not, unless someone holds its lease (for tests)."""
-        for claim in self.store.acquire_polls(1, target_id):
+        for claim in self.store.targets.acquire_polls(1, target_id):
             self.polling.poll(claim)
+
+    # Watches and subscriptions -----------------------------------------------------
+
+    def watch(self, request: WatchRequest, status: TrainingStatus) -> Started:
+        """Watch a training for a channel, or add the asker to the channel's existing watch."""
+        joined = self.store.watches.join_watch(request, status)
+        # The asker's Home tab lists their watches (a queued refresh: it returns at once).
+        self.notifier.training_changed(request.bot.name)
+        if joined.lease is None:
+            return Started(joined.view, True)
+        return Started(self.delivery.announce(joined, status), False)
+
+    def watched_status(
+        self, bot: Bot, language: str, state: State, kind: Kind = Kind.FAQ
+    ) -> Fetched | None:
+        """The last poll's answer while the training runs and its next poll is on time.
+
+        A watch posts a change within one interval, so asking Kore.ai in between would
+        tell nothing more and spend the bot's budget: asks ride on the polls, and many
+        channels asking about one training cost no more calls than one. A poll just due
+        (waiting for the tick, or under way) still counts as on time. None otherwise.
+        """
+        target = self.store.targets.target_state(TrainingKey.of(bot, language, state, kind))
+        moment = self.clock()
+        if (
+            target is None
+            or target.status is None
+            or target.checked_at is None
+            or target.failing
+            or target.next_poll_at is None
+            or (moment > target.next_poll_at + self.grace and not target.polling)
+        ):
+            return None
+        return Fetched(target.status, (moment - target.checked_at).total_seconds())
+
+    def stop(
+        self,
+        channel_id: str,
+        bot: Bot,
+        language: str,
+        state: State,
+        user_id: str,
+        kind: Kind = Kind.FAQ,
+    ) -> WatchView | None:
+        """Stop the channel's watch of this training; None if there was none."""
+        key = TrainingKey.of(bot, language, state, kind)
+        watch_id = self.store.watches.find_watch(key, channel_id)
+        return None if watch_id is None else self.stop_by_id(watch_id, channel_id, user_id)
+
+    def stop_by_id(self, watch_id: int, channel_id: str, user_id: str) -> WatchView | None:
+        """Stop a watch by ID (the button), only from the channel it belongs to."""
+        view = self.store.watches.stop_watch(watch_id, channel_id)
+        if view is not None:
+            self._tell_stopped(view, user_id)
+        return view
+
+    def watches_in(self, channel_id: str) -> list[WatchView]:
+        return self.store.watches.watches_in(channel_id)
+
+    def subscribe(
+        self,
+        team_id: str,
+        channel_id: str,
+        user_id: str,
+        bot: Bot,
+        language: str,
+        state: State,
+        kind: Kind = Kind.FAQ,
+    ) -> tuple[SubscriptionView, Subscribed]:
+        key = TrainingKey.of(bot, language, state, kind)
+        return self.store.subscriptions.subscribe(team_id, channel_id, user_id, key, bot.name)
+
+    def unsubscribe(
+        self,
+        channel_id: str,
+        bot: Bot,
+        language: str,
+        state: State,
+        user_id: str,
+        kind: Kind = Kind.FAQ,
+    ) -> SubscriptionView | None:
+        key = TrainingKey.of(bot, language, state, kind)
+        gone = self.store.subscriptions.unsubscribe(channel_id, key)
+        if gone is None:
+            return None
+        subscription, stopped = gone
+        for view in stopped:
+            self._tell_stopped(view, user_id)
+        return subscription
+
+    def subscriptions_in(self, channel_id: str) -> list[SubscriptionView]:
+        return self.store.subscriptions.subscriptions_in(channel_id)
+
+    def active_count(self) -> int:
+        """Targets being polled (one per watched or subscribed training)."""
+        return self.store.targets.active_count()
+
+    # Trainings started from Slack ---------------------------------------------------
+
+    def record_train_request(self, ask: TrainAsk) -> TrainRequestView:
+        """A confirmation to show (``TrainRequests.record_train_request``)."""
+        return self.store.train_requests.record_train_request(ask)
+
+    def train_request(self, token: str) -> TrainRequestView | None:
+        return self.store.train_requests.train_request(token)
+
+    def claim_train_request(self, token: str, user_id: str) -> tuple[TrainRequestView | None, bool]:
+        """Claim a confirmation once (``TrainRequests.claim_train_request``)."""
+        return self.store.train_requests.claim_train_request(token, user_id)
+
+    def reclaim_train_request(self, token: str, stale_after: float) -> TrainRequestView | None:
+        """Take over a request its dead claimer left starting: ask the status, never POST."""
+        return self.store.train_requests.reclaim_train_request(token, stale_after)
+
+    def cancel_train_request(self, token: str) -> tuple[TrainRequestView | None, bool]:
+        return self.store.train_requests.cancel_train_request(token)
+
+    def finish_train_request(
+        self, request_id: int, state: TrainState, result: str, watch_id: int | None = None
+    ) -> bool:
+        return self.store.train_requests.finish_train_request(request_id, state, result, watch_id)
+
+    # History and the App Home ------------------------------------------------------
+
+    def runs(self, key: TrainingKey, limit: int = SHOWN_RUNS) -> list[RunView]:
+        """The training's last runs, newest first."""
+        return self.store.runs.runs(key, limit)
+
+    def home_activity(self, user_id: str, bots: list[Bot]) -> HomeActivity:
+        """What the store knows for the user's tab, of these bots (no Kore.ai call)."""
+        return self.store.home_tabs.home_activity(user_id, [(b.host, b.bot_id) for b in bots])
+
+    def record_home_opened(self, team_id: str, user_id: str) -> None:
+        self.store.home_tabs.record_home_opened(team_id, user_id)
+
+    def open_homes(self, opened_since: datetime) -> list[tuple[str, str]]:
+        """The (team, user) of every tab opened since ``opened_since``."""
+        return self.store.home_tabs.open_homes(opened_since)
+
+    # Slash commands, recorded so that a crash does not lose them ---------------------
+
+    def record_command(self, record: CommandRecord) -> Lease:
+        """Record a command before its ack; its lease is held (and renewed) until
+        ``finish_command``."""
+        lease = self.store.slash_commands.record_command(record)
+        self.held.add(lease)
+        return lease
+
+    def finish_command(self, lease: Lease) -> bool:
+        """Mark the command done; whether its lease was still held (else it may run twice)."""
+        try:
+            return self.store.slash_commands.finish_command(lease)
+        finally:
+            self.held.discard(lease)
+
+    def recover_commands(
+        self, limit: int, answerable_since: datetime, done_before: datetime
+    ) -> tuple[list[int], list[CommandClaim]]:
+        """Expire the unfinished commands too old to answer, prune the done ones, and lease
+        (and hold) up to ``limit`` unfinished ones to run again; the expired IDs and the claims."""
+        commands = self.store.slash_commands
+        expired = commands.expire_commands(answerable_since)
+        commands.prune_commands(done_before)
+        claims = commands.acquire_commands(limit, answerable_since)
+        for claim in claims:
+            self.held.add(claim.lease)
+        return expired, claims
+
+    def _tell_stopped(self, view: WatchView, user_id: str) -> None:
+        try:
+            self.notifier.stopped(view, user_id)
+        except Exception:
+            log.exception("Could not update the message of watch %d", view.watch_id)
 
     def _pace(self, running_for: float | None, watched: bool, usual: float | None) -> float:
         if running_for is None and not watched:

@@ -1,6 +1,6 @@
 """Polling: due targets → Kore.ai through the StatusGateway → observations in the store.
 
-It may touch the store's poll methods (acquire, record, defer), the gateway, and the
+It may touch the store's targets (acquire, record, defer), the gateway, and the
 notifier's "Kore.ai is failing / back" and "subscription paused" messages. After each
 poll it hands the target to delivery, which posts what the observation made owed.
 """
@@ -17,27 +17,18 @@ from korebot.errors import DatabaseUnavailable
 from korebot.gateway import StatusGateway
 from korebot.kore import InvalidInput, KoreError, RateLimited, UnreadableResponse
 from korebot.kore.errors import BudgetExhausted
-from korebot.watch.contract import PollClaim, WatchStore
-from korebot.watch.leases import HeldLeases
-from korebot.watch.model import Notifier, RunEvent
-from korebot.watch.pool import Pool
+from korebot.watch.held_leases import HeldLeases
+from korebot.watch.store.abc import Targets
+from korebot.watch.thread_pool import Pool
+from korebot.watch.types import Notifier, PollClaim, RunEvent
 
 log = logging.getLogger(__name__)
-
-
-def duration(seconds: float) -> str:
-    minutes = round(seconds / 60)
-    if seconds < 90:
-        return f"{seconds:g} s"
-    if minutes < 90:
-        return f"{minutes} min"
-    return f"{minutes / 60:.1f} h".replace(".0 h", " h")
 
 
 class Polling:
     def __init__(
         self,
-        store: WatchStore,
+        targets: Targets,
         gateway: StatusGateway,
         notifier: Notifier,
         held: HeldLeases,
@@ -47,7 +38,7 @@ class Polling:
         polled: Callable[[int], None],
         stopping: threading.Event,
     ) -> None:
-        self.store, self.gateway, self.notifier, self.held = store, gateway, notifier, held
+        self.targets, self.gateway, self.notifier, self.held = targets, gateway, notifier, held
         self.watch_timeout = watch_timeout
         #: Called with a target's ID after its poll was recorded (delivery takes it from there).
         self.polled = polled
@@ -69,7 +60,7 @@ class Polling:
             if idle <= 0 or self.stopping.is_set():
                 self._more = self._more or idle <= 0
                 return
-            claims = self.store.acquire_polls(idle)
+            claims = self.targets.acquire_polls(idle)
             self._more = len(claims) == idle
             for claim in claims:
                 self.held.add(claim.lease)
@@ -88,7 +79,7 @@ class Polling:
     def _guarded(self, claim: PollClaim) -> None:
         try:
             if self.stopping.is_set():  # submitted as the process began to stop: not polled
-                self.store.defer(claim.lease, 0.0)
+                self.targets.defer(claim.lease, 0.0)
                 return
             self.poll(claim)
         except DatabaseUnavailable as error:
@@ -111,7 +102,7 @@ class Polling:
                 bot, claim.language, claim.state, "poll", claim.kind
             ).status
         except BudgetExhausted as error:
-            self.store.defer(lease, error.retry_after)
+            self.targets.defer(lease, error.retry_after)
             return
         except InvalidInput as error:
             self._failed(claim, f"the bot is no longer configured ({error})", permanent=True)
@@ -122,7 +113,7 @@ class Polling:
             wait = error.retry_after if isinstance(error, RateLimited) else None
             self._failed(claim, str(error), permanent=not passing, retry_after=wait)
         else:
-            observed = self.store.record_status(lease, result, self._timeout_reason)
+            observed = self.targets.record_status(lease, result, self._timeout_reason)
             for view in observed.recovered if observed else []:
                 self._quietly(partial(self.notifier.unreachable, view, None, ""), view.watch_id)
             for view in observed.overdue if observed else []:
@@ -137,7 +128,7 @@ class Polling:
     def _failed(
         self, claim: PollClaim, error: str, *, permanent: bool, retry_after: float | None = None
     ) -> None:
-        failed = self.store.record_failure(
+        failed = self.targets.record_failure(
             claim.lease,
             error,
             permanent=permanent,
@@ -156,13 +147,10 @@ class Polling:
                 log.exception("Could not tell %s that its subscription is paused", sub.channel_id)
 
     def _timeout_reason(self, seen: str) -> str:
-        return (
-            f"I stopped watching after {duration(self.watch_timeout)} without a final "
-            f"result; the last status was *{seen}*."
-        )
+        return self.notifier.timed_out(self.watch_timeout, seen, None)
 
     def _failing_reason(self, last: str | None, error: str) -> str:
-        return self._timeout_reason(last or "unknown") + f" Kore.ai is failing: {error}"
+        return self.notifier.timed_out(self.watch_timeout, last or "unknown", error)
 
     @staticmethod
     def _quietly(say: Callable[[], None], watch_id: int) -> None:

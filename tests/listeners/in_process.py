@@ -24,9 +24,8 @@ from korebot.slack.notifier import SlackNotifier
 from korebot.testing.fake_kore import FakeKore
 from korebot.testing.fake_slack import FakeSlack
 from korebot.testing.slack_payloads import slash_command_fields
-from korebot.watch import schema
 from korebot.watch.engine import WatchEngine
-from korebot.watch.store import Store
+from korebot.watch.store import Store, migrate
 
 # `secret` may be asked about only in ALLOWED, only by BOSS; it has a default language.
 ALLOWED, BOSS = "C0ALLOWED", "U0BOSS"
@@ -62,7 +61,7 @@ class Listeners:
         loaded = config.load(env)
         self.store = Store(database_url or loaded.settings.database_url)
         if database_url is None:
-            schema.upgrade(self.store.engine)
+            migrate.upgrade(self.store.engine)
         self.client = web_client(slack.token, slack.api_url)
         self.engine = WatchEngine(
             self.store,

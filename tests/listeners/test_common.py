@@ -45,7 +45,7 @@ def test_a_database_outage_is_told_as_such(listeners: Listeners, tmp_path: Path)
     store = Store(f"sqlite:///{tmp_path / 'gone' / 'korebot.db'}")
     respond = listeners.respond()
     with answering(respond, "a test"):
-        store.watches_in("C0GONE")  # the store says DatabaseUnavailable, as to every caller
+        store.watches.watches_in("C0GONE")  # the store says DatabaseUnavailable, as to every caller
     store.dispose()
     assert "My database is unavailable right now" in alltext(listeners.answer(respond))
 

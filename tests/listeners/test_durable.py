@@ -28,8 +28,8 @@ from korebot.slack.listeners.commands.durable import (
 from korebot.testing.clock import Clock
 from korebot.testing.fake_kore import FakeKore
 from korebot.testing.fake_slack import FakeSlack
-from korebot.watch import schema
-from korebot.watch.contract import CommandClaim
+from korebot.watch.store import migrate
+from korebot.watch.types import CommandClaim
 
 LONG_AGO = timedelta(hours=2)
 
@@ -43,7 +43,7 @@ def clock() -> Clock:
 def memory(kore: FakeKore, slack: FakeSlack, tmp_path: Path, clock: Clock) -> Iterator[Listeners]:
     """Real services on an in-memory SQLite store whose clock the test moves."""
     world = Listeners(kore, slack, tmp_path, database_url="sqlite://")
-    schema.upgrade(world.store.engine)
+    migrate.upgrade(world.store.engine)
     world.store.configure(dataclasses.replace(world.store.policy, clock=clock.now))
     yield world
     world.close()
@@ -59,7 +59,7 @@ def asked(world: Listeners, text: str) -> tuple[dict[str, Any], Respond]:
 def unfinished(world: Listeners, clock: Clock) -> list[CommandClaim]:
     """What another process would acquire once every lease has expired."""
     clock.advance(world.store.policy.delivery_lease + 1)
-    return world.store.acquire_commands(10, clock.now() - LONG_AGO)
+    return world.store.slash_commands.acquire_commands(10, clock.now() - LONG_AGO)
 
 
 def recover(world: Listeners) -> None:
@@ -76,9 +76,9 @@ def test_the_ack_records_the_command_with_its_lease_held(memory: Listeners, cloc
     assert (ack.response.status, ack.response.body) == (200, "")
     lease = context[LEASE]
     assert memory.engine.held.of_kind("command") == [lease]  # renewed with the others
-    assert memory.store.renew([lease]) == set()
+    assert memory.store.leases.renew([lease]) == set()
     # Held: nobody takes it while its lease is renewed.
-    assert memory.store.acquire_commands(10, clock.now() - LONG_AGO) == []
+    assert memory.store.slash_commands.acquire_commands(10, clock.now() - LONG_AGO) == []
     memory.engine.held.discard(lease)  # as if this process had died
     (claim,) = unfinished(memory, clock)
     assert claim.lease.id == lease.id
@@ -103,7 +103,7 @@ def test_the_lazy_listener_marks_it_done_whatever_the_answer(
     run_recorded(memory.services, context[LEASE], work)
     assert memory.answers(respond) or memory.slack.messages(payload["channel_id"])
     assert memory.engine.held.of_kind("command") == []
-    assert memory.store.finish_command(context[LEASE]) is False  # done already
+    assert memory.store.slash_commands.finish_command(context[LEASE]) is False  # done already
     assert unfinished(memory, clock) == []
 
 

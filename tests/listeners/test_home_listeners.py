@@ -33,7 +33,7 @@ def test_the_tab_is_published_and_the_messages_tab_is_left_alone(listeners: List
     (view,) = published(listeners, "U0L1")
     assert "support" in json.dumps(view["blocks"])
     since = listeners.engine.clock() - timedelta(minutes=1)
-    assert ("T0FAKE", "U0L1") in listeners.store.open_homes(since)
+    assert ("T0FAKE", "U0L1") in listeners.store.home_tabs.open_homes(since)
 
 
 def test_with_the_database_down_the_tab_says_so(listeners: Listeners, tmp_path: Path) -> None:

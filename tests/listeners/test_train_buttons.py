@@ -21,9 +21,8 @@ from korebot.slack.parsing import Train
 from korebot.slack.training_messages import TRAIN_ACTION
 from korebot.testing.fake_kore import Status
 from korebot.testing.slack_payloads import block_actions_payload
-from korebot.watch.model import TrainState
-from korebot.watch.tables import TrainRequest
-from korebot.watch.train_contract import TrainAsk
+from korebot.watch.store.tables import TrainRequest
+from korebot.watch.types import TrainAsk, TrainState
 
 TRAINER = "U0TRAINER"
 
@@ -64,7 +63,7 @@ def test_a_trainer_removed_since_the_confirmation_is_refused_on_click(
     assert "may not start" in alltext(answer)
     assert answer["replace_original"] is False
     assert posts(listeners) == before
-    request = listeners.store.train_request(token)
+    request = listeners.store.train_requests.train_request(token)
     assert request is not None
     assert request.state is TrainState.PENDING  # not spent by a refused click
 
@@ -104,7 +103,7 @@ def test_a_request_left_starting_by_a_dead_process_is_checked_never_posted(
     listeners.kore.script(BOT, language, Status("in-progress"))
     token = confirm(services, listeners, channel, language)
     # A process claimed it, then died around its POST.
-    assert listeners.store.claim_train_request(token, TRAINER)[1]
+    assert listeners.store.train_requests.claim_train_request(token, TRAINER)[1]
     before = posts(listeners)
     (fresh,) = click(services, listeners, token, channel)
     assert "already used" in alltext(fresh)  # its claimer may still be posting
@@ -116,7 +115,7 @@ def test_a_request_left_starting_by_a_dead_process_is_checked_never_posted(
     (checked,) = click(services, listeners, token, channel)
     assert "Started" in alltext(checked)  # the status says it runs: it is watched
     assert posts(listeners) == before
-    request = listeners.store.train_request(token)
+    request = listeners.store.train_requests.train_request(token)
     assert request is not None
     assert request.state is TrainState.UNKNOWN
     assert request.watch_id is not None
@@ -129,12 +128,12 @@ def test_a_click_after_the_confirmation_expired_starts_nothing(listeners: Listen
     channel, language = new_channel(), new_language()
     key = TrainingKey(listeners.kore.url, BOT, language, State.CONFIGURED)
     ask = TrainAsk("T0TEAM", channel, TRAINER, key, "support", valid_for=0)
-    token = listeners.store.record_train_request(ask).token
+    token = listeners.store.train_requests.record_train_request(ask).token
     before = posts(listeners)
     (answer,) = click(services, listeners, token, channel)
     assert "expired" in alltext(answer)
     assert "/faq-status train support" in alltext(answer)
     assert posts(listeners) == before
-    request = listeners.store.train_request(token)
+    request = listeners.store.train_requests.train_request(token)
     assert request is not None
     assert request.state is TrainState.EXPIRED

@@ -26,7 +26,7 @@ from korebot.slack import messages, parsing
 from korebot.slack.kinds import command as command_of
 from korebot.slack.listeners.context import Services
 from korebot.slack.notifier import slack_error
-from korebot.watch.model import WatchView
+from korebot.watch.types import WatchView
 
 log = logging.getLogger(__name__)
 

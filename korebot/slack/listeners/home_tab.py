@@ -49,7 +49,7 @@ def snapshot(
 ) -> home.HomeSnapshot:
     """The user's tab as the store knows it now (no Kore.ai call)."""
     bots = visible_bots(services, user)
-    activity = services.engine.store.home_activity(user, [(bot.host, bot.bot_id) for bot in bots])
+    activity = services.engine.home_activity(user, bots)
     trainings: list[home.HomeTraining] = []
     for bot in bots:
         trainer = _trainer(services, bot, user)
@@ -90,7 +90,7 @@ def publish_home(
     otherwise keep a closed tab "open" for ever."""
     try:
         if opened:
-            services.engine.store.record_home_opened(team, user)
+            services.engine.record_home_opened(team, user)
         view = home.home_view(snapshot(services, client, user, notice))
     except DatabaseUnavailable as error:
         log.warning("Database unavailable drawing the Home tab of %s: %s", user, error.orig)

@@ -34,7 +34,7 @@ from korebot.slack.listeners.common import (
 from korebot.slack.listeners.context import Services
 from korebot.slack.listeners.home_tab import publish_home
 from korebot.slack.notifier import slack_error
-from korebot.watch.model import WatchRequest
+from korebot.watch.types import WatchRequest
 
 log = logging.getLogger(__name__)
 

@@ -25,8 +25,7 @@ from korebot.slack.listeners.commands.train import may_train, offer
 from korebot.slack.listeners.common import Refusal, answering, target
 from korebot.slack.listeners.context import Services
 from korebot.slack.messages import Message
-from korebot.watch.model import TrainState, Via, WatchRequest
-from korebot.watch.train_contract import TrainRequestView
+from korebot.watch.types import TrainRequestView, TrainState, Via, WatchRequest
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +41,7 @@ def _clicked(body: dict[str, Any], action: dict[str, Any]) -> tuple[str, str]:
 
 def _request(services: Services, user: str, token: str) -> tuple[TrainRequestView, Bot]:
     """The click's request and its bot, with the asker's rules checked again now."""
-    request = services.engine.store.train_request(token) if token else None
+    request = services.engine.train_request(token) if token else None
     if request is None:
         raise Refusal("I don't know this confirmation; ask again with `train BOT LANG`.")
     if user != request.user_id:
@@ -62,7 +61,7 @@ def cancel_train(
     with answering(respond, "the Cancel button", replace_original=False):
         user, token = _clicked(body, action)
         request, _ = _request(services, user, token)
-        now, cancelled = services.engine.store.cancel_train_request(token)
+        now, cancelled = services.engine.cancel_train_request(token)
         key = request.key
         if cancelled:
             answer = training_messages.cancelled(key.kind, request.bot_name, key.language)
@@ -77,7 +76,7 @@ def train_now(
     with answering(respond, "the Train now button", replace_original=False):
         user, token = _clicked(body, action)
         _, bot = _request(services, user, token)
-        claimed, won = services.engine.store.claim_train_request(token, user)
+        claimed, won = services.engine.claim_train_request(token, user)
         if claimed is None:
             raise Refusal("I don't know this confirmation; ask again with `train BOT LANG`.")
         if won:
@@ -85,7 +84,7 @@ def train_now(
             return
         if claimed.state is TrainState.STARTING:
             # Its claimer died around the POST: whoever takes it over asks, never POSTs.
-            taken = services.engine.store.reclaim_train_request(token, STALE_AFTER)
+            taken = services.engine.reclaim_train_request(token, STALE_AFTER)
             if taken is not None:
                 _answer_lost(_Attempt(services, taken, bot, respond), LOST)
                 return
@@ -110,7 +109,7 @@ class _Attempt:
     def finish(self, state: TrainState, result: str, watch_id: int | None = None) -> None:
         """Record how it ended on the request (the audit), and log it."""
         request, bot, key = self.request, self.bot, self.request.key
-        self.services.engine.store.finish_train_request(request.request_id, state, result, watch_id)
+        self.services.engine.finish_train_request(request.request_id, state, result, watch_id)
         log.info(
             "Training from Slack: user=%s bot=%s (%s) language=%s kind=%s host=%s: %s (%s)",
             request.started_by or request.user_id, bot.name, bot.bot_id, key.language,

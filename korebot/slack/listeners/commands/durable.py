@@ -26,7 +26,7 @@ from korebot.slack import messages
 from korebot.slack.kinds import kind_of
 from korebot.slack.listeners.commands.dispatch import slash_command
 from korebot.slack.listeners.context import Services
-from korebot.watch.contract import CommandClaim, CommandRecord, Lease
+from korebot.watch.types import CommandClaim, CommandRecord, Lease
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ GAVE_UP = (
 def record(services: Services, command: dict[str, Any], ack: Ack, context: BoltContext) -> None:
     """The ack function: record the command, then ack (in the request's own thread)."""
     try:
-        lease = services.engine.store.record_command(
+        lease = services.engine.record_command(
             CommandRecord(
                 team_id=str(command.get("team_id", "")),
                 channel_id=str(command.get("channel_id", "")),
@@ -66,7 +66,6 @@ def record(services: Services, command: dict[str, Any], ack: Ack, context: BoltC
     except Exception:  # whatever it is, the command is still acked and run
         log.exception("Could not record a command; it is run without being recorded")
     else:
-        services.engine.held.add(lease)
         context[LEASE] = lease
     ack()
 
@@ -82,7 +81,7 @@ def run_recorded(services: Services, lease: Lease | None, work: Callable[[], Non
 
 def _finish(services: Services, lease: Lease) -> None:
     try:
-        if not services.engine.store.finish_command(lease):
+        if not services.engine.finish_command(lease):
             log.warning(
                 "Command %d was done, but its lease had expired: it may run twice", lease.id
             )
@@ -90,8 +89,6 @@ def _finish(services: Services, lease: Lease) -> None:
         log.warning(
             "Database unavailable: command %d done but not marked: %s", lease.id, error.orig
         )
-    finally:
-        services.engine.held.discard(lease)
 
 
 class CommandRecovery:
@@ -101,19 +98,18 @@ class CommandRecovery:
         self.services, self.client, self.executor = services, client, executor
 
     def run(self) -> None:
-        store = self.services.engine.store
-        moment = store.policy.clock()
+        engine = self.services.engine
+        moment = engine.clock()
         try:
-            expired = store.expire_commands(moment - ANSWERABLE)
-            store.prune_commands(moment - KEEP_DONE)
-            claims = store.acquire_commands(BATCH, moment - ANSWERABLE)
+            expired, claims = engine.recover_commands(
+                BATCH, moment - ANSWERABLE, moment - KEEP_DONE
+            )
         except DatabaseUnavailable as error:
             log.warning("Database unavailable, unfinished commands wait: %s", error.orig)
             return
         if expired:
             log.warning("Commands %s were never finished and are too old to answer now", expired)
         for claim in claims:
-            self.services.engine.held.add(claim.lease)
             self.executor.submit(self.rerun, claim)
 
     def rerun(self, claim: CommandClaim) -> None:

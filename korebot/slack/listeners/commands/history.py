@@ -29,6 +29,6 @@ def show_history(
         _, channel, user = asked_by(command)
         bot, language = target(services, asked, channel, user, kind)
         key = TrainingKey.of(bot, language, asked.state, kind)
-        runs = services.engine.store.runs(key, SHOWN)
+        runs = services.engine.runs(key, SHOWN)
         answer = history_messages.history(kind, bot.name, language, asked.state, runs)
         respond(**answer.kwargs())

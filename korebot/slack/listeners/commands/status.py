@@ -30,7 +30,7 @@ from korebot.slack.listeners.common import (
 )
 from korebot.slack.listeners.context import Services
 from korebot.slack.notifier import slack_error
-from korebot.watch.model import LimitReached, Started, Undeliverable, WatchRequest
+from korebot.watch.types import LimitReached, Started, Undeliverable, WatchRequest
 
 log = logging.getLogger(__name__)
 

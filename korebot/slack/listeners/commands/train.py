@@ -18,7 +18,7 @@ from korebot.slack import parsing, training_messages
 from korebot.slack.kinds import command as command_of
 from korebot.slack.listeners.common import Refusal, answering, asked_by, target
 from korebot.slack.listeners.context import Services
-from korebot.watch.train_contract import TrainAsk
+from korebot.watch.types import TrainAsk
 
 #: How long a confirmation can be clicked.
 VALID_FOR = 600.0
@@ -65,6 +65,6 @@ def offer(
     the command's, a click's, or a post in the user's DM from the Home tab)."""
     key = TrainingKey.of(bot, language, State.CONFIGURED, kind)
     ask = TrainAsk(team, channel, user, key, bot.name, valid_for=VALID_FOR)
-    request = services.engine.store.record_train_request(ask)
+    request = services.engine.record_train_request(ask)
     minutes = round(VALID_FOR / 60)
     respond(**training_messages.confirmation(bot, language, kind, request.token, minutes).kwargs())

@@ -23,7 +23,7 @@ from sqlalchemy.engine import URL, Connection, Engine
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
 
 from korebot.errors import SchemaError
-from korebot.watch.store import make_engine
+from korebot.watch.store.database import make_engine
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -31,12 +31,12 @@ if TYPE_CHECKING:
 # Alembic is imported where a migration is run, not here: its import takes about as long as
 # the rest of a start-up, and a process whose database is at the newest revision needs none.
 
-MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 #: Not Alembic's default name: a database shared with another app may hold that app's.
 VERSION_TABLE = "korebot_alembic_version"
 __all__ = ["Migration", "SchemaError", "head", "migrate", "new_revision", "upgrade"]
 
-#: The advisory lock (class ID, key) of migrating, beside the budget's (budget.py).
+#: The advisory lock (class ID, key) of migrating, beside the budget's (kore_calls.py).
 _LOCK = {"kind": 0x6B620003, "key": 0}
 #: What every korebot before Alembic made; which revision it is, _recognise tells.
 _PRE_ALEMBIC_TABLES = frozenset(

@@ -1,36 +1,83 @@
-"""The run history's rows, written in the transaction that records a status.
+"""``korebot_runs``: each training run korebot saw, and what they say of the next ones.
 
-``observe`` is ``rows.observe_status`` plus the history: a run in progress has one open
-row per target (``open_key``, inserted or nothing, so that two recorders never open it
-twice), closed when a poll sees it end; a run seen only finished (it fell between two
-polls) is a closed row without a start. Polls of a target are serialised by its lease;
-the asks that record a first status, and the starts from Slack, only ever insert the
-open row or nothing.
+A run is what korebot saw of one training of a target, written in the transaction that
+records a status (``observe``): a run in progress has one open row per target
+(``open_key``, inserted or nothing, so that two recorders never open it twice), closed
+when a poll sees it end; a run seen only finished (it fell between two polls) is a closed
+row without a start. Polls of a target are serialised by its lease; the asks that record
+a first status, and the starts from Slack, only ever insert the open row or nothing.
+
+A target's *usual* length is the median of the last ``USUAL_OF`` successful runs whose
+start is known, once there are ``USUAL_MIN``: failures are left out, because a training
+refused or broken at once would make the usual look short, and the usual is what a
+watcher waits for, a success. A run is *overdue* once it has taken more than
+``OVERDUE_TIMES`` its usual and ``OVERDUE_MARGIN`` seconds more: both, so that neither a
+short training's few seconds late nor a long one's small delay count. ``Runs`` answers
+the contract's port of that name (korebot.watch.store.abc): the history, read back.
 """
 
 from __future__ import annotations
 
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from korebot.kore import Kind, Status, TrainingStatus, kinds
-from korebot.watch.model import RunEvent, Via, WatchRequest
-from korebot.watch.rows import observe_status
-from korebot.watch.runs import GAP, KEEP_RUNS, SETTLE, USUAL_OF, RunStart, overdue, usual
-from korebot.watch.tables import Run, Target, Watch, insert_missing
+from korebot.registry import TrainingKey
+from korebot.watch.store import abc, targets
+from korebot.watch.store.database import Database
+from korebot.watch.store.tables import Run, Target, insert_missing
+from korebot.watch.types import RunEvent, RunStart, RunView, Via, WatchRequest
+
+#: Runs kept per target (older ones are deleted when a new one is recorded).
+KEEP_RUNS = 200
+#: The usual length: the median of this many last successful runs, from this many.
+USUAL_OF = 10
+USUAL_MIN = 3
+OVERDUE_TIMES = 2.0
+OVERDUE_MARGIN = 300.0
+#: Seconds a run opened by an ask or a start from Slack stays open whatever the polls
+#: say: a poll under way at its start may have read the status from before.
+SETTLE = 10.0
+#: Seconds without a status after which an open run is not followed any more (polls are
+#: minutes apart at most while anything watches): it ends unseen, outcome unknown.
+GAP = 3600.0
+
+
+@dataclass(frozen=True)
+class Usual:
+    """How long a target's successful runs usually take (seconds), from how many."""
+
+    seconds: float
+    runs: int
+
+
+def usual(durations: Sequence[float]) -> Usual | None:
+    """The usual length from successful runs' durations, newest first; None if too few."""
+    recent = list(durations[:USUAL_OF])
+    if len(recent) < USUAL_MIN:
+        return None
+    return Usual(statistics.median(recent), len(recent))
+
+
+def overdue(running_for: float, usual_seconds: float) -> bool:
+    """Whether a run going for ``running_for`` seconds is far past its usual length."""
+    return running_for > max(usual_seconds * OVERDUE_TIMES, usual_seconds + OVERDUE_MARGIN)
 
 
 def observe(
     session: Session, target: Target, result: TrainingStatus, moment: datetime
 ) -> tuple[RunEvent, float | None]:
-    """Record a status on the target (``observe_status``) and in its run history; what
+    """Record a status on the target (``targets.observe_status``) and in its run history; what
     happened, and the seconds the run that ended now took (None: start unknown)."""
     since, run = target.running_since, kinds.spec(Kind(target.kind)).run_of(result)
     last = target.last_checked_at
-    event = observe_status(target, result, moment)
-    current = open_run(session, target)
+    event = targets.observe_status(target, result, moment)
+    current = _open_run(session, target)
     if current is not None and current.started_at is not None and last is not None:
         # An ask or a start from Slack opens a run without a poll: it was seen then too.
         last = max(last, current.started_at)
@@ -89,17 +136,17 @@ def asked(
     if status.status is not Status.IN_PROGRESS:
         return
     if request.via is Via.TRAIN:
-        train_started(session, target, request.user_id, moment)
-    elif not _polling(target, moment) and open_run(session, target) is None:
+        _train_started(session, target, request.user_id, moment)
+    elif not _polling(target, moment) and _open_run(session, target) is None:
         # Seen running before any poll saw it. (A poll under way records it itself: an
         # insert here would only wait for that poll's transaction.)
         _open(session, target, RunStart.FIRST_SEEN, moment)
         target.running_since = moment
 
 
-def train_started(session: Session, target: Target, user_id: str, moment: datetime) -> None:
+def _train_started(session: Session, target: Target, user_id: str, moment: datetime) -> None:
     """A training was started from Slack now (its POST just answered): the run's start."""
-    current = open_run(session, target)
+    current = _open_run(session, target)
     if current is None:
         _open(session, target, RunStart.STARTED, moment, started_by=user_id)
     elif current.start != RunStart.STARTED.value:
@@ -111,7 +158,7 @@ def _polling(target: Target, moment: datetime) -> bool:
     return target.lease_until is not None and target.lease_until >= moment
 
 
-def open_run(session: Session, target: Target) -> Run | None:
+def _open_run(session: Session, target: Target) -> Run | None:
     return session.scalars(select(Run).where(Run.open_key == str(target.id))).first()
 
 
@@ -168,31 +215,6 @@ def _close(
     return row.duration
 
 
-def mark_overdue(
-    session: Session, target: Target, result: TrainingStatus, moment: datetime
-) -> list[Watch]:
-    """Mark the watches of a run far longer than usual (``runs.overdue``), each once: the
-    marked ones are left out next time, and the target's polls are serialised by its lease."""
-    since, usual_seconds = target.running_since, target.usual_seconds
-    if result.status is not Status.IN_PROGRESS or since is None or usual_seconds is None:
-        return []
-    if not overdue((moment - since).total_seconds(), usual_seconds):
-        return []
-    watches = list(
-        session.scalars(
-            select(Watch).where(
-                Watch.target_id == target.id,
-                Watch.ended.is_(None),
-                Watch.outcome.is_(None),
-                Watch.overdue_at.is_(None),
-            )
-        )
-    )
-    for watch in watches:
-        watch.overdue_at = moment
-    return watches
-
-
 def _prune(session: Session, target: Target) -> None:
     """Keep the target's last ``KEEP_RUNS`` runs (the open one always)."""
     session.flush()
@@ -209,3 +231,32 @@ def _prune(session: Session, target: Target) -> None:
                 Run.target_id == target.id, Run.id < oldest_kept, Run.open_key.is_(None)
             )
         )
+
+
+def _view(row: Run, kind: Kind) -> RunView:
+    return RunView(
+        run_id=row.id,
+        kind=kind,
+        outcome=Status(row.outcome) if row.outcome is not None else None,
+        start=RunStart(row.start) if row.start is not None else None,
+        started_at=row.started_at,
+        ended_at=row.ended_at,
+        duration=row.duration,
+        started_by=row.started_by,
+    )
+
+
+class Runs(abc.Runs):
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def runs(self, key: TrainingKey, limit: int = abc.SHOWN_RUNS) -> list[RunView]:
+        with self.db.begin() as session:
+            rows = session.execute(
+                select(Run, Target.kind)
+                .join(Target, Run.target_id == Target.id)
+                .where(Target.key == str(key))
+                .order_by(Run.id.desc())
+                .limit(limit)
+            ).all()
+            return [_view(row, Kind(kind)) for row, kind in rows]

@@ -1,7 +1,7 @@
-"""The store's train-request transactions: a confirmation recorded, then claimed once.
+"""``korebot_train_requests``: trainings asked for from Slack, a confirmation claimed once.
 
-``TrainRequestLog`` is the part of ``korebot.watch.store.Store`` that answers the
-contract's train-request methods (korebot.watch.contract). The claim is one conditional
+``TrainRequests`` answers the contract's port of that name (korebot.watch.store.abc).
+The claim is one conditional
 UPDATE (``state = 'pending' AND expires_at > now``): the database lets one writer change
 the row, so one caller wins on SQLite and PostgreSQL alike, whatever the process.
 """
@@ -16,10 +16,10 @@ from sqlalchemy.orm import Session
 
 from korebot.kore import Kind, State
 from korebot.registry import TrainingKey
-from korebot.watch.model import TrainState
-from korebot.watch.store_part import StorePart
-from korebot.watch.tables import TrainRequest
-from korebot.watch.train_contract import TrainAsk, TrainRequestView
+from korebot.watch.store import abc
+from korebot.watch.store.database import Database
+from korebot.watch.store.tables import TrainRequest
+from korebot.watch.types import TrainAsk, TrainRequestView, TrainState
 
 
 def _key(text: str) -> TrainingKey:
@@ -51,9 +51,12 @@ def _view(row: TrainRequest) -> TrainRequestView:
     )
 
 
-class TrainRequestLog(StorePart):
+class TrainRequests(abc.TrainRequests):
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
     def record_train_request(self, ask: TrainAsk) -> TrainRequestView:
-        moment = self.policy.clock()
+        moment = self.db.policy.clock()
         row = TrainRequest(
             token=secrets.token_urlsafe(24),
             team_id=ask.team_id,
@@ -67,20 +70,20 @@ class TrainRequestLog(StorePart):
             expires_at=moment + timedelta(seconds=ask.valid_for),
             state=TrainState.PENDING.value,
         )
-        with self._begin() as session:
+        with self.db.begin() as session:
             session.add(row)
             session.flush()
             return _view(row)
 
     def train_request(self, token: str) -> TrainRequestView | None:
-        with self._begin() as session:
+        with self.db.begin() as session:
             row = session.scalars(select(TrainRequest).filter_by(token=token)).first()
             return None if row is None else _view(row)
 
     def claim_train_request(self, token: str, user_id: str) -> tuple[TrainRequestView | None, bool]:
-        moment = self.policy.clock()
+        moment = self.db.policy.clock()
         pending = (TrainRequest.token == token, TrainRequest.state == TrainState.PENDING.value)
-        with self._begin() as session:
+        with self.db.begin() as session:
             claimed = _changed(
                 session,
                 update(TrainRequest)
@@ -96,8 +99,8 @@ class TrainRequestLog(StorePart):
             return self._now(session, token), claimed
 
     def reclaim_train_request(self, token: str, stale_after: float) -> TrainRequestView | None:
-        moment = self.policy.clock()
-        with self._begin() as session:
+        moment = self.db.policy.clock()
+        with self.db.begin() as session:
             taken = _changed(
                 session,
                 update(TrainRequest)
@@ -111,7 +114,7 @@ class TrainRequestLog(StorePart):
             return self._now(session, token) if taken else None
 
     def cancel_train_request(self, token: str) -> tuple[TrainRequestView | None, bool]:
-        with self._begin() as session:
+        with self.db.begin() as session:
             cancelled = _changed(
                 session,
                 update(TrainRequest)
@@ -123,7 +126,7 @@ class TrainRequestLog(StorePart):
     def finish_train_request(
         self, request_id: int, state: TrainState, result: str, watch_id: int | None = None
     ) -> bool:
-        with self._begin() as session:
+        with self.db.begin() as session:
             return _changed(
                 session,
                 update(TrainRequest)

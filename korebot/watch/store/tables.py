@@ -1,11 +1,11 @@
-"""The watch store's tables (SQLAlchemy models), and the get-or-create they need.
+"""The watch store's tables (SQLAlchemy models), a watch's named states, and get-or-create.
 
 A *target* row is one training (``TrainingKey``), polled once for everyone; each
 channel waiting for a run's end has a *watch* row (each user who asked is an *asker*),
-and each channel that hears of every run has a *subscription* row. Targets and watches
-carry the store's one lease (``lease_owner``, ``lease_until``; see ``contract``).
-A *command* row is a slash command between its ack and the end of its work (with the
-same lease). Only ``korebot.watch.store`` (and the migrations) touch these.
+and each channel that hears of every run has a *subscription* row. Targets, watches and
+*commands* (a slash command between its ack and the end of its work) carry the store's
+one lease (``Leased``; korebot.watch.store.leases). Only korebot.watch.store (and the
+migrations) touch these.
 """
 
 from __future__ import annotations
@@ -23,12 +23,18 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    and_,
     inspect,
+    or_,
     select,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
+from sqlalchemy.sql import ColumnElement
+
+from korebot.watch.types import Ended
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -50,7 +56,16 @@ class Base(DeclarativeBase):
     pass
 
 
-class Target(Base):
+class Leased:
+    """The store's one lease, on the row it covers (korebot.watch.store.leases)."""
+
+    #: Who holds the row's work (a token per acquisition), and until when at least; an
+    #: expired or missing lease is free.
+    lease_owner: Mapped[str | None] = mapped_column(String(36))
+    lease_until: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class Target(Leased, Base):
     """One (host, bot, language, state, kind): polled once for every watch and subscription."""
 
     __tablename__ = "korebot_targets"
@@ -66,9 +81,6 @@ class Target(Base):
     kind: Mapped[str] = mapped_column(String(16), default="faq", server_default="faq")
     #: When the next poll is due; NULL while nothing watches or subscribes.
     next_poll_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), index=True)
-    #: The poll's lease: who is polling it (a token per acquisition), until when at least.
-    lease_owner: Mapped[str | None] = mapped_column(String(36))
-    lease_until: Mapped[datetime | None] = mapped_column(UtcDateTime())
     last_status: Mapped[str | None] = mapped_column(String(64))
     #: The last status Kore.ai gave, in its own JSON shape (asks reuse it between polls).
     last_result: Mapped[str | None] = mapped_column(Text)
@@ -85,7 +97,7 @@ class Target(Base):
     usual_runs: Mapped[int] = mapped_column(default=0, server_default="0")
 
 
-class Watch(Base):
+class Watch(Leased, Base):
     """One channel waiting for the end of a training run, with its thread."""
 
     __tablename__ = "korebot_watches"
@@ -110,10 +122,6 @@ class Watch(Base):
     thread_ts: Mapped[str | None] = mapped_column(String(32))
     #: Posting attempts so far; after a crash, a non-zero count means "look before posting".
     announce_attempts: Mapped[int] = mapped_column(default=0)
-    #: The delivery lease: who is posting for this watch (a token per acquisition), and
-    #: until when at least (a crash: it expires; a failed post: when to try again).
-    lease_owner: Mapped[str | None] = mapped_column(String(36))
-    lease_until: Mapped[datetime | None] = mapped_column(UtcDateTime())
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     deadline: Mapped[datetime] = mapped_column(UtcDateTime())
     #: The final word to deliver (JSON), recorded before it is posted.
@@ -128,6 +136,62 @@ class Watch(Base):
     # Every use of a watch needs its target: load it in the same query.
     target: Mapped[Target] = relationship(lazy="joined", innerjoin=True)
     askers: Mapped[list[Asker]] = relationship(order_by="Asker.id", cascade="all, delete-orphan")
+
+    # A watch's states, each named once, in Python and in SQL. It is *active* until it
+    # ends (``ended``: an ``Ended``); while active it is *waiting* for its run's end, then
+    # *owes its outcome* once that is recorded; it *owes its message* while it has no
+    # thread and no outcome yet (the outcome is posted without one). Its delivery lease
+    # covers whatever post it owes.
+
+    @hybrid_property
+    def active(self) -> bool:
+        return self.ended is None
+
+    @active.inplace.expression
+    @classmethod
+    def _active(cls) -> ColumnElement[bool]:
+        return cls.ended.is_(None)
+
+    @hybrid_property
+    def waiting(self) -> bool:
+        return self.ended is None and self.outcome is None
+
+    @waiting.inplace.expression
+    @classmethod
+    def _waiting(cls) -> ColumnElement[bool]:
+        return and_(cls.ended.is_(None), cls.outcome.is_(None))
+
+    @hybrid_property
+    def owes_outcome(self) -> bool:
+        return self.ended is None and self.outcome is not None
+
+    @owes_outcome.inplace.expression
+    @classmethod
+    def _owes_outcome(cls) -> ColumnElement[bool]:
+        return and_(cls.ended.is_(None), cls.outcome.is_not(None))
+
+    @hybrid_property
+    def owes_message(self) -> bool:
+        return self.ended is None and self.outcome is None and self.thread_ts is None
+
+    @owes_message.inplace.expression
+    @classmethod
+    def _owes_message(cls) -> ColumnElement[bool]:
+        return and_(cls.ended.is_(None), cls.outcome.is_(None), cls.thread_ts.is_(None))
+
+    @hybrid_property
+    def owes_post(self) -> bool:
+        return self.owes_outcome or self.owes_message
+
+    @owes_post.inplace.expression
+    @classmethod
+    def _owes_post(cls) -> ColumnElement[bool]:
+        return or_(cls.owes_outcome, cls.owes_message)
+
+    def end(self, how: Ended, moment: datetime) -> None:
+        """The one transition out of *active*: ended, its lease and its channel's slot freed."""
+        self.ended, self.ended_at, self.active_key = how.value, moment, None
+        self.lease_owner, self.lease_until = None, None
 
 
 class Asker(Base):
@@ -170,7 +234,7 @@ class KoreCall(Base):
     at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
 
 
-class Command(Base):
+class Command(Leased, Base):
     """A slash command, recorded before its ack, until its work is done (then pruned)."""
 
     __tablename__ = "korebot_commands"
@@ -186,9 +250,6 @@ class Command(Base):
     command: Mapped[str] = mapped_column(String(64))
     text: Mapped[str] = mapped_column(Text)
     response_url: Mapped[str] = mapped_column(Text)
-    #: The command's lease: who runs its work (a token per acquisition), until when at least.
-    lease_owner: Mapped[str | None] = mapped_column(String(36))
-    lease_until: Mapped[datetime | None] = mapped_column(UtcDateTime())
     #: Runs so far, the first included: a command that keeps killing its runner stops.
     attempts: Mapped[int] = mapped_column(default=1)
     done_at: Mapped[datetime | None] = mapped_column(UtcDateTime())

@@ -1,20 +1,28 @@
-"""What the watching engine and the chat side exchange: snapshots, outcomes, the Notifier.
+"""The values and enums the engine, its store and the chat side exchange, and the Notifier.
 
-Kept apart from the engine so the Slack layer depends on these small types only.
+Every state the engine names is here (how a watch started and ended, where a training
+asked for from Slack is, what a poll saw); so are the snapshots the store hands out
+(views, claims, what a poll changed) and the chat side's interface (``Notifier``). None
+of them is a database row: the rows are ``korebot.watch.store.tables``.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Protocol
+from typing import Literal, Protocol
 
 from korebot.errors import LimitReached as LimitReached
 from korebot.errors import Undeliverable as Undeliverable
-from korebot.kore import Kind, State, TrainingStatus
+from korebot.kore import Kind, State, Status, TrainingStatus
 from korebot.registry import Bot, TrainingKey
+
+
+def now() -> datetime:
+    """Wall time in UTC: the engine's and the store's clock unless a test gives another."""
+    return datetime.now(UTC)
 
 
 class Via(StrEnum):
@@ -82,13 +90,15 @@ class WatchView:
     last_status: str | None
     failing_since: datetime | None
     kind: Kind = Kind.FAQ
-    #: Seconds the target's successful runs usually take, from how many (korebot.watch.runs);
+    #: Seconds the target's successful runs usually take, from how many
+    #: (korebot.watch.store.runs);
     #: None (and 0) until at least three are known.
     usual_seconds: float | None = None
     usual_runs: int = 0
     #: When the run in progress started (exact if from Slack) or was first seen.
     run_started_at: datetime | None = None
-    #: A poll found the run far longer than usual (``runs.overdue``): the message says so.
+    #: A poll found the run far longer than usual (korebot.watch.store.runs.overdue): the
+    #: message says so.
     overdue: bool = False
 
 
@@ -143,6 +153,10 @@ class Notifier(Protocol):
 
     def announce(self, watch: WatchView, status: TrainingStatus) -> tuple[str, str]:
         """Post the watch's message; return (channel, ts) of the thread it starts."""
+
+    def timed_out(self, waited: float, last_status: str, error: str | None) -> str:
+        """The words of a watch that ends without a result after ``waited`` seconds (its
+        outcome's reason, recorded before it is posted); ``error``: Kore.ai is failing."""
 
     def find_announcement(self, watch: WatchView) -> tuple[str, str] | None:
         """After a crash: the watch's message if it was already posted."""
@@ -201,7 +215,7 @@ class TrainingSnapshot:
 
 @dataclass(frozen=True)
 class HomeActivity:
-    """A user's part of the store, for their App Home (korebot.watch.homes)."""
+    """A user's part of the store, for their App Home (korebot.watch.store.home_tabs)."""
 
     #: Every target the store has for the trainings asked about, by key.
     trainings: dict[TrainingKey, TrainingSnapshot]
@@ -233,3 +247,166 @@ class Started:
 
     watch: WatchView
     existing: bool
+
+
+class RunStart(StrEnum):
+    """How a run's start is known."""
+
+    STARTED = "started"  # started from Slack: the time of the train request's POST
+    FIRST_SEEN = "first seen"  # the first poll (or ask) that saw it in progress
+
+
+@dataclass(frozen=True)
+class RunView:
+    """One run as recorded, for the history."""
+
+    run_id: int
+    kind: Kind
+    #: None while it runs; ``Status.UNKNOWN`` if korebot stopped looking before its end.
+    outcome: Status | None
+    #: None when it was seen only finished (it ran between two polls).
+    start: RunStart | None
+    started_at: datetime | None
+    ended_at: datetime | None
+    #: Seconds; None when the start is unknown (or it still runs).
+    duration: float | None
+    started_by: str | None
+
+
+@dataclass(frozen=True)
+class TrainAsk:
+    """A training asked for from Slack, before its confirmation is shown."""
+
+    team_id: str
+    channel_id: str
+    user_id: str
+    key: TrainingKey
+    bot_name: str
+    #: Seconds the confirmation can be clicked for.
+    valid_for: float = 600.0
+
+
+@dataclass(frozen=True)
+class TrainRequestView:
+    """A training request as recorded, with where it is now."""
+
+    request_id: int
+    token: str
+    team_id: str
+    channel_id: str
+    user_id: str
+    key: TrainingKey
+    bot_name: str
+    created_at: datetime
+    expires_at: datetime
+    state: TrainState
+    claimed_at: datetime | None
+    started_by: str | None
+    result: str | None
+    watch_id: int | None
+
+
+# The store's leases and what acquiring or recording hands back (korebot.watch.store.abc).
+
+
+@dataclass(frozen=True)
+class Lease:
+    """Work held by one acquirer: a target's poll, a watch's posts or a slash command's work,
+    until renewed or released."""
+
+    kind: Literal["poll", "delivery", "command"]
+    id: int
+    owner: str
+
+
+@dataclass(frozen=True)
+class PollClaim:
+    """A due target, leased for polling."""
+
+    lease: Lease
+    bot_name: str
+    language: str
+    state: State
+    kind: Kind = Kind.FAQ
+
+
+@dataclass(frozen=True)
+class DeliveryClaim:
+    """A watch that owes a post, leased for posting; attempts were counted on acquiring."""
+
+    lease: Lease
+    view: WatchView
+    #: The final word to post, or None: only the watch's message is owed.
+    outcome: Outcome | None
+    #: Attempts before this one: non-zero means a post may already be there (look first).
+    announce_attempts: int
+    outcome_attempts: int
+
+
+@dataclass(frozen=True)
+class CommandRecord:
+    """A slash command as Slack sent it: what re-running it after a crash needs."""
+
+    team_id: str
+    channel_id: str
+    user_id: str
+    #: The command's name ("/faq-status") and its text.
+    command: str
+    text: str
+    response_url: str
+
+
+@dataclass(frozen=True)
+class CommandClaim:
+    """An unfinished command, leased for running again; attempts were counted on acquiring."""
+
+    lease: Lease
+    record: CommandRecord
+    received_at: datetime
+    #: Runs so far, this one included (the first was the one acked).
+    attempts: int
+
+
+@dataclass(frozen=True)
+class Joined:
+    """What ``join_watch`` did: the channel's watch, and the delivery lease of a new one."""
+
+    view: WatchView
+    #: Set when this call created the watch: the caller posts its message, then releases.
+    lease: Lease | None
+
+
+@dataclass(frozen=True)
+class Observed:
+    """What recording a poll's status changed, for the engine to tell Slack."""
+
+    #: Watches still waiting that Kore.ai is back for (it was failing until this poll).
+    recovered: list[WatchView]
+    #: Watches whose run this poll found far longer than usual (marked: once each).
+    overdue: list[WatchView] = field(default_factory=list)
+    #: What the poll saw happen to the run (anything but SAME refreshes open Home tabs).
+    event: RunEvent = RunEvent.SAME
+
+
+@dataclass(frozen=True)
+class Failed:
+    """What recording a failed poll changed, for the engine to tell Slack."""
+
+    #: When the failure began, and the watches to show it on (first failure only).
+    since: datetime | None
+    failing: list[WatchView]
+    #: Subscriptions paused by a permanent failure.
+    paused: list[SubscriptionView]
+
+
+@dataclass(frozen=True)
+class TargetState:
+    """A target's last poll, for answering asks between polls."""
+
+    status: TrainingStatus | None
+    last_status: str | None
+    checked_at: datetime | None
+    next_poll_at: datetime | None
+    #: A poll holds its lease now.
+    polling: bool
+    failing: bool

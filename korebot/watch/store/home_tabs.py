@@ -1,8 +1,9 @@
-"""The store's App Home transactions (korebot.watch.home_contract), in SQL.
+"""``korebot_home_tabs``: who has their App Home open, and what their tab shows.
 
-``HomeLog`` is the part of ``korebot.watch.store.Store`` that reads a user's tab (one
-short transaction of plain SELECTs) and keeps who has it open (``korebot_home_tabs``,
-one row per user, written with INSERT … ON CONFLICT DO NOTHING then an UPDATE).
+``HomeTabs`` answers the contract's port of that name (korebot.watch.store.abc): it
+keeps who has their tab open (one row per user, written with INSERT … ON CONFLICT DO
+NOTHING then an UPDATE) and reads what a tab shows (one short transaction of plain
+SELECTs over targets, watches, subscriptions and runs; it changes none of them).
 """
 
 from __future__ import annotations
@@ -16,10 +17,18 @@ from sqlalchemy.orm import Session
 
 from korebot.kore import Kind, State, TrainingStatus
 from korebot.registry import TrainingKey
-from korebot.watch.model import HomeActivity, TrainingSnapshot
-from korebot.watch.rows import sub_view, view
-from korebot.watch.store_part import StorePart
-from korebot.watch.tables import Asker, HomeTab, Run, Subscription, Target, Watch, insert_missing
+from korebot.watch.store import abc, subscriptions, watches
+from korebot.watch.store.database import Database
+from korebot.watch.store.tables import (
+    Asker,
+    HomeTab,
+    Run,
+    Subscription,
+    Target,
+    Watch,
+    insert_missing,
+)
+from korebot.watch.types import HomeActivity, TrainingSnapshot
 
 
 def _snapshot(key: TrainingKey, target: Target, last_took: float | None) -> TrainingSnapshot:
@@ -52,9 +61,12 @@ def _last_took(session: Session, target_ids: list[int]) -> dict[int, float | Non
     return {target_id: took for target_id, took in rows}
 
 
-class HomeLog(StorePart):
+class HomeTabs(abc.HomeTabs):
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
     def home_activity(self, user_id: str, bots: Iterable[tuple[str, str]]) -> HomeActivity:
-        with self._begin() as session:
+        with self.db.begin() as session:
             targets = list(
                 session.scalars(
                     select(Target)
@@ -70,18 +82,15 @@ class HomeLog(StorePart):
                     Kind(target.kind),
                 )  # fmt: skip
                 trainings[key] = _snapshot(key, target, took.get(target.id))
-            watches = list(
+            asked = list(
                 session.scalars(
                     select(Watch)
-                    .where(
-                        Watch.ended.is_(None),
-                        Watch.askers.any(Asker.user_id == user_id),
-                    )
+                    .where(Watch.active, Watch.askers.any(Asker.user_id == user_id))
                     .order_by(Watch.id)
                 )
             )
-            channels = {watch.channel_id for watch in watches}
-            subscriptions = session.scalars(
+            channels = {watch.channel_id for watch in asked}
+            subscribed = session.scalars(
                 select(Subscription)
                 .where(
                     or_(
@@ -93,19 +102,19 @@ class HomeLog(StorePart):
             )
             return HomeActivity(
                 trainings,
-                [view(watch) for watch in watches],
-                [sub_view(sub) for sub in subscriptions],
+                [watches.view(watch) for watch in asked],
+                [subscriptions.view(sub) for sub in subscribed],
             )
 
     def record_home_opened(self, team_id: str, user_id: str) -> None:
-        moment = self.policy.clock()
+        moment = self.db.policy.clock()
         key = {"team_id": team_id, "user_id": user_id}
-        with self._begin() as session:
+        with self.db.begin() as session:
             if not insert_missing(session, HomeTab, key, opened_at=moment):
                 session.execute(update(HomeTab).filter_by(**key).values(opened_at=moment))
 
     def open_homes(self, opened_since: datetime) -> list[tuple[str, str]]:
-        with self._begin() as session:
+        with self.db.begin() as session:
             rows = session.execute(
                 select(HomeTab.team_id, HomeTab.user_id)
                 .where(HomeTab.opened_at >= opened_since)

@@ -1,4 +1,4 @@
-"""The leases this process holds, renewed while their work runs (see korebot.watch.contract).
+"""The leases this process holds, renewed while their work runs (korebot.watch.store.abc).
 
 Polling and delivery register each lease from acquiring it until releasing it (and the
 Slack layer a slash command's, from its ack to its end); the engine's renewal job
@@ -12,14 +12,15 @@ import logging
 import threading
 
 from korebot.errors import DatabaseUnavailable
-from korebot.watch.contract import Lease, WatchStore
+from korebot.watch.store.abc import Leases
+from korebot.watch.types import Lease
 
 log = logging.getLogger(__name__)
 
 
 class HeldLeases:
-    def __init__(self, store: WatchStore) -> None:
-        self.store = store
+    def __init__(self, leases: Leases) -> None:
+        self.leases = leases
         self._held: set[Lease] = set()
         self._lock = threading.Lock()
 
@@ -46,7 +47,7 @@ class HeldLeases:
         if not held:
             return
         try:
-            lost = self.store.renew(held)
+            lost = self.leases.renew(held)
         except DatabaseUnavailable as error:
             log.warning("Database unavailable, could not renew leases: %s", error.orig)
             return
