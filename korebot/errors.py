@@ -5,7 +5,7 @@ Catch ``KorebotError`` for "anything korebot said no to"; each message is safe t
 
     KorebotError
     ├── ConfigError            the configuration is unusable (korebot.config)
-    ├── SchemaError            the schema cannot be brought up to date (korebot.watch.schema)
+    ├── SchemaError            the schema cannot be brought up to date (korebot.watch.store.migrate)
     ├── DatabaseUnavailable    the database cannot be reached (raised by the watch store)
     ├── LimitReached           too many active watches (the watch commands)
     ├── Undeliverable          Slack will never take a message (the notifier, for delivery)

@@ -1,4 +1,4 @@
-"""Group commit (korebot.watch.group_commit): rows submitted while a batch is written go
+"""Group commit (korebot.watch.store.group_commit): rows submitted while a batch is written go
 together in the next, up to the limit; each caller gets its own result or its batch's error.
 
 The store's use of it, on real databases, is in tests/test_store_contract.py.

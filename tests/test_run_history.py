@@ -1,4 +1,4 @@
-"""Run history in the store (korebot.watch.run_rows, run_log), on SQLite and PostgreSQL.
+"""Run history in the store (korebot.watch.store.runs), on SQLite and PostgreSQL.
 
 With the store's clock controlled, as tests/test_store_contract.py does (its fixtures):
 a run seen starting and ending, one seen only finished, one started from Slack, a first

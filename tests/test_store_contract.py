@@ -1,4 +1,4 @@
-"""The watch store's contract (korebot.watch.contract), held against each implementation.
+"""The watch store's contract (korebot.watch.store.abc), held against each implementation.
 
 The same tests run on SQLite in a file, SQLite in memory and PostgreSQL, with the store's
 clock controlled: leases (one holder, expiry, renewal, checked release), due targets,

@@ -2,7 +2,7 @@
 message), how long a run took against that (in its thread), and ``history``'s list.
 
 The lengths come with the views (``WatchView.usual_seconds``, ``Outcome.took``,
-``RunView``), computed by the store (korebot.watch.runs); nothing here reads the database.
+``RunView``), computed by the store (korebot.watch.store.runs); nothing here reads the database.
 """
 
 from __future__ import annotations

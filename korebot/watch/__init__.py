@@ -1,1 +1,1 @@
-"""Watching trainings until they end: store contract, polling, delivery and commands."""
+"""Watching Kore.ai jobs until they end: the engine (its façade, polling, delivery) and its store."""

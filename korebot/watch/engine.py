@@ -85,7 +85,6 @@ class WatchEngine:
         self.store = store
         self.gateway = gateway
         self.notifier = notifier
-        self.clock = clock
         #: How late a poll may be (waiting for the tick) and still count as on time.
         self.grace = timedelta(seconds=POLL_LEASE)
         self.poll_interval = poll_interval
@@ -106,7 +105,9 @@ class WatchEngine:
         )
         self._stopping = threading.Event()
         self.held = HeldLeases(store.leases)
-        self.delivery = Delivery(store.watches, notifier, self.held, posters=posters, clock=clock)
+        self.delivery = Delivery(
+            store.watches, notifier, self.held, posters=posters, clock=self.clock
+        )
         self.polling = Polling(
             store.targets,
             gateway,
@@ -120,6 +121,10 @@ class WatchEngine:
         self.scheduler = BackgroundScheduler(
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
         )
+
+    def clock(self) -> datetime:
+        """The time the engine and its store read (the store's, which tests may set)."""
+        return self.store.policy.clock()
 
     @property
     def running(self) -> bool:

@@ -91,7 +91,7 @@ class Target(Leased, Base):
     running_since: Mapped[datetime | None] = mapped_column(UtcDateTime())
     last_error: Mapped[str | None] = mapped_column(Text)
     failing_since: Mapped[datetime | None] = mapped_column(UtcDateTime())
-    #: Seconds a successful run usually takes (korebot.watch.runs.usual), None until
+    #: Seconds a successful run usually takes (korebot.watch.store.runs.usual), None until
     #: enough runs are known; and how many runs that is from.
     usual_seconds: Mapped[float | None] = mapped_column(Float)
     usual_runs: Mapped[int] = mapped_column(default=0, server_default="0")
@@ -287,7 +287,7 @@ class TrainRequest(Base):
 
 
 class Run(Base):
-    """One training run of a target, as korebot saw it (korebot.watch.run_rows)."""
+    """One training run of a target, as korebot saw it (korebot.watch.store.runs)."""
 
     __tablename__ = "korebot_runs"
     # A target's history is read newest first, and pruned to its last runs.

@@ -1,6 +1,6 @@
 """Slash commands that survive a crash: recorded before the ack, finished once.
 
-The ack function records the command (korebot.watch.contract's ``record_command``: one
+The ack function records the command (``WatchEngine.record_command``: one
 INSERT, its lease held by this process and renewed with the engine's other leases)
 before it acks; the lazy listener marks it done when its work ends, whatever the
 outcome. A process that dies in between leaves it unfinished: ``CommandRecovery``, a
