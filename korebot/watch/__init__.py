@@ -1,1 +1,1 @@
-"""Watching Kore.ai jobs until they end: the engine (its façade, polling, delivery) and its store."""
+"""Watching Kore.ai jobs until they end: the engine (façade, polling, delivery) and its store."""
