@@ -155,6 +155,14 @@ def not_running_after_restart(kind: Kind, bot_name: str, language: str, command:
     )
 
 
+def not_watched(kind: Kind, bot_name: str, language: str, reason: str) -> Message:
+    """To a trainer whose interrupted start turned out running, but cannot be watched."""
+    return _plain(
+        f":warning: {what(kind, bot_name, language)} is running, but I am not watching it: "
+        f"{escape(reason, 400)}"
+    )
+
+
 def not_started(kind: Kind, bot_name: str, language: str, reason: str) -> Message:
     return _plain(
         f":warning: {what(kind, bot_name, language)} was not started: {escape(reason, 400)}"

@@ -166,6 +166,19 @@ class _Attempt:
         )
         return begin_watch(self.services, watched, status).watch.watch_id
 
+    def finish_watching(
+        self, state: TrainState, result: str, status: TrainingStatus, via: Via
+    ) -> None:
+        """Watch it, then finish the request with its watch; finished without one (and the
+        refusal raised) if it cannot be watched, so that it never stays starting: a click
+        following it, or the sweep, would otherwise wait for it."""
+        try:
+            watch_id = self.watch(status, via)
+        except Refusal as refusal:
+            self.finish(state, f"{result}; not watched: {refusal}")
+            raise
+        self.finish(state, result, watch_id)
+
     def tell(self, answer: Message) -> None:
         self.respond(replace_original=True, **answer.kwargs())
 
@@ -187,7 +200,7 @@ def _start(attempt: _Attempt) -> None:
         attempt.finish(TrainState.FAILED, f"status unknown: {error}")
         raise Refusal(f"Nothing was started: I could not check the status first. {error}") from None
     if before.status is Status.IN_PROGRESS:
-        attempt.finish(TrainState.JOINED, before.message, attempt.watch(before, Via.ASK))
+        attempt.finish_watching(TrainState.JOINED, before.message, before, Via.ASK)
         attempt.tell(training_messages.already_running(kind, bot.name, language))
         return
     try:
@@ -200,7 +213,7 @@ def _start(attempt: _Attempt) -> None:
         reason = training_messages.refused(error, bot, language)
         attempt.tell(training_messages.not_started(kind, bot.name, language, reason))
         return
-    attempt.finish(TrainState.STARTED, started.message, attempt.watch(started, Via.TRAIN))
+    attempt.finish_watching(TrainState.STARTED, started.message, started, Via.TRAIN)
     attempt.tell(training_messages.started_elsewhere(kind, bot.name, language))
 
 
@@ -221,7 +234,7 @@ def _answer_lost(attempt: _Attempt, error: str) -> None:
     if now.status is Status.IN_PROGRESS:
         # A follower (its click joined another's start) did not start it: it asked.
         via = Via.ASK if request.follows is not None else Via.TRAIN
-        attempt.finish(TrainState.UNKNOWN, f"{error}; then running", attempt.watch(now, via))
+        attempt.finish_watching(TrainState.UNKNOWN, f"{error}; then running", now, via)
         attempt.tell(training_messages.started_elsewhere(kind, bot.name, language))
         return
     attempt.finish(TrainState.UNKNOWN, f"{error}; then not running")
@@ -264,8 +277,7 @@ def _follow(attempt: _Attempt, leader: TrainRequestView) -> None:
             f"`{command_of(kind)} {bot.name} {language}`."
         ) from None
     if status.status is Status.IN_PROGRESS:
-        watch_id = attempt.watch(status, Via.ASK)
-        attempt.finish(TrainState.JOINED, f"followed {leader_said}", watch_id)
+        attempt.finish_watching(TrainState.JOINED, f"followed {leader_said}", status, Via.ASK)
         if now.state in (TrainState.STARTED, TrainState.UNKNOWN):
             attempt.tell(training_messages.just_started(kind, bot.name, language, starter))
         else:  # it found one running, or its claimer died: someone else started it
@@ -328,7 +340,10 @@ def _take_over(services: Services, notifier: SlackNotifier, request: TrainReques
         return
     if now.status is Status.IN_PROGRESS:
         via = Via.ASK if request.follows is not None else Via.TRAIN
-        attempt.finish(TrainState.UNKNOWN, f"{LOST} Then running", attempt.watch(now, via))
+        try:
+            attempt.finish_watching(TrainState.UNKNOWN, f"{LOST} Then running", now, via)
+        except Refusal as refusal:  # it runs, but cannot be watched there: say why
+            tell(training_messages.not_watched(kind, name, language, str(refusal)))
         return
     attempt.finish(TrainState.UNKNOWN, f"{LOST} Then not running")
     tell(training_messages.not_running_after_restart(kind, name, language, command_of(kind)))
