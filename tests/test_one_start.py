@@ -365,6 +365,26 @@ def test_when_the_start_followed_is_refused_the_follower_hears_it_and_may_ask_ag
     assert world.slack.messages(channel) == []
 
 
+def test_a_start_that_cannot_be_watched_still_ends_so_its_follower_goes_on(
+    world: World,
+) -> None:
+    kore, here, there = world.kore, new_channel(), new_channel()
+    kore.script(BOT, "is", Delay(1.0), Status("success"))
+    kore.on_train(BOT, "is", Status("in-progress"))
+    world.slack.fail("chat.postMessage", "msg_blocks_too_long")  # the leader's message
+    before = trains(kore)
+    first, second, lead, follow = follow_while_leading(world, "is", (ALICE, here), (BOB, there))
+    assert trains(kore) == before + 1
+    assert "not watching this training" in alltext(world.answers(lead)[0])
+    leader = world.request(first)
+    assert (leader.state, leader.watch_id) == (TrainState.STARTED, None)
+    assert "not watched" in (leader.result or "")
+    # The follower saw that start end (it did not wait for it to be presumed dead).
+    assert f"<@{ALICE}> just started" in alltext(world.answers(follow)[0])
+    assert world.request(second).state is TrainState.JOINED
+    assert world.askers(there) == [BOB]
+
+
 def test_the_sweep_watches_a_training_a_dead_process_started(world: World, clock: Clock) -> None:
     kore, channel = world.kore, new_channel()
     kore.script(BOT, "ro", Status("in-progress"))
