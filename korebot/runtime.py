@@ -23,6 +23,7 @@ from korebot.slack.ack_first import AckFirst, AckFirstExecutor
 from korebot.slack.app import build_app, web_client
 from korebot.slack.home_refresh import HomeRefresher
 from korebot.slack.listeners import Services
+from korebot.slack.listeners.actions.train import SWEEP_EVERY, sweep_train_requests
 from korebot.slack.listeners.commands.durable import CommandRecovery
 from korebot.slack.listeners.home_tab import publish_home
 from korebot.slack.notifier import SlackNotifier
@@ -99,7 +100,7 @@ class Runtime:
         self.executor = AckFirstExecutor(
             AckFirst(), max_workers=LISTENER_THREADS, thread_name_prefix="korebot-listener"
         )
-        services = Services(
+        self.services = services = Services(
             self.gateway,
             self.engine,
             allow_raw_ids=settings.korebot_allow_raw_ids,
@@ -132,6 +133,13 @@ class Runtime:
         )
         # Open Home tabs showing a training that changed, republished (coalesced, capped).
         self.engine.scheduler.add_job(self.homes.flush, "interval", seconds=1.0, id="homes")
+        # Train requests left starting by a process that died: status first, never a POST.
+        self.engine.scheduler.add_job(
+            partial(sweep_train_requests, self.services, self.notifier),
+            "interval",
+            seconds=SWEEP_EVERY,
+            id="train_requests",
+        )
         self.engine.start()
 
     def stop(self) -> None:

@@ -804,6 +804,8 @@ def test_two_processes_starting_at_once_migrate_an_old_postgresql_database_once(
             "public.korebot_home_tabs_pkey",
             "public.korebot_home_tabs_team_id_user_id_key",
             "public.ix_korebot_home_tabs_opened_at",
+            # 0009's one start per training
+            "public.ix_korebot_train_requests_starting",
         ]
     )
     assert differences(postgres_url) == []

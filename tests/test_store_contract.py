@@ -650,7 +650,13 @@ def test_of_claimers_at_once_exactly_one_wins(
 ) -> None:
     if request.node.callspec.params["store"] == "sqlite-memory":
         pytest.skip("one connection, one thread at a time: there is no 'at once'")
-    tokens = [store.train_requests.record_train_request(TRAIN_ASK).token for _ in range(10)]
+    # Ten trainings (one request each: of requests for one training, one holds its start,
+    # and the others follow it: tests/test_one_start.py).
+    asks = [
+        TrainAsk("T0TEAM", "C0ONE", "U0ONE", TrainingKey.of(BOT, f"l{n}", State.CONFIGURED), "s")
+        for n in range(10)
+    ]
+    tokens = [store.train_requests.record_train_request(ask).token for ask in asks]
     start = threading.Barrier(4)
     wins: list[str] = []
 

@@ -183,6 +183,18 @@ class SlackNotifier:
                 slack_error(error),
             )
 
+    def tell_user(self, channel: str, user: str, message: messages.Message) -> None:
+        """Tell one user, without a response_url (the periodic jobs have none): only to
+        them in the channel, or by DM when korebot cannot post there."""
+        try:
+            self.client.chat_postEphemeral(channel=channel, user=user, **message.kwargs())
+            return
+        except SlackApiError as error:
+            self._raise_if_dead(error)
+            if slack_error(error) not in CANNOT_POST | {"user_not_in_channel"}:
+                raise
+        self._dm(user, message)
+
     # Web API --------------------------------------------------------------------
 
     def _post(

@@ -102,6 +102,11 @@ _HANDLED = {
 }
 
 
+def handled_as(state: TrainState) -> str:
+    """What became of a request, in a few words ("starting it failed")."""
+    return _HANDLED.get(state, state.value)
+
+
 def handled(state: TrainState) -> Message:
     """Any click after the first: nothing more is sent."""
     return _plain(
@@ -119,6 +124,43 @@ def already_running(kind: Kind, bot_name: str, language: str) -> Message:
 
 def started_elsewhere(kind: Kind, bot_name: str, language: str) -> Message:
     return _plain(f"Started {what(kind, bot_name, language)}; its result will come in the thread.")
+
+
+def just_started(kind: Kind, bot_name: str, language: str, starter: str) -> Message:
+    """To a trainer whose confirmation came while another's was starting the same training."""
+    return _plain(
+        f"<@{escape(starter)}> just started {what(kind, bot_name, language)}, so I started "
+        "nothing more; I am watching it in this channel, and you'll get its result in the "
+        "thread."
+    )
+
+
+def started_by_nobody(
+    kind: Kind, bot_name: str, language: str, starter: str, outcome: str
+) -> Message:
+    """To that trainer when the other start ended with nothing running."""
+    return _plain(
+        f":warning: {what(kind, bot_name, language)} was not started: <@{escape(starter)}> "
+        f"was starting it at the same moment ({escape(outcome, 300)}), and no training is "
+        "running now."
+    )
+
+
+def not_running_after_restart(kind: Kind, bot_name: str, language: str, command: str) -> Message:
+    """To a trainer whose start was interrupted (korebot stopped around it), found later."""
+    return _plain(
+        f":warning: I stopped while starting {what(kind, bot_name, language)}, and no "
+        "training of it is running now. Nothing more was sent to Kore.ai: ask again with "
+        f"`{command} train {escape(bot_name)} {escape(language)}` to start one."
+    )
+
+
+def not_watched(kind: Kind, bot_name: str, language: str, reason: str) -> Message:
+    """To a trainer whose interrupted start turned out running, but cannot be watched."""
+    return _plain(
+        f":warning: {what(kind, bot_name, language)} is running, but I am not watching it: "
+        f"{escape(reason, 400)}"
+    )
 
 
 def not_started(kind: Kind, bot_name: str, language: str, reason: str) -> Message:

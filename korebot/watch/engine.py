@@ -44,6 +44,7 @@ from korebot.watch.types import (
     Subscribed,
     SubscriptionView,
     TrainAsk,
+    TrainClaim,
     TrainRequestView,
     TrainState,
     WatchRequest,
@@ -290,9 +291,15 @@ class WatchEngine:
     def train_request(self, token: str) -> TrainRequestView | None:
         return self.store.train_requests.train_request(token)
 
-    def claim_train_request(self, token: str, user_id: str) -> tuple[TrainRequestView | None, bool]:
-        """Claim a confirmation once (``TrainRequests.claim_train_request``)."""
-        return self.store.train_requests.claim_train_request(token, user_id)
+    def claim_train_start(self, token: str, user_id: str) -> TrainClaim:
+        """Claim a confirmation as its training's one start, or as a follower of the request
+        holding it (``TrainRequests.claim_train_start``): only a winner may POST."""
+        return self.store.train_requests.claim_train_start(token, user_id)
+
+    def take_stale_train_requests(self, stale_after: float) -> list[TrainRequestView]:
+        """The requests left starting by a dead process, each taken by one caller (the
+        sweep): status first, never a POST."""
+        return self.store.train_requests.take_stale_train_requests(stale_after)
 
     def reclaim_train_request(self, token: str, stale_after: float) -> TrainRequestView | None:
         """Take over a request its dead claimer left starting: ask the status, never POST."""

@@ -304,6 +304,22 @@ class TrainRequestView:
     started_by: str | None
     result: str | None
     watch_id: int | None
+    #: The request whose start this one joined (its claim found that one starting the
+    #: same training): this request never POSTs. None for any other.
+    follows: int | None = None
+
+
+@dataclass(frozen=True)
+class TrainClaim:
+    """What a click's claim did (``TrainRequests.claim_train_start``)."""
+
+    #: The request as it is now; None if there is no such request.
+    request: TrainRequestView | None
+    #: This call claimed it and holds its training's start: it may POST, once.
+    won: bool = False
+    #: This call claimed it as a follower of this request, which held the training's start
+    #: at that moment (as it was then): it must not POST, but join what that one started.
+    leader: TrainRequestView | None = None
 
 
 # The store's leases and what acquiring or recording hands back (korebot.watch.store.abc).

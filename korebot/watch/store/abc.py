@@ -49,6 +49,7 @@ from korebot.watch.types import (
     SubscriptionView,
     TargetState,
     TrainAsk,
+    TrainClaim,
     TrainRequestView,
     TrainState,
     WatchRequest,
@@ -298,6 +299,41 @@ class TrainRequests(ABC):
         two users, two processes; SQLite or PostgreSQL) exactly one gets True, and every
         other gets False with the request as it is. A pending one past its expiry is
         marked expired instead (False). (None, False) if there is no such request.
+        ``claim_train_start``'s claim: a follower's is False too (it must not POST).
+        """
+
+    @abstractmethod
+    def claim_train_start(self, token: str, user_id: str) -> TrainClaim:
+        """Claim a pending, unexpired request (pending → starting, by ``user_id``), as the
+        one start of its training or as a follower of the request holding it.
+
+        Invariant: of all the requests for one training (``TrainingKey``), at most one
+        holds its start at any moment, on any database and across processes: the claim
+        writes the request's ``starting_key`` (unique) in the same conditional UPDATE
+        that makes it starting, and it is cleared when the request leaves starting
+        (``finish_train_request``). Only the holder (``won``) may send the train POST. A
+        claim made while another request holds the training's start gets ``leader``
+        instead: its request is starting, holds nothing and names the leader (``follows``),
+        and its caller must never POST: it waits for the leader to leave starting (or to
+        be presumed dead, as for ``reclaim_train_request``), then asks for the status and
+        joins what runs. Every click is single-use as for ``claim_train_request``: of any
+        number of callers for one request, one gets ``won`` or a ``leader``, the others
+        neither, with the request as it is; a pending one past its expiry is marked
+        expired instead.
+        """
+
+    @abstractmethod
+    def take_stale_train_requests(
+        self, stale_after: float, limit: int = 10
+    ) -> list[TrainRequestView]:
+        """Take over the requests (leaders and followers alike) still starting
+        ``stale_after`` seconds after their claim (their claimer died), oldest first, at
+        most ``limit``, renewing their claim; the ones this call took.
+
+        Each is taken by one caller, whatever the processes (a conditional UPDATE of its
+        claim time): the sweep of every process may run at once. As with
+        ``reclaim_train_request``, the taker must not POST: it asks for the status and
+        finishes the request (``finish_train_request``) from what it finds.
         """
 
     @abstractmethod
@@ -319,7 +355,8 @@ class TrainRequests(ABC):
         self, request_id: int, state: TrainState, result: str, watch_id: int | None = None
     ) -> bool:
         """Record how a claimed (starting) request ended, with its watch; whether it was
-        still starting (only the claimer finishes it, once)."""
+        still starting (only the claimer finishes it, once). It lets go of its training's
+        start in the same UPDATE: the next request for the training may claim it."""
 
 
 class Runs(ABC):

@@ -263,6 +263,8 @@ class TrainRequest(Base):
     """
 
     __tablename__ = "korebot_train_requests"
+    # One request per training holds its start (korebot.watch.train_requests).
+    __table_args__ = (Index("ix_korebot_train_requests_starting", "starting_key", unique=True),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     #: Random, carried in the buttons' value: a click names its request by it.
@@ -284,6 +286,12 @@ class TrainRequest(Base):
     started_by: Mapped[str | None] = mapped_column(String(32))
     result: Mapped[str | None] = mapped_column(Text)
     watch_id: Mapped[int | None] = mapped_column(ForeignKey("korebot_watches.id"))
+    #: ``key`` while this request is the one starting its training (state starting, its
+    #: claim won), NULL otherwise: unique, so one request per training may POST at a time.
+    starting_key: Mapped[str | None] = mapped_column(String(300))
+    #: The request that held the training's start when this one was claimed (its click
+    #: joins that start instead of sending another); NULL for a request that held it.
+    follows: Mapped[int | None] = mapped_column()
 
 
 class Run(Base):

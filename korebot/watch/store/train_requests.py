@@ -3,7 +3,9 @@
 ``TrainRequests`` answers the contract's port of that name (korebot.watch.store.abc).
 The claim is one conditional
 UPDATE (``state = 'pending' AND expires_at > now``): the database lets one writer change
-the row, so one caller wins on SQLite and PostgreSQL alike, whatever the process.
+the row, so one caller wins on SQLite and PostgreSQL alike, whatever the process. The
+same UPDATE takes the training's start (``starting_key``, unique): of the requests for
+one training, one holds it at a time, and a claim that finds it held follows the holder.
 """
 
 from __future__ import annotations
@@ -11,15 +13,20 @@ from __future__ import annotations
 import secrets
 from datetime import timedelta
 
-from sqlalchemy import Update, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import Update, exists, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, aliased
 
 from korebot.kore import Kind, State
 from korebot.registry import TrainingKey
 from korebot.watch.store import abc
 from korebot.watch.store.database import Database
 from korebot.watch.store.tables import TrainRequest
-from korebot.watch.types import TrainAsk, TrainRequestView, TrainState
+from korebot.watch.types import TrainAsk, TrainClaim, TrainRequestView, TrainState
+
+#: Claim transactions tried before giving up: another is needed only when a request for
+#: the same training took or let go of its start during this one (PostgreSQL).
+_CLAIM_TRIES = 5
 
 
 def _key(text: str) -> TrainingKey:
@@ -48,6 +55,7 @@ def _view(row: TrainRequest) -> TrainRequestView:
         started_by=row.started_by,
         result=row.result,
         watch_id=row.watch_id,
+        follows=row.follows,
     )
 
 
@@ -81,22 +89,87 @@ class TrainRequests(abc.TrainRequests):
             return None if row is None else _view(row)
 
     def claim_train_request(self, token: str, user_id: str) -> tuple[TrainRequestView | None, bool]:
+        claim = self.claim_train_start(token, user_id)
+        return claim.request, claim.won
+
+    def claim_train_start(self, token: str, user_id: str) -> TrainClaim:
+        """Claim a pending request as its training's one start, or as the follower of the
+        request holding that start.
+
+        Invariant: at most one row per training has ``starting_key`` set (the unique
+        index), and only while it is starting; only that request may POST. The claim
+        sets it in the same conditional UPDATE that makes the request starting, only
+        where no row holds it; else a second conditional UPDATE makes the request a
+        starting follower of the row holding it (``follows``, no key). On SQLite the
+        first UPDATE takes the one write lock for the whole transaction, so the two
+        cannot both miss. On PostgreSQL another transaction may take the key between
+        the check and the write (the unique index then refuses it: that transaction is
+        retried whole, as a unique violation aborts it) or let go of it between the
+        two UPDATEs (neither matches: retried too). So every claim ends as the holder,
+        a follower of the holder, or not claimed (the request was not pending).
+        """
         moment = self.db.policy.clock()
-        pending = (TrainRequest.token == token, TrainRequest.state == TrainState.PENDING.value)
-        with self.db.begin() as session:
-            claimed = _changed(
-                session,
-                update(TrainRequest)
-                .where(*pending, TrainRequest.expires_at > moment)
-                .values(state=TrainState.STARTING.value, started_by=user_id, claimed_at=moment),
-            )
-            if not claimed:
-                session.execute(
-                    update(TrainRequest)
-                    .where(*pending, TrainRequest.expires_at <= moment)
-                    .values(state=TrainState.EXPIRED.value)
-                )
-            return self._now(session, token), claimed
+        pending = (
+            TrainRequest.token == token,
+            TrainRequest.state == TrainState.PENDING.value,
+            TrainRequest.expires_at > moment,
+        )
+        starting = TrainState.STARTING.value
+        for _ in range(_CLAIM_TRIES):
+            try:
+                with self.db.begin() as session:
+                    row = self._now_row(session, token)
+                    if row is None:
+                        return TrainClaim(None)
+                    holder = aliased(TrainRequest)
+                    held = exists().where(holder.starting_key == row.key)
+                    won = _changed(
+                        session,
+                        update(TrainRequest)
+                        .where(*pending, ~held)
+                        .values(
+                            state=starting,
+                            starting_key=row.key,
+                            started_by=user_id,
+                            claimed_at=moment,
+                        ),
+                    )
+                    if won:
+                        return TrainClaim(self._now(session, token), won=True)
+                    leader_id = select(holder.id).where(holder.starting_key == row.key)
+                    followed = _changed(
+                        session,
+                        update(TrainRequest)
+                        .where(*pending, held)
+                        .values(
+                            state=starting,
+                            follows=leader_id.scalar_subquery(),
+                            started_by=user_id,
+                            claimed_at=moment,
+                        ),
+                    )
+                    if not followed:
+                        session.execute(
+                            update(TrainRequest)
+                            .where(
+                                TrainRequest.token == token,
+                                TrainRequest.state == TrainState.PENDING.value,
+                                TrainRequest.expires_at <= moment,
+                            )
+                            .values(state=TrainState.EXPIRED.value)
+                        )
+                    now = self._now_row(session, token)
+                    if now is None:
+                        return TrainClaim(None)
+                    if followed and now.follows is not None:
+                        leader = session.get(TrainRequest, now.follows, populate_existing=True)
+                        return TrainClaim(_view(now), leader=_view(leader) if leader else None)
+                    if now.state != TrainState.PENDING.value:
+                        return TrainClaim(_view(now))
+                    # Still pending: the holder let go between the two UPDATEs; try again.
+            except IntegrityError:
+                continue  # another request for the training took its start at this moment
+        return TrainClaim(self.train_request(token))
 
     def reclaim_train_request(self, token: str, stale_after: float) -> TrainRequestView | None:
         moment = self.db.policy.clock()
@@ -134,13 +207,47 @@ class TrainRequests(abc.TrainRequests):
                     TrainRequest.id == request_id,
                     TrainRequest.state == TrainState.STARTING.value,
                 )
-                .values(state=state.value, result=result, watch_id=watch_id),
+                .values(state=state.value, result=result, watch_id=watch_id, starting_key=None),
             )
+
+    def take_stale_train_requests(
+        self, stale_after: float, limit: int = 10
+    ) -> list[TrainRequestView]:
+        """Take over requests left starting past ``stale_after`` seconds: one conditional
+        UPDATE each (still starting, claim still that old), renewing the claim, so that of
+        the sweeps of every process one takes a given request (on PostgreSQL the second
+        waits for the first's commit, then finds the claim renewed and takes nothing)."""
+        moment = self.db.policy.clock()
+        cutoff = moment - timedelta(seconds=stale_after)
+        stale = (
+            TrainRequest.state == TrainState.STARTING.value,
+            TrainRequest.claimed_at <= cutoff,
+        )
+        taken: list[TrainRequestView] = []
+        with self.db.begin() as session:
+            ids = session.scalars(
+                select(TrainRequest.id).where(*stale).order_by(TrainRequest.claimed_at).limit(limit)
+            ).all()
+            for request_id in ids:
+                if _changed(
+                    session,
+                    update(TrainRequest)
+                    .where(TrainRequest.id == request_id, *stale)
+                    .values(claimed_at=moment),
+                ):
+                    row = session.get(TrainRequest, request_id, populate_existing=True)
+                    assert row is not None
+                    taken.append(_view(row))
+        return taken
 
     @staticmethod
     def _now(session: Session, token: str) -> TrainRequestView | None:
+        row = TrainRequests._now_row(session, token)
+        return None if row is None else _view(row)
+
+    @staticmethod
+    def _now_row(session: Session, token: str) -> TrainRequest | None:
         query = (
             select(TrainRequest).filter_by(token=token).execution_options(populate_existing=True)
         )
-        row = session.scalars(query).first()
-        return None if row is None else _view(row)
+        return session.scalars(query).first()

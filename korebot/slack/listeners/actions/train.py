@@ -6,16 +6,27 @@ one click that wins the claim goes on, and every other is told it was handled. T
 winner asks for the status first: a training already running is joined, not started
 again. The train POST is never retried: when its answer is lost (timeout, 5xx), the
 status says what happened, and a new confirmation is offered if nothing runs.
+
+One start per training, whoever confirms: a claim also takes the training's start in the
+database (``claim_train_start``), so of two trainers confirming their own requests for
+the same training at once, one POSTs; the other's click follows it (``_follow``): it
+waits in the database for that start to end, asks for the status and joins the watch.
+A request left starting by a process that died is taken over by the periodic sweep
+(``sweep_train_requests``): status first, never a POST.
 """
 
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from slack_bolt import Respond
 
+from korebot.errors import DatabaseUnavailable
 from korebot.kore import KoreError, KoreUnavailable, KoreUnreachable, Status, TrainingStatus
 from korebot.registry import Bot, TrainingKey
 from korebot.slack import parsing, training_messages
@@ -25,6 +36,7 @@ from korebot.slack.listeners.commands.train import may_train, offer
 from korebot.slack.listeners.common import Refusal, answering, target
 from korebot.slack.listeners.context import Services
 from korebot.slack.messages import Message
+from korebot.slack.notifier import SlackNotifier
 from korebot.watch.types import TrainRequestView, TrainState, Via, WatchRequest
 
 log = logging.getLogger(__name__)
@@ -33,6 +45,12 @@ log = logging.getLogger(__name__)
 #: waits KORE_TIMEOUT at most, 10 s by default).
 STALE_AFTER = 120.0
 LOST = "I stopped before Kore.ai's answer to the start was recorded."
+#: Seconds between two sweeps for requests left starting (every process sweeps; the
+#: database gives each request to one): one is taken over within STALE_AFTER + this.
+SWEEP_EVERY = 30.0
+#: A follower looks at the request it follows after this many seconds, doubling up to
+#: the second (a start takes a status call and a POST: well under a second, usually).
+FOLLOW_FIRST_LOOK, FOLLOW_MAX_LOOK = 0.05, 1.0
 
 
 def _clicked(body: dict[str, Any], action: dict[str, Any]) -> tuple[str, str]:
@@ -46,13 +64,19 @@ def _request(services: Services, user: str, token: str) -> tuple[TrainRequestVie
         raise Refusal("I don't know this confirmation; ask again with `train BOT LANG`.")
     if user != request.user_id:
         raise Refusal("This confirmation is someone else's; ask for your own with `train`.")
+    bot = _bot_of(services, request, user)
+    may_train(services, bot, user)
+    return request, bot
+
+
+def _bot_of(services: Services, request: TrainRequestView, user: str) -> Bot:
+    """The request's bot, with its rules checked for ``user`` now (Refusal if it changed)."""
     key = request.key
     asked = parsing.Train(request.bot_name, key.language, key.state)
     bot, _ = target(services, asked, request.channel_id, user, key.kind)
     if TrainingKey.of(bot, key.language, key.state, key.kind) != key:
         raise Refusal(f"{bot.name} is configured differently now; ask again.")
-    may_train(services, bot, user)
-    return request, bot
+    return bot
 
 
 def cancel_train(
@@ -76,12 +100,21 @@ def train_now(
     with answering(respond, "the Train now button", replace_original=False):
         user, token = _clicked(body, action)
         _, bot = _request(services, user, token)
-        claimed, won = services.engine.claim_train_request(token, user)
+        claim = services.engine.claim_train_start(token, user)
+        claimed = claim.request
         if claimed is None:
             raise Refusal("I don't know this confirmation; ask again with `train BOT LANG`.")
-        if won:
+        if claim.won:
             _start(_Attempt(services, claimed, bot, respond))
             return
+        if claim.leader is not None:
+            _follow(_Attempt(services, claimed, bot, respond), claim.leader)
+            return
+        if claimed.state is TrainState.PENDING:  # the claim kept losing a race (rare)
+            raise Refusal(
+                "Another confirmation of this training was being handled at that moment; "
+                "click *Train now* again."
+            )
         if claimed.state is TrainState.STARTING:
             # Its claimer died around the POST: whoever takes it over asks, never POSTs.
             taken = services.engine.reclaim_train_request(token, STALE_AFTER)
@@ -104,7 +137,8 @@ class _Attempt:
     services: Services
     request: TrainRequestView
     bot: Bot
-    respond: Respond
+    #: The click's ``Respond`` (the sweep, which has none, tells the user otherwise).
+    respond: Callable[..., Any]
 
     def finish(self, state: TrainState, result: str, watch_id: int | None = None) -> None:
         """Record how it ended on the request (the audit), and log it."""
@@ -131,6 +165,19 @@ class _Attempt:
         )
         return begin_watch(self.services, watched, status).watch.watch_id
 
+    def finish_watching(
+        self, state: TrainState, result: str, status: TrainingStatus, via: Via
+    ) -> None:
+        """Watch it, then finish the request with its watch; finished without one (and the
+        refusal raised) if it cannot be watched, so that it never stays starting: a click
+        following it, or the sweep, would otherwise wait for it."""
+        try:
+            watch_id = self.watch(status, via)
+        except Refusal as refusal:
+            self.finish(state, f"{result}; not watched: {refusal}")
+            raise
+        self.finish(state, result, watch_id)
+
     def tell(self, answer: Message) -> None:
         self.respond(replace_original=True, **answer.kwargs())
 
@@ -152,7 +199,7 @@ def _start(attempt: _Attempt) -> None:
         attempt.finish(TrainState.FAILED, f"status unknown: {error}")
         raise Refusal(f"Nothing was started: I could not check the status first. {error}") from None
     if before.status is Status.IN_PROGRESS:
-        attempt.finish(TrainState.JOINED, before.message, attempt.watch(before, Via.ASK))
+        attempt.finish_watching(TrainState.JOINED, before.message, before, Via.ASK)
         attempt.tell(training_messages.already_running(kind, bot.name, language))
         return
     try:
@@ -165,7 +212,7 @@ def _start(attempt: _Attempt) -> None:
         reason = training_messages.refused(error, bot, language)
         attempt.tell(training_messages.not_started(kind, bot.name, language, reason))
         return
-    attempt.finish(TrainState.STARTED, started.message, attempt.watch(started, Via.TRAIN))
+    attempt.finish_watching(TrainState.STARTED, started.message, started, Via.TRAIN)
     attempt.tell(training_messages.started_elsewhere(kind, bot.name, language))
 
 
@@ -184,7 +231,9 @@ def _answer_lost(attempt: _Attempt, error: str) -> None:
             f"`{command_of(kind)} {bot.name} {language}` before trying again."
         ) from None
     if now.status is Status.IN_PROGRESS:
-        attempt.finish(TrainState.UNKNOWN, f"{error}; then running", attempt.watch(now, Via.TRAIN))
+        # A follower (its click joined another's start) did not start it: it asked.
+        via = Via.ASK if request.follows is not None else Via.TRAIN
+        attempt.finish_watching(TrainState.UNKNOWN, f"{error}; then running", now, via)
         attempt.tell(training_messages.started_elsewhere(kind, bot.name, language))
         return
     attempt.finish(TrainState.UNKNOWN, f"{error}; then not running")
@@ -192,3 +241,108 @@ def _answer_lost(attempt: _Attempt, error: str) -> None:
     attempt.tell(training_messages.not_started(kind, bot.name, language, reason))
     team, channel, user = request.team_id, request.channel_id, request.user_id
     offer(attempt.services, team, channel, user, bot, language, kind, attempt.respond)
+
+
+def _follow(attempt: _Attempt, leader: TrainRequestView) -> None:
+    """Another request held the training's start when this one was claimed: never POST.
+
+    Wait, reading the database, until that request has left starting (its start ended,
+    one way or the other) or is presumed dead (STALE_AFTER after its claim, as for a
+    reclaim), then ask for the status: running, this request's channel and user join its
+    watch (as an ask would); else nothing is started, and the user is offered a fresh
+    confirmation. So the follower ends up in the watch whenever the leader's start runs,
+    whichever finishes first, in whatever process.
+    """
+    engine = attempt.services.engine
+    claimed_at = leader.claimed_at or engine.clock()
+    left = claimed_at + timedelta(seconds=STALE_AFTER) - engine.clock()
+    deadline = time.monotonic() + max(left.total_seconds(), 0.0)
+    now, pause = leader, FOLLOW_FIRST_LOOK
+    while now.state is TrainState.STARTING and (wait := deadline - time.monotonic()) > 0:
+        time.sleep(min(pause, wait))
+        pause = min(pause * 2, FOLLOW_MAX_LOOK)
+        now = engine.train_request(leader.token) or now
+    request, bot = attempt.request, attempt.bot
+    kind, language = request.key.kind, request.key.language
+    starter = now.started_by or now.user_id
+    leader_said = f"request {now.request_id}, {now.state.value}: {now.result or 'no answer yet'}"
+    try:
+        status = attempt.status()
+    except KoreError as error:
+        attempt.finish(TrainState.FAILED, f"followed {leader_said}; status unknown: {error}")
+        raise Refusal(
+            f"Someone was starting {bot.name} ({language}) at the same moment, and I cannot "
+            f"tell whether it runs ({error}). Check with "
+            f"`{command_of(kind)} {bot.name} {language}`."
+        ) from None
+    if status.status is Status.IN_PROGRESS:
+        attempt.finish_watching(TrainState.JOINED, f"followed {leader_said}", status, Via.ASK)
+        if now.state in (TrainState.STARTED, TrainState.UNKNOWN):
+            attempt.tell(training_messages.just_started(kind, bot.name, language, starter))
+        else:  # it found one running, or its claimer died: someone else started it
+            attempt.tell(training_messages.already_running(kind, bot.name, language))
+        return
+    attempt.finish(TrainState.FAILED, f"followed {leader_said}; then not running")
+    outcome = training_messages.handled_as(now.state)
+    attempt.tell(training_messages.started_by_nobody(kind, bot.name, language, starter, outcome))
+    team, channel, user = request.team_id, request.channel_id, request.user_id
+    offer(attempt.services, team, channel, user, bot, language, kind, attempt.respond)
+
+
+def sweep_train_requests(services: Services, notifier: SlackNotifier) -> int:
+    """Take over the requests left starting by a claimer that died (STALE_AFTER after
+    their claim, ``take_stale_train_requests``: one process takes each); how many.
+
+    Status first, never a POST. Running: the request's channel watches it, mentioning its
+    starter (or joins its watch). Not running, or not knowable: the request is finished as
+    unknown, and its starter is told (ephemerally in its channel, by DM if korebot cannot
+    post there) that nothing runs and they may ask again.
+    """
+    try:
+        taken = services.engine.take_stale_train_requests(STALE_AFTER)
+    except DatabaseUnavailable as error:
+        log.warning("Database unavailable, will sweep the train requests later: %s", error.orig)
+        return 0
+    for request in taken:
+        try:
+            _take_over(services, notifier, request)
+        except Exception:  # it is starting still, with its claim renewed: swept again later
+            log.exception("Could not take over train request %d", request.request_id)
+    return len(taken)
+
+
+def _take_over(services: Services, notifier: SlackNotifier, request: TrainRequestView) -> None:
+    key, user = request.key, request.started_by or request.user_id
+    kind, language, name = key.kind, key.language, request.bot_name
+
+    def tell(message: Message) -> None:
+        notifier.tell_user(request.channel_id, user, message)
+
+    try:
+        bot = _bot_of(services, request, user)
+    except Refusal as refusal:
+        services.engine.finish_train_request(
+            request.request_id, TrainState.UNKNOWN, f"{LOST} Not checked: {refusal}"
+        )
+        tell(training_messages.not_started(kind, name, language, f"{LOST} {refusal}"))
+        return
+    attempt = _Attempt(services, request, bot, lambda **_answer: None)
+    try:
+        now = attempt.status()
+    except KoreError as error:
+        attempt.finish(TrainState.UNKNOWN, f"{LOST} Status unknown: {error}")
+        reason = (
+            f"{LOST} I cannot tell whether it started ({error}). Check with "
+            f"`{command_of(kind)} {name} {language}` before trying again."
+        )
+        tell(training_messages.not_started(kind, name, language, reason))
+        return
+    if now.status is Status.IN_PROGRESS:
+        via = Via.ASK if request.follows is not None else Via.TRAIN
+        try:
+            attempt.finish_watching(TrainState.UNKNOWN, f"{LOST} Then running", now, via)
+        except Refusal as refusal:  # it runs, but cannot be watched there: say why
+            tell(training_messages.not_watched(kind, name, language, str(refusal)))
+        return
+    attempt.finish(TrainState.UNKNOWN, f"{LOST} Then not running")
+    tell(training_messages.not_running_after_restart(kind, name, language, command_of(kind)))
