@@ -65,7 +65,8 @@ _MARKS = {
 
 app = typer.Typer(
     name="korebot",
-    help="Kore.ai FAQ and ML training status: check it, wait for it, start it.\n\n"
+    help="Kore.ai FAQ and ML training status: check it, wait for it, start it; and batch "
+    "tests (`korebot test`): does the bot still understand people?\n\n"
     "Exit codes: 0 succeeded, 1 failed, 2 usage or configuration error, "
     "3 still in progress (or timed out), 4 Kore.ai error.",
     no_args_is_help=True,
@@ -454,9 +455,14 @@ class _BatchRun:
                         f"Started {what}: request ID {started.request_id}. Not waiting; "
                         "the verdict is not known yet.",
                         markup=False,
+                        emoji=False,
                     )
                 raise typer.Exit(Exit.IN_PROGRESS)
-            err.print(f"korebot: started {what}: request ID {started.request_id}", markup=False)
+            err.print(
+                f"korebot: started {what}: request ID {started.request_id}",
+                markup=False,
+                emoji=False,
+            )
             result = self._wait(gateway, client, suite, started.request_id, interval)
         self._verdict(suite, result, previous)
 
@@ -483,13 +489,13 @@ class _BatchRun:
                 except KoreError as error:
                     if not (error.transient or isinstance(error, UnreadableResponse)):
                         _fail(Exit.KORE_ERROR, str(error))
-                    err.print(f"korebot: {error} Still waiting.", markup=False)
+                    err.print(f"korebot: {error} Still waiting.", markup=False, emoji=False)
                 else:
                     if result.status in (Status.SUCCESS, Status.FAILURE):
                         return result
                     if last is None or _progress(result) != _progress(last):
                         elapsed = _elapsed(time.monotonic() - self.began)
-                        err.print(f"[{elapsed}] {_progress(result)}", markup=False)
+                        err.print(f"[{elapsed}] {_progress(result)}", markup=False, emoji=False)
                     last = result
             if time.monotonic() + pause > self.deadline:
                 seen = _plain(last.raw_status) if last else "nothing"
@@ -549,7 +555,7 @@ class _BatchRun:
                 first = f"⚠ Passed with a warning ({judged.warnings[0]}): {f1_line}"
         else:
             first = "✘ Failed: " + "; ".join(judged.reasons)
-        out.print(first, markup=False)
+        out.print(first, markup=False, emoji=False)
         status = _plain(result.raw_status)
         if result.description != result.raw_status:
             status += f" ({result.description})"
@@ -582,7 +588,9 @@ class _BatchRun:
         rows.append(("Bar", f"{minimum}; drop at most {self.bar.max_drop:.2f}"))
         # Plain lines: the report's link must be printed whole, never wrapped or cut.
         for label, value in rows:
-            out.print(f"{label:<12} {value}", markup=False, overflow="ignore", crop=False)
+            out.print(
+                f"{label:<12} {value}", markup=False, emoji=False, overflow="ignore", crop=False
+            )
 
     def _header(
         self, suite: batch.Suite, request_id: str, result: batch.BatchRun | None

@@ -394,13 +394,17 @@ def test_usage_errors_exit_2_before_any_run(
 
 
 def test_a_hostile_but_printable_name_goes_as_one_segment(korebot: Korebot, fake: FakeKore) -> None:
-    name = """qa/"it's" #1 ?x=1&y=%20 100% [bold]"""
+    name = """qa/"it's" #1 ?x=1&y=%20 100% [bold] :x: ü"""
     fake.batch_suites(BOT, BatchSuite(name))
     result = korebot(["test", "support", "en", name, *FAST], env_for(fake, korebot.workdir))
     assert result.returncode == 0, result.stderr
     assert [post.suite for post in fake.batch_posts] == [name]
     assert f"Suite        {name} (custom)" in result.stdout.splitlines()
     assert_clean(result)
+    as_json = korebot(
+        ["test", "support", "en", name, "--json", *FAST], env_for(fake, korebot.workdir)
+    )
+    assert json.loads(as_json.stdout)["suite"] == name
 
 
 def test_a_missing_scope_exits_4_naming_the_scope(korebot: Korebot, tmp_path: Path) -> None:
@@ -477,12 +481,16 @@ def test_no_wait_starts_the_run_and_exits_3_with_its_request_id(
 
 
 def test_a_run_past_the_timeout_exits_3(korebot: Korebot, fake: FakeKore) -> None:
+    fake.batch_suites(BOT, BatchSuite(SMOKE), BatchSuite("odd"))
     fake.on_batch_run(BOT, SMOKE, BatchScript(running_polls=10_000))
+    # A status korebot does not know is shown verbatim and waited on, never a crash.
+    fake.on_batch_run(BOT, "odd", BatchScript(running_polls=0, status="queued"))
     env = env_for(fake, korebot.workdir)
-    text, as_json = korebot.all(
+    text, as_json, odd = korebot.all(
         [
             (["test", "support", "en", SMOKE, "--timeout", "0.35", *FAST], env),
             (["test", "support", "en", SMOKE, "--timeout", "0.35", "--json", *FAST], env),
+            (["test", "support", "en", "odd", "--timeout", "0.35", *FAST], env),
         ]
     )
     assert text.returncode == 3, text.stderr
@@ -492,9 +500,11 @@ def test_a_run_past_the_timeout_exits_3(korebot: Korebot, fake: FakeKore) -> Non
     assert any(rid is not None and rid in text.stderr for rid in request_ids)
     assert as_json.returncode == 3, as_json.stderr
     assert json.loads(as_json.stdout)["verdict"] == "running"
+    assert odd.returncode == 3, odd.stderr
+    assert "last status: queued" in odd.stderr
     # A 0.1 s interval within 0.35 s: a few polls each, never a busy loop.
-    assert 1 <= fake.count(BOT, kind="batch-status") <= 10
-    for result in (text, as_json):
+    assert 3 <= fake.count(BOT, kind="batch-status") <= 15
+    for result in (text, as_json, odd):
         assert_clean(result)
 
 
