@@ -518,6 +518,32 @@ def test_polls_wait_for_the_bots_budget(korebot: Korebot, fake: FakeKore) -> Non
     assert_clean(result)
 
 
+def test_the_budget_is_the_apps_when_its_database_is_there(
+    korebot: Korebot, fake: FakeKore, tmp_path: Path
+) -> None:
+    """The app's database holds the bot's minute, spent: nothing is asked, nothing started."""
+    from korebot.gateway import Limits
+    from korebot.watch.store import Store
+    from korebot.watch.store.kore_calls import DatabaseBudget
+    from korebot.watch.store.migrate import migrate
+
+    url = f"sqlite:///{tmp_path / 'app.db'}"
+    migrate(url)
+    store = Store(url)
+    try:
+        budget = DatabaseBudget(store.kore_calls, Limits(2, 1800))
+        assert [budget.acquire((fake.url, BOT)) for _ in range(2)] == [0, 0]
+    finally:
+        store.dispose()
+    env = env_for(fake, korebot.workdir, DATABASE_URL=url, KOREBOT_KORE_CALLS_PER_MINUTE="2")
+    result = korebot(["test", "support", "en", SMOKE, "--timeout", "0.5", *FAST], env)
+    assert result.returncode == 4, result.stderr
+    assert "rate limit for support is used up" in result.stderr
+    assert "Nothing was started" in result.stderr
+    assert fake.requests == []
+    assert_clean(result)
+
+
 def test_a_kore_error_mid_run_exits_4(korebot: Korebot, fake: FakeKore) -> None:
     fake.on_batch_run(
         BOT, SMOKE, BatchScript(post=Fail(400, body='{"errors": [{"msg": "Suite is empty"}]}'))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
@@ -14,6 +15,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
+from korebot import config
 from korebot.kore import InvalidInput, State, Status, UnreadableResponse
 from korebot.kore.kinds import batch
 from korebot.kore.kinds.batch import Bar, BatchRun, Counts, PastResult, Scores, Verdict
@@ -449,3 +451,34 @@ def test_any_accepted_name_is_one_segment_that_decodes_back(name: str) -> None:
 def test_names_past_the_limit_are_refused(name: str) -> None:
     with pytest.raises(InvalidInput):
         batch.suite_name(name)
+
+
+# -- the bar's configuration ------------------------------------------------------------------
+
+
+def test_the_bar_is_the_bots_own_else_the_environments(tmp_path: Path) -> None:
+    toml = tmp_path / "bots.toml"
+    toml.write_text(
+        f'[bots.strict]\nid = "{BOT}"\nmin_f1 = 0.9\n'
+        '[bots.loose]\nid = "st-00000000-1111-2222-3333-444444444444"\nmax_f1_drop = 0.2\n'
+    )
+    env = {"KORE_CLIENT_ID": "cs-1", "KORE_CLIENT_SECRET": "s", "KOREBOT_CONFIG": str(toml)}
+    loaded = config.load(env)
+    strict, loose = (loaded.registry.resolve(name) for name in ("strict", "loose"))
+    assert loaded.f1_bar(strict) == (0.9, 0.02)
+    assert loaded.f1_bar(loose) == (None, 0.2)
+    loaded = config.load(env | {"KOREBOT_MIN_F1": "0.8", "KOREBOT_MAX_F1_DROP": "0.05"})
+    assert loaded.f1_bar(loaded.registry.resolve("strict")) == (0.9, 0.05)
+    assert loaded.f1_bar(loaded.registry.resolve("loose")) == (0.8, 0.2)
+
+
+def test_a_bar_outside_0_to_1_is_a_configuration_error(tmp_path: Path) -> None:
+    toml = tmp_path / "bots.toml"
+    toml.write_text(f'[bots.strict]\nid = "{BOT}"\nmin_f1 = 1.5\n')
+    env = {"KORE_CLIENT_ID": "cs-1", "KORE_CLIENT_SECRET": "s", "KOREBOT_MIN_F1": "high"}
+    with pytest.raises(config.ConfigError) as caught:
+        config.load(env | {"KOREBOT_MAX_F1_DROP": "-1", "KOREBOT_CONFIG": str(toml)})
+    problems = caught.value.problems
+    assert any(p.startswith("KOREBOT_MIN_F1") for p in problems)
+    assert any(p.startswith("KOREBOT_MAX_F1_DROP") for p in problems)
+    assert any("bots.strict.min_f1" in p for p in problems)
