@@ -1,4 +1,4 @@
-"""A small, typed client for Kore.ai's training APIs (every kind), built on httpx."""
+"""A small, typed client for Kore.ai's training APIs (every kind) and batch tests, on httpx."""
 
 from __future__ import annotations
 
