@@ -9,6 +9,8 @@ per-bot scripts. Used by the tests, the benchmarks and ``korebot demo``::
     with FakeKore(bots=[BOT]) as kore:
         kore.script(BOT, "en", Status("in-progress"), Status("success"))
         kore.script(BOT, "en", MlStatus("Inprogress"), MlStatus("Finished"), kind="ml")
+        kore.batch_suites(BOT, BatchSuite("smoke tests", results=(PastRun("0.91"),)))
+        kore.on_batch_run(BOT, "smoke tests", BatchScript(running_polls=2, f1="0.87"))
         ...  # point a client at kore.url with kore.client_id / kore.client_secret
         assert kore.count(BOT) == 2
 
