@@ -1,20 +1,23 @@
-"""The ``korebot`` command: FAQ and ML training status for humans and release pipelines.
+"""The ``korebot`` command: FAQ and ML training status for humans and release pipelines,
+and batch tests (``korebot test``: does the bot still understand people?).
 
-Exit codes: 0 training succeeded, 1 training failed, 2 usage or configuration
-error, 3 still in progress (or watch timed out), 4 Kore.ai error.
+Exit codes: 0 training succeeded (a batch test passed), 1 training failed (a batch test
+failed or fell below the bar), 2 usage or configuration error, 3 still in progress (or
+watch timed out), 4 Kore.ai error.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from enum import IntEnum
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
@@ -24,18 +27,25 @@ from korebot import config as config_module
 from korebot.kore import (
     InvalidInput,
     Kind,
+    KoreClient,
     KoreError,
     State,
     Status,
     TrainingStatus,
     UnreadableResponse,
     kinds,
+    validation,
 )
+from korebot.kore.kinds import batch
 from korebot.kore.kinds.ml import part_names
 from korebot.registry import Bot, BotRegistry
 
 if TYPE_CHECKING:
     from korebot.doctor import Check
+    from korebot.gateway import StatusGateway
+
+
+_T = TypeVar("_T")
 
 
 class Exit(IntEnum):
@@ -55,7 +65,8 @@ _MARKS = {
 
 app = typer.Typer(
     name="korebot",
-    help="Kore.ai FAQ and ML training status: check it, wait for it, start it.\n\n"
+    help="Kore.ai FAQ and ML training status: check it, wait for it, start it; and batch "
+    "tests (`korebot test`): does the bot still understand people?\n\n"
     "Exit codes: 0 succeeded, 1 failed, 2 usage or configuration error, "
     "3 still in progress (or timed out), 4 Kore.ai error.",
     no_args_is_help=True,
@@ -146,6 +157,73 @@ def train(
         if wait:
             _watch(loaded, target, lang, State.CONFIGURED, interval, timeout, kind)
         raise typer.Exit(Exit.SUCCESS)
+
+
+@app.command(
+    "test",
+    epilog='Example: korebot test support en "smoke tests" --min-f1 0.85 --max-drop 0.03 --json',
+)
+def batch_test(
+    bot: BotArg,
+    language: Annotated[str, typer.Argument(help="Language code of the run, e.g. en.")],
+    suite: Annotated[
+        str,
+        typer.Argument(
+            help="The batch test suite's name (Kore.ai: Testing > Batch Testing); quote it "
+            "if it has spaces."
+        ),
+    ],
+    version: Annotated[
+        State,
+        typer.Option("--version", help="configured (the in-development version) or published."),
+    ] = State.CONFIGURED,
+    min_f1: Annotated[
+        float | None,
+        typer.Option(
+            help="Fail (exit 1) below this F1, 0 to 1. Default: the bot's min_f1 in the "
+            "TOML file, else KOREBOT_MIN_F1; unset: no bar."
+        ),
+    ] = None,
+    max_drop: Annotated[
+        float | None,
+        typer.Option(
+            help="Fail (exit 1) when F1 falls more than this below the previous completed "
+            "run's (same suite, language and version). Default: the bot's max_f1_drop, else "
+            "KOREBOT_MAX_F1_DROP (0.02)."
+        ),
+    ] = None,
+    no_wait: Annotated[
+        bool, typer.Option("--no-wait", help="Start the run, print its request ID, exit 3.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    interval: IntervalOpt = 10.0,
+    timeout: TimeoutOpt = 3600.0,
+) -> None:
+    """Run a batch test suite and judge its F1: exit 0 if it passed, 1 if the run failed or
+    fell below the bar (saying which), 3 if still running (--no-wait, --timeout)."""
+    for name, number in (("--min-f1", min_f1), ("--max-drop", max_drop)):
+        if number is not None and not (math.isfinite(number) and 0 <= number <= 1):
+            _fail(Exit.USAGE, f"{name} must be a number from 0 to 1, not {number}.")
+    try:
+        name = batch.suite_name(suite)
+        lang = validation.language(language)
+    except InvalidInput as error:
+        _fail(Exit.USAGE, str(error))
+    with _loaded() as loaded:
+        target, lang = _target(loaded.registry, bot, lang)
+        if target.languages and lang not in target.languages:
+            _fail(
+                Exit.USAGE,
+                f"{target.name} has no language {lang!r} configured; its languages: "
+                f"{', '.join(target.languages)}.",
+            )
+        default_min, default_drop = loaded.f1_bar(target)
+        bar = batch.Bar(
+            min_f1=default_min if min_f1 is None else min_f1,
+            max_drop=default_drop if max_drop is None else max_drop,
+        )
+        run = _BatchRun(target, lang, version, bar, as_json, time.monotonic() + timeout)
+        run.start(loaded, name, no_wait=no_wait, interval=interval)
 
 
 @app.command(epilog="Example: korebot doctor")
@@ -336,6 +414,255 @@ def _watch(
             time.sleep(pause)
     _show(bot, lang, state, result, as_json=False)
     raise typer.Exit(_exit_code(result))
+
+
+class _BatchRun:
+    """`korebot test`: the suites list, one run POST, polls, the verdict; every call spends
+    the bot's budget (the app's, when its database is there), as `watch` does."""
+
+    def __init__(
+        self, bot: Bot, lang: str, state: State, bar: batch.Bar, as_json: bool, deadline: float
+    ) -> None:
+        self.bot, self.lang, self.state, self.bar = bot, lang, state, bar
+        self.as_json = as_json
+        self.deadline = deadline
+        self.began = time.monotonic()
+
+    def start(
+        self, loaded: config_module.Config, name: str, *, no_wait: bool, interval: float
+    ) -> NoReturn:
+        from korebot.wiring import command_line_gateway  # SQLAlchemy, as for `watch`
+
+        client = loaded.registry.client(self.bot)
+        bot, lang = self.bot, self.lang
+        with command_line_gateway(loaded) as gateway:
+            self._spend(gateway)
+            suites = self._kore(lambda: client.batch_test_suites(bot.bot_id, lang))
+            suite = batch.find(suites, name)
+            if suite is None:
+                _fail(Exit.USAGE, _no_such_suite(bot, name, suites))
+            previous = suite.previous(self.state, lang)
+            self._spend(gateway)
+            started = self._kore(
+                lambda: client.run_batch_test(bot.bot_id, lang, suite.name, self.state)
+            )
+            what = f"batch test {_plain(suite.name)!r} of {bot.label} ({lang}, {self.state.value})"
+            if no_wait:
+                if self.as_json:
+                    out.print_json(json.dumps(self._header(suite, started.request_id, None)))
+                else:
+                    out.print(
+                        f"Started {what}: request ID {started.request_id}. Not waiting; "
+                        "the verdict is not known yet.",
+                        markup=False,
+                        emoji=False,
+                    )
+                raise typer.Exit(Exit.IN_PROGRESS)
+            err.print(
+                f"korebot: started {what}: request ID {started.request_id}",
+                markup=False,
+                emoji=False,
+            )
+            result = self._wait(gateway, client, suite, started.request_id, interval)
+        self._verdict(suite, result, previous)
+
+    def _wait(
+        self,
+        gateway: StatusGateway,
+        client: KoreClient,
+        suite: batch.Suite,
+        request_id: str,
+        interval: float,
+    ) -> batch.BatchRun:
+        bot, lang = self.bot, self.lang
+        last: batch.BatchRun | None = None
+        while True:
+            pause = interval
+            wait = gateway.budget.acquire((bot.host, bot.bot_id))
+            if wait > 0:
+                pause = max(interval, wait)
+            else:
+                try:
+                    result = client.batch_test_status(bot.bot_id, lang, suite.name, request_id)
+                except InvalidInput as error:
+                    _fail(Exit.USAGE, str(error))
+                except KoreError as error:
+                    if not (error.transient or isinstance(error, UnreadableResponse)):
+                        _fail(Exit.KORE_ERROR, str(error))
+                    err.print(f"korebot: {error} Still waiting.", markup=False, emoji=False)
+                else:
+                    if result.status in (Status.SUCCESS, Status.FAILURE):
+                        return result
+                    if last is None or _progress(result) != _progress(last):
+                        elapsed = _elapsed(time.monotonic() - self.began)
+                        err.print(f"[{elapsed}] {_progress(result)}", markup=False, emoji=False)
+                    last = result
+            if time.monotonic() + pause > self.deadline:
+                seen = _plain(last.raw_status) if last else "nothing"
+                if self.as_json:
+                    data = self._header(suite, request_id, last)
+                    out.print_json(json.dumps(data))
+                _fail(
+                    Exit.IN_PROGRESS,
+                    f"Gave up waiting after {_elapsed(self.deadline - self.began)}; last status: "
+                    f"{seen}. The run goes on in Kore.ai: request ID {request_id}.",
+                )
+            time.sleep(pause)
+
+    def _verdict(
+        self, suite: batch.Suite, result: batch.BatchRun, previous: batch.PastResult | None
+    ) -> NoReturn:
+        judged = batch.judge(result, previous, self.bar)
+        took = result.duration
+        if took is None:
+            took = time.monotonic() - self.began
+        if self.as_json:
+            data = self._header(suite, result.request_id, result)
+            data |= {
+                "previous": previous.as_dict() if previous else None,
+                "f1_change": judged.change,
+                "verdict": judged.verdict.value,
+                "reasons": list(judged.reasons),
+                "warnings": list(judged.warnings),
+                "duration_seconds": round(took, 3),
+            }
+            out.print_json(json.dumps(data))
+        else:
+            self._print(suite, result, previous, judged, took)
+        code = {
+            batch.Verdict.PASSED: Exit.SUCCESS,
+            batch.Verdict.FAILED: Exit.FAILURE,
+            batch.Verdict.RUNNING: Exit.IN_PROGRESS,
+            batch.Verdict.UNKNOWN: Exit.KORE_ERROR,
+        }[judged.verdict]
+        raise typer.Exit(code)
+
+    def _print(
+        self,
+        suite: batch.Suite,
+        result: batch.BatchRun,
+        previous: batch.PastResult | None,
+        judged: batch.Judgement,
+        took: float,
+    ) -> None:
+        scores, counts = result.scores, result.counts
+        f1 = "no F1 reported" if scores.f1 is None else f"F1 {scores.f1:.2f}"
+        change = batch.change_words(judged.change, previous.scores.f1 if previous else None)
+        f1_line = f"{f1}, {change}" if change else f1
+        if judged.verdict is batch.Verdict.PASSED:
+            first = f"✔ Passed: {f1_line}"
+            if judged.warnings:
+                first = f"⚠ Passed with a warning ({judged.warnings[0]}): {f1_line}"
+        else:
+            first = "✘ Failed: " + "; ".join(judged.reasons)
+        out.print(first, markup=False, emoji=False)
+        status = _plain(result.raw_status)
+        if result.description != result.raw_status:
+            status += f" ({result.description})"
+        rows = [
+            ("Suite", f"{_plain(suite.name)} ({suite.type or 'custom'})"),
+            ("Bot", self.bot.label),
+            ("Language", f"{self.lang} ({self.state.value})"),
+            ("Status", status),
+            ("F1", f1_line.removeprefix("F1 ") if scores.f1 is not None else "not reported"),
+            ("Precision", _score(scores.precision)),
+            ("Recall", _score(scores.recall)),
+            (
+                "TP/TN/FP/FN",
+                " / ".join(_count(n) for n in (counts.tp, counts.tn, counts.fp, counts.fn)),
+            ),
+            (
+                "Failed",
+                f"{_count(counts.failed_utterances)} of {_count(counts.utterances)} utterances",
+            ),
+            ("Took", _elapsed(took)),
+        ]
+        if previous is None:
+            rows.append(("Previous", "no completed run of this suite, language and version"))
+        if result.report_url:
+            rows.append(
+                ("Report", f"{result.report_url} (a signed link; it expires, download it soon)")
+            )
+        rows.append(("Request ID", result.request_id))
+        minimum = "none" if self.bar.min_f1 is None else f"F1 at least {self.bar.min_f1:.2f}"
+        rows.append(("Bar", f"{minimum}; drop at most {self.bar.max_drop:.2f}"))
+        # Plain lines: the report's link must be printed whole, never wrapped or cut.
+        for label, value in rows:
+            out.print(
+                f"{label:<12} {value}", markup=False, emoji=False, overflow="ignore", crop=False
+            )
+
+    def _header(
+        self, suite: batch.Suite, request_id: str, result: batch.BatchRun | None
+    ) -> dict[str, object]:
+        data: dict[str, object] = {
+            "bot": self.bot.name,
+            "bot_id": self.bot.bot_id,
+            "language": self.lang,
+            "suite": suite.name,
+            "version": self.state.value,
+            "request_id": request_id,
+            "bar": {"min_f1": self.bar.min_f1, "max_drop": self.bar.max_drop},
+            "verdict": batch.Verdict.RUNNING.value,
+            "reasons": [],
+        }
+        if result is not None:
+            run = result.as_dict()
+            data["request_id"] = run.pop("request_id") or request_id
+            data["run_language"] = run.pop("language")
+            data |= run
+        return data
+
+    def _spend(self, gateway: StatusGateway) -> None:
+        """Wait for the bot's budget to allow a call (within the timeout), else exit 4."""
+        while (wait := gateway.budget.acquire((self.bot.host, self.bot.bot_id))) > 0:
+            if time.monotonic() + wait > self.deadline:
+                _fail(
+                    Exit.KORE_ERROR,
+                    f"korebot's share of Kore.ai's rate limit for {self.bot.name} is used up; "
+                    f"try again in {math.ceil(wait)} s. Nothing was started.",
+                )
+            time.sleep(wait)
+
+    def _kore(self, call: Callable[[], _T]) -> _T:
+        try:
+            return call()
+        except InvalidInput as error:
+            _fail(Exit.USAGE, str(error))
+        except KoreError as error:
+            _fail(Exit.KORE_ERROR, str(error))
+
+
+def _no_such_suite(bot: Bot, name: str, suites: tuple[batch.Suite, ...]) -> str:
+    said = f"{bot.name} has no batch test suite {validation.shown(name)}"
+    if not suites:
+        return f"{said}, nor any other (Kore.ai: Testing > Batch Testing)."
+    names = ", ".join(repr(_plain(suite.name)) for suite in suites[:30])
+    more = f" and {len(suites) - 30} more" if len(suites) > 30 else ""
+    return f"{said}. Its suites: {names}{more}."
+
+
+def _progress(result: batch.BatchRun) -> str:
+    counts = result.counts
+    words = _plain(result.raw_status)
+    if counts.ran is not None and counts.utterances:
+        words += f", {counts.ran} of {counts.utterances} utterances"
+    if counts.percentage is not None:
+        words += f" ({counts.percentage:.0f}%)"
+    return words
+
+
+def _score(value: float | None) -> str:
+    return "not reported" if value is None else f"{value:.2f}"
+
+
+def _count(value: int | None) -> str:
+    return "?" if value is None else str(value)
+
+
+def _plain(text: str) -> str:
+    """Text from Kore.ai or a user, one line and without control characters."""
+    return "".join(ch if ch.isprintable() else "?" for ch in text)
 
 
 @contextmanager

@@ -78,6 +78,10 @@ class Settings(BaseSettings):
     korebot_trainers: str = ""
     #: Days an ended watch is kept before it is deleted (the run history is kept).
     korebot_keep_days: float = Field(default=30.0, gt=0)
+    #: Batch tests (`korebot test`): the F1 a run must reach (unset: no bar), and how far
+    #: below the previous completed run's F1 it may fall.
+    korebot_min_f1: float | None = Field(default=None, ge=0, le=1)
+    korebot_max_f1_drop: float = Field(default=0.02, ge=0, le=1)
     port: int = Field(default=3000, ge=0, le=65535)
     log_level: str = "INFO"
 
@@ -110,6 +114,10 @@ class BotEntry(BaseModel):
     users: list[str] = []
     #: Slack user IDs who may start its trainings (replaces KOREBOT_TRAINERS for this bot).
     trainers: list[str] | None = None
+    #: Batch tests: this bot's bar and tolerated drop (instead of KOREBOT_MIN_F1 and
+    #: KOREBOT_MAX_F1_DROP).
+    min_f1: float | None = Field(default=None, ge=0, le=1)
+    max_f1_drop: float | None = Field(default=None, ge=0, le=1)
 
 
 class FileConfig(BaseModel):
@@ -129,6 +137,14 @@ class Config:
         return tuple(
             user for user in self.settings.korebot_trainers.replace(" ", "").split(",") if user
         )
+
+    def f1_bar(self, bot: Bot) -> tuple[float | None, float]:
+        """The batch test bar of a bot: (minimum F1 or None, tolerated drop), the bot's own
+        from the TOML file, else KOREBOT_MIN_F1 and KOREBOT_MAX_F1_DROP."""
+        s = self.settings
+        min_f1 = bot.min_f1 if bot.min_f1 is not None else s.korebot_min_f1
+        drop = bot.max_f1_drop if bot.max_f1_drop is not None else s.korebot_max_f1_drop
+        return min_f1, drop
 
     def require_slack(self) -> None:
         """Check what serving Slack needs on top of the Kore.ai settings."""
@@ -321,6 +337,8 @@ def _file_bots(
                     channels=tuple(entry.channels),
                     users=tuple(entry.users),
                     trainers=None if entry.trainers is None else tuple(entry.trainers),
+                    min_f1=entry.min_f1,
+                    max_f1_drop=entry.max_f1_drop,
                 )
             )
     return bots

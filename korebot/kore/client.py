@@ -1,4 +1,4 @@
-"""A small, typed client for Kore.ai's training APIs (every kind), built on httpx."""
+"""A small, typed client for Kore.ai's training APIs (every kind) and batch tests, on httpx."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ import logging
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from email.utils import parsedate_to_datetime
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import httpx
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
@@ -31,9 +31,11 @@ from korebot.kore.errors import (
     ScopeMissing,
     UnreadableResponse,
 )
+from korebot.kore.kinds import batch
 from korebot.kore.models import Kind, State, TrainingStatus
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 _RATE_LIMIT_TEXT = re.compile(r"rate\s*limit", re.IGNORECASE)
@@ -57,6 +59,38 @@ class RetryPolicy:
 
 
 NO_RETRY = RetryPolicy(attempts=1)
+
+
+class _Api(Protocol):
+    """What reading an answer needs of an API: its name, its scope, its status key."""
+
+    @property
+    def label(self) -> str: ...
+
+    @property
+    def scope(self) -> str: ...
+
+    @property
+    def admin_scope(self) -> str: ...
+
+    @property
+    def status_field(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class _BatchApi:
+    """One of the batch test APIs, as ``_read`` names it in errors."""
+
+    label: str
+    scope: str
+    admin_scope: str
+    status_field: str
+    #: What a 404 says Kore.ai does not know, after the bot.
+    subject: str = "or its batch test suites"
+
+
+_BATCH_RUN = _BatchApi(batch.label, batch.scope, batch.admin_scope, "status")
+_BATCH_LIST = _BatchApi(batch.label, batch.manage_scope, batch.manage_scope, "count")
 
 
 class KoreClient:
@@ -127,6 +161,62 @@ class KoreClient:
         request = spec.train_request(bot, lang)
         return self._call(request, spec, spec.parse_train, bot=bot, language=lang)
 
+    # -- batch tests (korebot.kore.kinds.batch) ----------------------------------------------
+
+    def run_batch_test(
+        self, bot_id: str, language: str, suite: str, state: State | str = State.CONFIGURED
+    ) -> batch.BatchStart:
+        """POST a run of the suite on the bot's configured (``inDevelopment``) or published
+        version. Never retried: the call is not idempotent. Scope: Batch Tests Execution."""
+        bot, lang = validation.bot_id(bot_id), validation.language(language)
+        request = batch.run_request(bot, lang, batch.suite_name(suite), validation.state(state))
+        return self._batch_call(request, _BATCH_RUN, batch.parse_start, bot, lang, suite)
+
+    def batch_test_status(
+        self, bot_id: str, language: str, suite: str, request_id: str
+    ) -> batch.BatchRun:
+        """GET the status of a run (by the request ID its POST answered), retrying transient
+        failures per the policy. Scope: Batch Tests Execution."""
+        bot, lang = validation.bot_id(bot_id), validation.language(language)
+        request = batch.status_request(bot, lang, batch.suite_name(suite), request_id)
+
+        def parse(data: Any) -> batch.BatchRun:
+            return batch.parse_status(data, request_id)
+
+        for attempt in self._retrying():
+            with attempt:
+                return self._batch_call(request, _BATCH_RUN, parse, bot, lang, suite)
+        raise AssertionError("unreachable: tenacity either returns or raises")  # pragma: no cover
+
+    def batch_test_suites(self, bot_id: str, language: str) -> tuple[batch.Suite, ...]:
+        """GET every test suite of the bot with its past results, page after page while
+        Kore.ai says more are available (each page retried per the policy). Scope: Batch
+        Tests Management."""
+        bot, lang = validation.bot_id(bot_id), validation.language(language)
+        suites: list[batch.Suite] = []
+        for _ in range(_MAX_PAGES):
+            request = batch.suites_request(bot, lang, skip=len(suites))
+            for attempt in self._retrying():
+                with attempt:
+                    page = self._batch_call(request, _BATCH_LIST, batch.parse_suites, bot, lang)
+            suites.extend(page.suites)
+            if not page.more or not page.suites:
+                break
+        return tuple(suites)
+
+    def _batch_call(
+        self,
+        request: kinds.Request,
+        api: _BatchApi,
+        parse: Callable[[Any], T],
+        bot: str,
+        language: str,
+        suite: str | None = None,
+    ) -> T:
+        if suite is not None:
+            api = replace(api, subject=f"or its batch test suite {validation.shown(suite)}")
+        return self._call(request, api, parse, bot=bot, language=language)
+
     def _retrying(self) -> Retrying:
         policy = self.retry
 
@@ -163,12 +253,12 @@ class KoreClient:
     def _call(
         self,
         request: kinds.Request,
-        spec: kinds.Spec,
-        parse: Callable[[Any], TrainingStatus],
+        spec: _Api,
+        parse: Callable[[Any], T],
         *,
         bot: str,
         language: str,
-    ) -> TrainingStatus:
+    ) -> T:
         headers = {**request.headers, "auth": self.credentials.token()}
         try:
             response = self._http.request(
@@ -195,12 +285,12 @@ class KoreClient:
     def _read(
         self,
         response: httpx.Response,
-        spec: kinds.Spec,
-        parse: Callable[[Any], TrainingStatus],
+        spec: _Api,
+        parse: Callable[[Any], T],
         *,
         bot: str,
         language: str,
-    ) -> TrainingStatus:
+    ) -> T:
         code = response.status_code
         body = _json_or_none(response)
         detail = _kore_message(body, response.text)
@@ -224,8 +314,9 @@ class KoreClient:
                 f"{spec.admin_scope}) and can reach bot {bot}."
             )
         if code == 404 or (code == 400 and _NOT_FOUND_TEXT.search(detail)):
+            subject = spec.subject if isinstance(spec, _BatchApi) else f"with {spec.label} training"
             raise NotFound(
-                f"Kore.ai does not know bot {bot} with {spec.label} training in language "
+                f"Kore.ai does not know bot {bot} {subject} in language "
                 f"'{language}' "
                 f"(HTTP {code}: {detail or 'no detail'}). Check the bot ID, the language and "
                 f"the host {self.host}."
@@ -249,6 +340,10 @@ class KoreClient:
                 f"{_short(response.text) or 'an empty body'}"
             )
         return parse(body)
+
+
+#: At most this many pages of suites are read (50 each).
+_MAX_PAGES = 40
 
 
 class _BudgetSpent(stop_base):

@@ -18,7 +18,7 @@ class KoreError(KorebotError):
 
 
 class InvalidInput(KoreError, ValueError):
-    """A bot ID, language or state was rejected before any request was made."""
+    """A bot ID, language, state or batch test suite name was rejected before any request."""
 
     kind = "invalid_input"
 

@@ -1,6 +1,7 @@
 """A fake Kore.ai server speaking real HTTP on 127.0.0.1, strict the way Kore.ai is.
 
-It serves the FAQ and the ML training APIs (status ``GET`` and train ``POST`` of each),
+It serves the FAQ and the ML training APIs (status ``GET`` and train ``POST`` of each) and
+the batch test APIs (run, run status, suites list; see `fake_batch`),
 checks every request as Kore.ai would (path, ``auth`` JWT, the JWT app's scopes, bot, query,
 body or ``bot-language`` header, per-bot rate limits shared by both kinds) and answers from
 per-bot scripts. Used by the tests, the benchmarks and ``korebot demo``::
@@ -8,6 +9,8 @@ per-bot scripts. Used by the tests, the benchmarks and ``korebot demo``::
     with FakeKore(bots=[BOT]) as kore:
         kore.script(BOT, "en", Status("in-progress"), Status("success"))
         kore.script(BOT, "en", MlStatus("Inprogress"), MlStatus("Finished"), kind="ml")
+        kore.batch_suites(BOT, BatchSuite("smoke tests", results=(PastRun("0.91"),)))
+        kore.on_batch_run(BOT, "smoke tests", BatchScript(running_polls=2, f1="0.87"))
         ...  # point a client at kore.url with kore.client_id / kore.client_secret
         assert kore.count(BOT) == 2
 
@@ -17,7 +20,7 @@ real time; the injected ``clock`` drives rate limits, ``KoreRequest.at`` and ``m
 This module holds `FakeKore` itself: its lifecycle, scripting, records and the order of the
 checks. The pieces: `kore_http` (the server), `kore_checks` (path, JWT, scope, query and
 body checks), `kore_rate_limit` (per-bot rate limits), `kore_script` (the steps and how
-they are answered) and `fake_ml` (the ML answer's shape).
+they are answered), `fake_ml` (the ML answer's shape) and `fake_batch` (batch tests).
 """
 
 from __future__ import annotations
@@ -32,7 +35,15 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
-from korebot.testing import fake_ml
+from korebot.testing import fake_batch, fake_ml
+from korebot.testing.fake_batch import (
+    BATCH_SCOPES,
+    BatchPost,
+    BatchScript,
+    BatchSuite,
+    LiveRun,
+    PastRun,
+)
 from korebot.testing.fake_ml import MlStatus
 from korebot.testing.kore_checks import (
     SCOPES,
@@ -62,17 +73,21 @@ from korebot.testing.kore_script import (
 )
 
 __all__ = [
+    "BatchPost",
+    "BatchScript",
+    "BatchSuite",
     "Delay",
     "Drop",
     "Fail",
     "FakeKore",
     "KoreRequest",
     "MlStatus",
+    "PastRun",
     "Status",
     "Step",
 ]
 
-_KINDS = ("status", "train", "any")
+_KINDS = ("status", "train", "any", *fake_batch.KINDS)
 _POLL_INTERVAL = 0.01  # how soon stop() takes effect (serve_forever polls for shutdown)
 
 
@@ -91,8 +106,9 @@ class FakeKore:
     """A scripted, checking Kore.ai FAQ and ML training API on 127.0.0.1 (thread-safe).
 
     ``client_id`` and ``client_secret`` are public: clients under test mint tokens with them.
-    ``scopes``: the kinds of training ("faq", "ml") the JWT app is granted; the others'
-    calls get Kore.ai's 401 "Permission denied. Scope is incorrect!".
+    ``scopes``: the kinds of training ("faq", "ml") the JWT app is granted, and the batch
+    test scopes ("batch-run": Batch Tests Execution, "batch-manage": Batch Tests Management);
+    the others' calls get Kore.ai's 401 "Permission denied. Scope is incorrect!".
     """
 
     def __init__(
@@ -107,7 +123,7 @@ class FakeKore:
         latency: float = 0.0,
         clock: Callable[[], float] = time.time,
         port: int = 0,
-        scopes: Iterable[str] = tuple(SCOPES),
+        scopes: Iterable[str] = (*SCOPES, *BATCH_SCOPES),
     ) -> None:
         self._rate_limiter = (
             None
@@ -129,6 +145,11 @@ class FakeKore:
         self._scripts: dict[tuple[str, str, str, str], Script] = {}
         self._trains: dict[tuple[str, str, str], tuple[Step, ...]] = {}
         self._seen_jti: set[str] = set()
+        # Batch tests: suites per bot, scripts per (bot, suite), runs by request ID, POSTs.
+        self._suites: dict[str, list[BatchSuite]] = {}
+        self._batch_scripts: dict[tuple[str, str], BatchScript] = {}
+        self._runs: dict[str, LiveRun] = {}
+        self._batch_posts: list[BatchPost] = []
         self._requests: list[KoreRequest] = []
         self._generation = itertools.count(1)
         self._server: KoreServer | None = None
@@ -215,6 +236,28 @@ class FakeKore:
             self._bots.add(bot_id)
             self._trains[(kind, bot_id, language.lower())] = steps
 
+    def batch_suites(self, bot_id: str, *suites: BatchSuite) -> None:
+        """Replace the bot's batch test suites (listed in this order, with their results)."""
+        check_bot_id(bot_id)
+        names = [suite.name for suite in suites]
+        if len(set(names)) != len(names):
+            raise ValueError(f"suite names must differ: {names}")
+        with self._cond:
+            self._bots.add(bot_id)
+            self._suites[bot_id] = list(suites)
+
+    def on_batch_run(self, bot_id: str, suite: str, script: BatchScript) -> None:
+        """Script what runs of the bot's suite do (default: ``BatchScript()``)."""
+        check_bot_id(bot_id)
+        with self._cond:
+            self._batch_scripts[(bot_id, suite)] = script
+
+    @property
+    def batch_posts(self) -> list[BatchPost]:
+        """A copy of every batch test run POST that reached a known path, in order."""
+        with self._cond:
+            return list(self._batch_posts)
+
     # -- inspection ------------------------------------------------------------------------
 
     @property
@@ -227,12 +270,19 @@ class FakeKore:
         self, bot_id: str | None = None, *, kind: str = "status", training: str | None = None
     ) -> int:
         """Count recorded requests (refused ones too) of a kind: "status", "train" or "any";
-        of one kind of training ("faq", "ml") only, if ``training`` is given."""
+        of one kind of training ("faq", "ml") only, if ``training`` is given. The batch test
+        calls count as "batch-run", "batch-status" and "batch-suites" (their ``training``:
+        "batch")."""
         if kind not in _KINDS:
             raise ValueError(f"kind must be one of {_KINDS}, not {kind!r}")
         total = 0
         for request in self.requests:
-            request_kind, request_training, request_bot = route(request.method, request.path)
+            batch = fake_batch.route(request.method, request.path)
+            if batch is not None:
+                request_kind, request_bot = batch
+                request_training = "batch"
+            else:
+                request_kind, request_training, request_bot = route(request.method, request.path)
             if kind != "any" and request_kind != kind:
                 continue
             if training is not None and request_training != training:
@@ -266,6 +316,8 @@ class FakeKore:
         """Run Kore's checks in order and pick the answer; all state under the one lock."""
         path, _, raw_query = incoming.target.partition("?")
         pairs = parse_qsl(raw_query, keep_blank_values=True)
+        if fake_batch.route(incoming.method, path) is not None:
+            return self._decide_batch(incoming, path, pairs)
         with self._cond:
             now = self._clock()
             claims: dict[str, Any] | None = None
@@ -331,3 +383,99 @@ class FakeKore:
             return Answer(200, body)
         answer = Status("in-progress", training_id=first.training_id)
         return render(answer, script, now, 0.0)
+
+    # -- batch tests ------------------------------------------------------------------------
+
+    def _decide_batch(
+        self, incoming: Incoming, path: str, pairs: list[tuple[str, str]]
+    ) -> _Verdict:
+        """The checks of the batch test APIs (as the trainings', plus ``bot-language``)."""
+        with self._cond:
+            now = self._clock()
+            claims: dict[str, Any] | None = None
+            post: dict[str, Any] | None = None
+            try:
+                target = fake_batch.parse_path(incoming.method, path)
+                if target.kind == "batch-run":
+                    post = {"bot_id": target.bot_id, "suite": target.suite, "version": None}
+                    post |= {"engine": None, "language": incoming.bot_language}
+                    post |= _run_body(incoming.body)
+                claims = check_auth(
+                    incoming,
+                    client_id=self.client_id,
+                    client_secret=self.client_secret,
+                    seen_jti=self._seen_jti if self._enforce_jti else None,
+                )
+                check_scope(
+                    "batch-manage" if target.kind == "batch-suites" else "batch-run", self.scopes
+                )
+                if target.bot_id not in self._bots:
+                    raise Refused(error(404, "Bot not found"))
+                language = fake_batch.check_language_header(incoming.bot_language)
+                if target.kind == "batch-run":
+                    fake_batch.check_run_body(incoming.body)
+                if self._rate_limiter is not None:
+                    self._rate_limiter.check(target.bot_id, now)
+                answer = self._batch_answer(target, language, pairs, now, post)
+            except Refused as refused:
+                answer = refused.answer
+            if post is not None:
+                request_id = post.pop("request_id", None)
+                self._batch_posts.append(
+                    BatchPost(**post, http_status=answer.http_status, request_id=request_id)
+                )
+        return _Verdict(answer, path, dict(pairs), claims, now)
+
+    def _batch_answer(
+        self,
+        target: fake_batch.Target,
+        language: str,
+        pairs: list[tuple[str, str]],
+        now: float,
+        post: dict[str, Any] | None,
+    ) -> Answer:
+        suites = self._suites.get(target.bot_id, [])
+        if target.kind == "batch-suites":
+            return Answer(200, json.dumps(fake_batch.page(suites, pairs)).encode())
+        suite = next((s for s in suites if target.suite in (s.name, s.key)), None)
+        if suite is None:
+            raise Refused(error(404, f"Test suite not found: {target.suite!r}"))
+        if target.kind == "batch-run":
+            assert post is not None
+            script = self._batch_scripts.get((target.bot_id, suite.name), BatchScript())
+            if script.post is not None:
+                return fake_batch.refusal(script.post, now)
+            request_id = "tr-" + self._new_training_id(("batch", target.bot_id, suite.name))
+            self._runs[request_id] = LiveRun(
+                request_id, target.bot_id, suite, script, language, post["version"]
+            )
+            post["request_id"] = request_id
+            return Answer(200, json.dumps({"status": "accepted", "requestId": request_id}).encode())
+        run = self._runs.get(target.request_id)
+        if run is None or run.bot_id != target.bot_id or run.suite.name != suite.name:
+            raise Refused(error(404, f"Test run not found: {target.request_id!r}"))
+        document = run.answer()
+        if document["status"] == "completed" and not run.recorded:
+            run.recorded = True
+            self._record_result(run)
+        return Answer(200, json.dumps(document).encode())
+
+    def _record_result(self, run: LiveRun) -> None:
+        """A completed run joins its suite's results in the list, newest first."""
+        suites = self._suites.get(run.bot_id, [])
+        for index, suite in enumerate(suites):
+            if suite.name == run.suite.name:
+                past = (fake_batch.recorded(run), *suite.results)
+                suites[index] = BatchSuite(suite.name, suite.type, suite.description, past)
+                run.suite = suites[index]
+
+
+def _run_body(body: bytes) -> dict[str, Any]:
+    """What a run POST's body says, as far as it is JSON (recorded even when refused)."""
+    try:
+        document = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return {}
+    if not isinstance(document, dict):
+        return {}
+    return {"version": document.get("version"), "engine": document.get("engine")}

@@ -6,6 +6,9 @@ from the last one seen (subscriptions announce each run once). The rest of koreb
 (gateway, engine, store, Slack, CLI) only carries a ``Kind`` in its ``TrainingKey`` and
 asks ``spec(kind)``. A third kind is one more module here, listed in ``_SPECS``, plus its
 words in the Slack layer (``korebot.slack.kinds``).
+
+``batch`` (batch tests: run a suite, read its status and scores) sits beside them but is
+not a training, so it has no ``Spec`` and is not in ``_SPECS``.
 """
 
 from __future__ import annotations
