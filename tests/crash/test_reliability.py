@@ -414,6 +414,7 @@ def sigterm(app: AppProcess, timeout: float = 20.0) -> tuple[int, float]:
     return code, elapsed
 
 
+@pytest.mark.timing
 def test_sigterm_finishes_in_flight_work_and_exits_within_10_s(
     kore: HookedKore, slack: HookedSlack, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -468,6 +469,7 @@ def test_sigterm_finishes_in_flight_work_and_exits_within_10_s(
     assert problems == []
 
 
+@pytest.mark.timing
 def test_sigterm_exits_within_10_s_even_when_kore_hangs(
     kore: HookedKore, slack: HookedSlack, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -630,6 +632,7 @@ def test_several_processes_poll_each_watch_one_at_a_time_and_take_over(
     assert "Traceback" not in logs, logs
 
 
+@pytest.mark.timing
 @pytest.mark.postgres
 def test_take_over_is_within_seconds_at_the_default_poll_interval(
     kore: HookedKore, slack: HookedSlack, postgres_url: str, tmp_path: Path

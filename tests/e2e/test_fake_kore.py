@@ -409,6 +409,7 @@ def test_drop_is_a_transport_error(kore: FakeKore, client: httpx.Client) -> None
     assert [r.http_status for r in kore.requests] == [0, 200]
 
 
+@pytest.mark.timing
 def test_delay_holds_the_next_answer(kore: FakeKore, client: httpx.Client) -> None:
     kore.script(BOT, "en", Delay(0.15), Status("in-progress"), Status())
     started = time.monotonic()

@@ -332,6 +332,7 @@ def test_wait_for_call_from_another_thread(fake: FakeSlack, client: WebClient) -
     assert fake.messages("C1")[0]["text"] == "done"
 
 
+@pytest.mark.timing
 def test_wait_for_timeout_lists_calls(fake: FakeSlack, client: WebClient) -> None:
     client.chat_postMessage(channel="C1", text="progress 10%")
     began = time.monotonic()

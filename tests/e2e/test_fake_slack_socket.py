@@ -71,6 +71,7 @@ def test_a_ticket_is_good_for_one_connection(slack: FakeSlack, socket: FakeSlack
     ]
 
 
+@pytest.mark.timing
 def test_acks_are_recorded_and_checked(slack: FakeSlack, socket: FakeSlackSocket) -> None:
     with connected(slack, socket) as app:
         command = socket.command("support en", channel_id="C1")

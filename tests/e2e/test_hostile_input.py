@@ -24,6 +24,9 @@ ALLOWED_PATH = re.compile(
 ALLOWED_MARKUP = re.compile(
     r"<(?:@U0[A-Z0-9]+|!date\^[^>]*|#C[0-9A-Z]+|https://fake\.slack\.test/[^>]*)>"
 )
+# Every answer is acked within a deadline (and the count of inputs tried needs the tests that
+# tried them in the same process): the module runs in the serial `timing` pass.
+pytestmark = pytest.mark.timing
 ACK_DEADLINE = 3.0
 inputs_tried = 0
 

@@ -138,6 +138,7 @@ def test_kore_errors_are_told_to_the_asker(h: Harness) -> None:
     assert "does not know bot" in alltext(answer)
 
 
+@pytest.mark.timing
 def test_ack_comes_before_kore_answers(h: Harness) -> None:
     h.kore.script(OTHER_BOT, "nl", Delay(2), Status("success"))
     before = h.kore.count(OTHER_BOT)

@@ -189,6 +189,7 @@ def test_a_command_over_the_socket_is_recorded_before_its_ack_then_done(
     wait_until(lambda: h.rows(query)[0].done_at is not None, 10, "the command to be done")
 
 
+@pytest.mark.timing
 def test_the_ack_comes_before_kore_answers(over_socket: SocketHarness) -> None:
     h = over_socket
     h.kore.script(OTHER_BOT, "nl", Delay(2), Status("success"))
@@ -199,6 +200,7 @@ def test_the_ack_comes_before_kore_answers(over_socket: SocketHarness) -> None:
     assert h.answer(url, timeout=15)["response_type"] == "in_channel"
 
 
+@pytest.mark.timing
 def test_a_burst_of_commands_is_acked_in_time_and_each_answered(
     over_socket: SocketHarness,
 ) -> None:

@@ -120,7 +120,7 @@ def test_a_final_status_records_the_outcome_before_it_is_posted(
     assert (claim.announce_attempts, claim.outcome_attempts) == (1, 0)  # its message, once
     assert store.acquire_deliveries(10) == []
     # A failed post: released with a retry time; then acquired again, attempt counted.
-    assert store.release_delivery(claim.lease, clock() + timedelta(seconds=4))
+    assert store.release_delivery(claim.lease, clock.now() + timedelta(seconds=4))
     assert store.acquire_deliveries(10) == []
     clock.advance(5)
     (again,) = store.acquire_deliveries(10)
