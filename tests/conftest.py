@@ -8,6 +8,7 @@ never import one another.
 from __future__ import annotations
 
 import itertools
+import os
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -22,6 +23,46 @@ from korebot.testing.fake_kore import FakeKore
 from korebot.testing.fake_slack import FakeSlack
 from korebot.watch.contract import Policy
 from korebot.watch.store import Store
+
+# --- Parallel runs: the longest tests start first ---------------------------------------------
+# With `-n N --dist worksteal`, each worker starts on its own slice of the collection and an
+# idle worker takes queued tests from a busy one; a long test deep in a slice would start
+# late and finish alone, last. These (longest first, as `pytest --durations` measured them:
+# about 65, 25, 20, 20, 18, 15, 12, 10 s) go to the heads of the slices, one per worker in turn.
+LONGEST_FIRST = (
+    "crash/test_reliability.py::test_exactly_one_final_message_per_watch_across_sigkills",
+    "crash/test_reliability.py::test_several_processes_poll_each_watch_one_at_a_time_and_take_over",
+    "e2e/test_benchmarks_smoke.py::test_quick_benchmarks_write_a_row_per_goal[resources]",
+    "e2e/test_benchmarks_smoke.py::test_quick_benchmarks_write_a_row_per_goal[history]",
+    "e2e/test_benchmarks_smoke.py::test_quick_benchmarks_write_a_row_per_goal[adaptive]",
+    "e2e/test_benchmarks_smoke.py::test_quick_benchmarks_write_a_row_per_goal[ratelimit]",
+    "e2e/test_benchmarks_smoke.py::test_quick_benchmarks_write_a_row_per_goal[watchers]",
+    "e2e/test_benchmarks_smoke.py::test_quick_benchmarks_write_a_row_per_goal[ack]",
+)
+
+
+@pytest.hookimpl(trylast=True)  # after `-m` and `-k` deselected what they do
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0"))
+    rank = {nodeid: index for index, nodeid in enumerate(LONGEST_FIRST)}
+    longest = sorted(
+        (item for item in items if item.nodeid.split("tests/", 1)[-1] in rank),
+        key=lambda item: rank[item.nodeid.split("tests/", 1)[-1]],
+    )
+    if workers < 2 or not longest:
+        return
+    rest = [item for item in items if item not in longest]
+    # The slices worksteal deals at the start: worker i gets len(left) // (workers - i).
+    heads: list[list[pytest.Item]] = [longest[i::workers] for i in range(workers)]
+    ordered: list[pytest.Item] = []
+    total = len(items)
+    for worker in range(workers):
+        size = (total - len(ordered)) // (workers - worker)
+        take = max(0, size - len(heads[worker]))
+        ordered += heads[worker] + rest[:take]
+        rest = rest[take:]
+    items[:] = ordered + rest
+
 
 # --- The fakes of Kore.ai and Slack, one pair per test module ---------------------------------
 
