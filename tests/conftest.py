@@ -8,7 +8,6 @@ never import one another.
 from __future__ import annotations
 
 import itertools
-import os
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -24,11 +23,13 @@ from korebot.testing.fake_slack import FakeSlack
 from korebot.watch.contract import Policy
 from korebot.watch.store import Store
 
-# --- Parallel runs: the longest tests start first ---------------------------------------------
-# With `-n N --dist worksteal`, each worker starts on its own slice of the collection and an
-# idle worker takes queued tests from a busy one; a long test deep in a slice would start
-# late and finish alone, last. These (longest first, as `pytest --durations` measured them:
-# about 65, 25, 20, 20, 18, 15, 12, 10 s) go to the heads of the slices, one per worker in turn.
+# --- Parallel runs: long work starts first, a module's app is started once -------------------
+# With `-n N --dist loadgroup --no-loadscope-reorder`, idle workers take the next unit in
+# collection order: a test, or a whole module where its tests share one app process
+# (a module-scoped fixture that each worker would otherwise start again). The longest
+# tests (as `pytest --durations` measured them: about 65, 25, 20, 20, 18, 15, 12, 10 s)
+# and those modules (longest first) go first, so that none of them starts late and
+# finishes alone, last.
 LONGEST_FIRST = (
     "crash/test_reliability.py::test_exactly_one_final_message_per_watch_across_sigkills",
     "crash/test_reliability.py::test_several_processes_poll_each_watch_one_at_a_time_and_take_over",
@@ -39,29 +40,35 @@ LONGEST_FIRST = (
     "e2e/test_benchmarks_smoke.py::test_quick_benchmarks_write_a_row_per_goal[watchers]",
     "e2e/test_benchmarks_smoke.py::test_quick_benchmarks_write_a_row_per_goal[ack]",
 )
+#: Modules whose tests share a module-scoped app process: one worker runs each, whole.
+ONE_APP_MODULES = (
+    "crash/test_faults.py",
+    "e2e/test_subscriptions.py",
+    "e2e/test_socket_mode.py",
+    "e2e/test_slack_app.py",
+    "e2e/test_train_from_slack.py",
+    "e2e/test_home_tab.py",
+    "e2e/test_ml_training.py",
+)
 
 
-@pytest.hookimpl(trylast=True)  # after `-m` and `-k` deselected what they do
+def _in_tests(item: pytest.Item) -> str:
+    return item.nodeid.split("tests/", 1)[-1]
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist names the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0"))
-    rank = {nodeid: index for index, nodeid in enumerate(LONGEST_FIRST)}
-    longest = sorted(
-        (item for item in items if item.nodeid.split("tests/", 1)[-1] in rank),
-        key=lambda item: rank[item.nodeid.split("tests/", 1)[-1]],
-    )
-    if workers < 2 or not longest:
-        return
-    rest = [item for item in items if item not in longest]
-    # The slices worksteal deals at the start: worker i gets len(left) // (workers - i).
-    heads: list[list[pytest.Item]] = [longest[i::workers] for i in range(workers)]
-    ordered: list[pytest.Item] = []
-    total = len(items)
-    for worker in range(workers):
-        size = (total - len(ordered)) // (workers - worker)
-        take = max(0, size - len(heads[worker]))
-        ordered += heads[worker] + rest[:take]
-        rest = rest[take:]
-    items[:] = ordered + rest
+    for item in items:
+        module = _in_tests(item).split("::", 1)[0]
+        if module in ONE_APP_MODULES:
+            item.add_marker(pytest.mark.xdist_group(module))
+    rank = {name: index for index, name in enumerate(LONGEST_FIRST + ONE_APP_MODULES)}
+
+    def order(item: pytest.Item) -> int:
+        name = _in_tests(item)
+        return rank.get(name, rank.get(name.split("::", 1)[0], len(rank)))
+
+    items.sort(key=order)  # stable: within a module, tests keep their order
 
 
 # --- The fakes of Kore.ai and Slack, one pair per test module ---------------------------------
