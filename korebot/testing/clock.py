@@ -2,7 +2,8 @@
 
 korebot reads two clocks: wall time (``datetime``, UTC) in the watch engine and the
 database budget, and a monotonic one (seconds) in the status gateway. This holds both
-and moves them together, so a test says "30 s pass" once and every part agrees.
+and moves them together, so a test says "30 s pass" once and every part agrees. The
+fake Kore.ai reads wall time as seconds since the epoch (``time()``, as ``time.time``).
 """
 
 from __future__ import annotations
@@ -24,6 +25,10 @@ class Clock:
     def monotonic(self) -> float:
         """Seconds, for ``StatusGateway(clock=…)`` and ``LocalBudget(clock=…)``."""
         return self._monotonic
+
+    def time(self) -> float:
+        """Wall time in seconds since the epoch, for ``FakeKore(clock=…)``."""
+        return self._wall.timestamp()
 
     def advance(self, seconds: float) -> None:
         self._wall += timedelta(seconds=seconds)
