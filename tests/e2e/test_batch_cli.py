@@ -9,15 +9,12 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
-from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from support.cli import Korebot, Run, console_script
 
 from korebot.kore import (
     NO_RETRY,
@@ -46,10 +43,7 @@ SECRET = "batch-tests-secret-2f7a9c41e0d36b85"
 BOT = "st-1a2b3c4d-0000-5e6f-8a9b-0c1d2e3f4a5b"
 SMOKE = "smoke tests/en"  # a space and a slash: one encoded path segment
 SMOKE_PATH = f"/api/public/bot/{BOT}/testsuite/smoke%20tests%2Fen"
-KOREBOT = Path(sys.executable).parent / "korebot"
 FAST = ["--interval", "0.1"]
-
-Run = subprocess.CompletedProcess[str]
 
 
 class Clock:
@@ -221,31 +215,9 @@ def test_the_fake_wants_the_language_header_and_a_version() -> None:
 # -- the command line -------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Korebot:
-    workdir: Path
-
-    def __call__(self, args: Sequence[str], env: dict[str, str]) -> Run:
-        return subprocess.run(  # noqa: S603 (our own console script, no shell)
-            [str(KOREBOT), *args],
-            env=env,
-            cwd=self.workdir,
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
-        )
-
-    def all(self, runs: Sequence[tuple[Sequence[str], dict[str, str]]]) -> list[Run]:
-        with ThreadPoolExecutor(max_workers=len(runs)) as pool:
-            return list(pool.map(lambda run: self(*run), runs))
-
-
 @pytest.fixture
 def korebot(tmp_path: Path) -> Korebot:
-    if not (KOREBOT.is_file() and os.access(KOREBOT, os.X_OK)):
-        pytest.fail(f"the korebot console script is missing at {KOREBOT}")
-    return Korebot(tmp_path)
+    return console_script(tmp_path)
 
 
 def env_for(fake: FakeKore, workdir: Path, **overrides: str) -> dict[str, str]:

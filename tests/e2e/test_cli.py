@@ -10,15 +10,13 @@ import os
 import re
 import socket
 import subprocess
-import sys
-from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
 import pytest
 import typer
+from support.cli import KOREBOT, Korebot, Run, console_script
 from support.slack_app import Harness, app_env, new_channel, wait_until
 
 from korebot.cli import app
@@ -36,44 +34,12 @@ TRY_BOTH_HOSTS = (
     " Wrong Kore.ai environment? Try https://platform.kore.ai or https://bots.kore.ai: "
     "set KORE_HOST, or host under [bots.support] in the KOREBOT_CONFIG file."
 )
-KOREBOT = Path(sys.executable).parent / "korebot"
 COMMANDS = sorted(typer.main.get_group(app).commands)
-
-Run = subprocess.CompletedProcess[str]
-
-
-@dataclass(frozen=True)
-class Korebot:
-    """Runs the installed console script in a scratch directory (doctor opens sqlite there)."""
-
-    script: Path
-    workdir: Path
-
-    def __call__(self, args: Sequence[str], env: dict[str, str]) -> Run:
-        return subprocess.run(  # noqa: S603 (our own console script, no shell)
-            [str(self.script), *args],
-            env=env,
-            cwd=self.workdir,
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
-        )
-
-    def all(self, runs: Sequence[tuple[Sequence[str], dict[str, str]]]) -> list[Run]:
-        """Run independent commands at once; results in the order given."""
-        with ThreadPoolExecutor(max_workers=len(runs)) as pool:
-            return list(pool.map(lambda run: self(*run), runs))
 
 
 @pytest.fixture(scope="module")
 def korebot(tmp_path_factory: pytest.TempPathFactory) -> Korebot:
-    if not (KOREBOT.is_file() and os.access(KOREBOT, os.X_OK)):
-        pytest.fail(
-            f"the korebot console script is missing at {KOREBOT}; "
-            "install the project into this interpreter's environment: pip install -e '.[test]'"
-        )
-    return Korebot(KOREBOT, tmp_path_factory.mktemp("korebot-cli"))
+    return console_script(tmp_path_factory.mktemp("korebot-cli"))
 
 
 @pytest.fixture
