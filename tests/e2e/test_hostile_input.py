@@ -89,6 +89,8 @@ def check_answer(h: Harness, text: str, command: str = "/faq-status") -> str:
         "support payload",
         "payload=%7B%7D en",
     ],
+    # No "@" in the IDs: xdist's loadgroup reads the group after the first "@" of a test's ID.
+    ids=lambda text: str(text).replace("@", "(at)"),
 )
 @pytest.mark.parametrize("command", ["/faq-status", "/ml-status"])
 def test_hostile_text_is_answered_safely(h: Harness, text: str, command: str) -> None:
