@@ -128,7 +128,7 @@ def render(
         "over 127.0.0.1, driven with signed slash commands, against the fake Kore.ai "
         "(real HTTP, JWT checks, per-bot rate limits of 60/min and 1800/h enforced, "
         "150-300 ms latency) and the fake Slack Web API from `korebot/testing/`. "
-        "These are measurements, not tests; `tests/test_benchmarks_smoke.py` only keeps "
+        "These are measurements, not tests; `tests/e2e/test_benchmarks_smoke.py` only keeps "
         "the suite working (`--quick`).",
         "",
         f"- **Command:** `{command}` ({mode} run, {_duration(runtime)})",

@@ -66,7 +66,8 @@ class TrainRequests(abc.TrainRequests):
     def record_train_request(self, ask: TrainAsk) -> TrainRequestView:
         moment = self.db.policy.clock()
         row = TrainRequest(
-            token=secrets.token_urlsafe(24),
+            # Hex, not base64: a token in a logged message body never reads as a JWT ("eyJ…").
+            token=secrets.token_hex(24),
             team_id=ask.team_id,
             channel_id=ask.channel_id,
             user_id=ask.user_id,
