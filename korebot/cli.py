@@ -26,12 +26,12 @@ from rich.table import Table
 from korebot import config as config_module
 from korebot.kore import (
     InvalidInput,
+    JobStatus,
     Kind,
     KoreClient,
     KoreError,
     State,
     Status,
-    TrainingStatus,
     UnreadableResponse,
     kinds,
     validation,
@@ -352,7 +352,7 @@ def _target(registry: BotRegistry, name: str, language: str | None) -> tuple[Bot
     return bot, language
 
 
-def _ask(call: Callable[[], TrainingStatus]) -> TrainingStatus:
+def _ask(call: Callable[[], JobStatus]) -> JobStatus:
     try:
         return call()
     except InvalidInput as error:
@@ -376,7 +376,7 @@ def _watch(
 
     started = time.monotonic()
     deadline = started + timeout
-    last: TrainingStatus | None = None
+    last: JobStatus | None = None
     last_line = 0.0
     live = out.is_terminal
     with (
@@ -670,7 +670,7 @@ def _nothing() -> Iterator[None]:
     yield None
 
 
-def _show(bot: Bot, lang: str, state: State, result: TrainingStatus, as_json: bool) -> None:
+def _show(bot: Bot, lang: str, state: State, result: JobStatus, as_json: bool) -> None:
     if as_json:
         data = {"bot": bot.name, "bot_id": bot.bot_id, "language": lang, "state": state.value}
         out.print_json(json.dumps(data | result.as_dict()))
@@ -697,7 +697,7 @@ def _show(bot: Bot, lang: str, state: State, result: TrainingStatus, as_json: bo
         err.print(f"korebot: Kore.ai reported an unknown status {result.raw_status!r}.")
 
 
-def _exit_code(result: TrainingStatus) -> Exit:
+def _exit_code(result: JobStatus) -> Exit:
     return {
         Status.SUCCESS: Exit.SUCCESS,
         Status.FAILURE: Exit.FAILURE,

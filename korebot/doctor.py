@@ -12,12 +12,12 @@ from sqlalchemy.exc import ArgumentError
 from korebot.config import DEFAULT_KORE_HOST, LEGACY_KORE_HOST, Config
 from korebot.kore import (
     CredentialsRejected,
+    JobStatus,
     Kind,
     KoreError,
     KoreUnreachable,
     NotFound,
     ScopeMissing,
-    TrainingStatus,
     UnreadableResponse,
     kinds,
 )
@@ -49,7 +49,7 @@ def run(config: Config) -> Iterator[Check]:
 def _bot(registry: BotRegistry, bot: Bot) -> Check:
     """One status call of each kind: the credentials, the host, and each kind's scope."""
     lang = bot.languages[0] if bot.languages else "en"
-    answers: list[tuple[Kind, TrainingStatus]] = []
+    answers: list[tuple[Kind, JobStatus]] = []
     failures: list[tuple[Kind, KoreError]] = []
     for kind in Kind:
         try:

@@ -2,7 +2,7 @@
 
 Kore.ai allows about 60 design-time calls a minute and 1800 an hour per bot,
 shared by everyone asking about that bot. The gateway makes one call serve
-everyone: concurrent asks for the same training (``TrainingKey``: host, bot,
+everyone: concurrent asks for the same training (``JobKey``: host, bot,
 language, state and kind) share one request in flight, an answer fetched a moment
 ago answers new asks without a call, and a per-bot budget, shared by every kind of
 training, keeps every caller (slash commands and polls) inside Kore.ai's limits.
@@ -20,10 +20,10 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from korebot.kore import Kind, State, TrainingStatus
+from korebot.kore import JobStatus, Kind, State
 from korebot.kore.errors import BudgetExhausted
 from korebot.ratelimit import KeyedWindows
-from korebot.registry import Bot, BotRegistry, TrainingKey
+from korebot.registry import Bot, BotRegistry, JobKey
 
 __all__ = ["Budget", "BudgetExhausted", "Fetched", "Limits", "LocalBudget", "StatusGateway"]
 
@@ -34,7 +34,7 @@ Purpose = Literal["ask", "poll"]
 class Fetched:
     """A status and how old it is (0 when it was fetched for this caller)."""
 
-    status: TrainingStatus
+    status: JobStatus
     age: float
 
 
@@ -81,8 +81,8 @@ class StatusGateway:
         self.limits = limits
         self.clock = clock
         self._lock = threading.Lock()
-        self._cache: dict[TrainingKey, tuple[TrainingStatus, float]] = {}
-        self._in_flight: dict[TrainingKey, Future[TrainingStatus]] = {}
+        self._cache: dict[JobKey, tuple[JobStatus, float]] = {}
+        self._in_flight: dict[JobKey, Future[JobStatus]] = {}
         self.budget = budget or LocalBudget(limits, clock)
         #: Calls sent to Kore.ai so far (for the benchmarks and the logs).
         self.calls = 0
@@ -102,7 +102,7 @@ class StatusGateway:
         last known answer with its age, and a poll gets BudgetExhausted with the
         seconds to wait; so does an ask when nothing is known yet.
         """
-        key = TrainingKey.of(bot, language, state, kind)
+        key = JobKey.of(bot, language, state, kind)
         with self._lock:
             moment = self.clock()
             known = self._known(key, moment)
@@ -120,7 +120,7 @@ class StatusGateway:
                         retry_after=wait,
                     )
                 self.calls += 1
-                leading: Future[TrainingStatus] = Future()
+                leading: Future[JobStatus] = Future()
                 self._in_flight[key] = leading
         if joined is not None:
             return Fetched(joined.result(), 0.0)
@@ -137,7 +137,7 @@ class StatusGateway:
         leading.set_result(result)
         return Fetched(result, 0.0)
 
-    def start_training(self, bot: Bot, language: str, kind: Kind = Kind.FAQ) -> TrainingStatus:
+    def start_training(self, bot: Bot, language: str, kind: Kind = Kind.FAQ) -> JobStatus:
         """POST a new training, once (never retried), within the bot's budget like an ask:
         BudgetExhausted with the seconds to wait when it is spent."""
         wait = self.budget.acquire((bot.host, bot.bot_id))
@@ -150,11 +150,11 @@ class StatusGateway:
         with self._lock:
             self.calls += 1
             # What was known of this training is stale now that a run starts.
-            started = TrainingKey.of(bot, language, State.CONFIGURED, kind)
+            started = JobKey.of(bot, language, State.CONFIGURED, kind)
             self._cache.pop(started, None)
         return self.registry.client(bot).start_training(bot.bot_id, language, kind)
 
-    def _known(self, key: TrainingKey, moment: float) -> Fetched | None:
+    def _known(self, key: JobKey, moment: float) -> Fetched | None:
         cached = self._cache.get(key)
         if cached is None:
             return None

@@ -18,7 +18,7 @@ class UnknownBot(InvalidInput):
 
 
 @dataclass(frozen=True)
-class TrainingKey:
+class JobKey:
     """One training korebot can ask about: a bot's FAQs or ML model, in one language and state.
 
     The gateway shares calls and answers by it, the watch store keeps one target row
@@ -34,7 +34,7 @@ class TrainingKey:
     kind: Kind = Kind.FAQ
 
     @classmethod
-    def of(cls, bot: Bot, language: str, state: State, kind: Kind = Kind.FAQ) -> TrainingKey:
+    def of(cls, bot: Bot, language: str, state: State, kind: Kind = Kind.FAQ) -> JobKey:
         return cls(bot.host, bot.bot_id, language, state, kind)
 
     @property

@@ -14,7 +14,7 @@ from korebot.kore.errors import (
     ScopeMissing,
     UnreadableResponse,
 )
-from korebot.kore.models import Kind, State, Status, TrainingStatus
+from korebot.kore.models import JobStatus, Kind, State, Status
 
 __all__ = [
     "NO_RETRY",
@@ -22,6 +22,7 @@ __all__ = [
     "Credentials",
     "CredentialsRejected",
     "InvalidInput",
+    "JobStatus",
     "Kind",
     "KoreClient",
     "KoreError",
@@ -33,6 +34,5 @@ __all__ = [
     "ScopeMissing",
     "State",
     "Status",
-    "TrainingStatus",
     "UnreadableResponse",
 ]

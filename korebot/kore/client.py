@@ -32,7 +32,7 @@ from korebot.kore.errors import (
     UnreadableResponse,
 )
 from korebot.kore.kinds import batch
-from korebot.kore.models import Kind, State, TrainingStatus
+from korebot.kore.models import JobStatus, Kind, State
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -144,7 +144,7 @@ class KoreClient:
         language: str,
         state: State | str = State.CONFIGURED,
         kind: Kind = Kind.FAQ,
-    ) -> TrainingStatus:
+    ) -> JobStatus:
         """GET the kind's training status, retrying transient failures per the policy."""
         bot, lang = validation.bot_id(bot_id), validation.language(language)
         spec = kinds.spec(kind)
@@ -154,7 +154,7 @@ class KoreClient:
                 return self._call(request, spec, spec.parse, bot=bot, language=lang)
         raise AssertionError("unreachable: tenacity either returns or raises")  # pragma: no cover
 
-    def start_training(self, bot_id: str, language: str, kind: Kind = Kind.FAQ) -> TrainingStatus:
+    def start_training(self, bot_id: str, language: str, kind: Kind = Kind.FAQ) -> JobStatus:
         """POST a new training of the kind. Never retried: the call is not idempotent."""
         bot, lang = validation.bot_id(bot_id), validation.language(language)
         spec = kinds.spec(kind)

@@ -46,7 +46,7 @@ class Status(enum.StrEnum):
 
 
 @dataclass(frozen=True)
-class TrainingStatus:
+class JobStatus:
     """One answer of a training status (or start-training) API, of either kind.
 
     The ML-only facts (``out_of_sync``, ``nlp_version``, ``train_version``) are empty for
@@ -67,14 +67,14 @@ class TrainingStatus:
     train_version: int | None = None
 
     @classmethod
-    def from_json(cls, data: Any, kind: Kind = Kind.FAQ) -> TrainingStatus:
+    def from_json(cls, data: Any, kind: Kind = Kind.FAQ) -> JobStatus:
         """Read a status answer of the kind's API (or what ``as_json`` wrote)."""
         from korebot.kore import kinds  # the kinds' modules build on this one
 
         return kinds.spec(kind).parse(data)
 
     @classmethod
-    def placeholder(cls, raw_status: str | None, kind: Kind = Kind.FAQ) -> TrainingStatus:
+    def placeholder(cls, raw_status: str | None, kind: Kind = Kind.FAQ) -> JobStatus:
         """What is known of a training from its last recorded raw status alone."""
         from korebot.kore import kinds
 

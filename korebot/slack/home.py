@@ -30,7 +30,7 @@ from korebot.kore import Kind, State, Status
 from korebot.registry import Bot
 from korebot.slack.kinds import command, label
 from korebot.slack.messages import duration, escape, slack_date
-from korebot.watch.types import SubscriptionView, TrainingSnapshot, WatchView
+from korebot.watch.types import JobSnapshot, SubscriptionView, WatchView
 
 #: A conversations_select per training: the channel chosen gets a watch of it.
 WATCH_ACTION = "home_watch"
@@ -62,7 +62,7 @@ class HomeTraining:
     language: str
     kind: Kind
     #: None: no poll or ask ever recorded it.
-    known: TrainingSnapshot | None
+    known: JobSnapshot | None
     may_train: bool
     #: Configured (in development) unless the store knows the published one's too.
     state: State = State.CONFIGURED

@@ -23,7 +23,7 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-from korebot.kore import Kind, State, Status, TrainingStatus
+from korebot.kore import JobStatus, Kind, State, Status
 from korebot.kore.kinds.ml import part_names
 from korebot.registry import Bot
 from korebot.slack.kinds import command, label
@@ -113,14 +113,14 @@ def _training(kind: Kind, name: str, language: str) -> str:
     return f"{label(kind)} training for {escape(name)} ({escape(language)})"
 
 
-def _headline(name: str, language: str, result: TrainingStatus) -> str:
+def _headline(name: str, language: str, result: JobStatus) -> str:
     verb = _VERB[result.status]
     if result.status is Status.UNKNOWN:
         verb = f"reports an unknown status `{escape(result.raw_status, 60)}`"
     return f"{EMOJI[result.status]} {_training(result.kind, name, language)} {verb}"
 
 
-def _out_of_sync(result: TrainingStatus) -> str:
+def _out_of_sync(result: JobStatus) -> str:
     """What tells a developer an ML training is due; empty when nothing is out of sync."""
     if not result.out_of_sync:
         return ""
@@ -128,7 +128,7 @@ def _out_of_sync(result: TrainingStatus) -> str:
     return f"the model is not in sync with: {parts}"
 
 
-def _details(result: TrainingStatus) -> str:
+def _details(result: JobStatus) -> str:
     parts = [f"Kore.ai says: _{escape(result.message)}_"]
     if result.modified_on:
         parts.append(f"last change {slack_date(result.modified_on)}")
@@ -142,7 +142,7 @@ def _details(result: TrainingStatus) -> str:
 
 
 def status(
-    bot: Bot, language: str, state: State, result: TrainingStatus, user: str, age: float = 0.0
+    bot: Bot, language: str, state: State, result: JobStatus, user: str, age: float = 0.0
 ) -> Message:
     """The answer to ``/faq-status BOT LANG``, visible in the channel."""
     headline = _headline(bot.name, language, result)
@@ -160,7 +160,7 @@ def status(
 
 def watching(
     watch: WatchView,
-    result: TrainingStatus,
+    result: JobStatus,
     failing_since: datetime | None = None,
     note: str | None = None,
 ) -> Message:
@@ -199,7 +199,7 @@ def watching(
     )
 
 
-def ran_between_checks(watch: WatchView, result: TrainingStatus) -> Message:
+def ran_between_checks(watch: WatchView, result: JobStatus) -> Message:
     """One message for a run that started and ended between two polls (subscriptions)."""
     headline = _headline(watch.bot_name, watch.language, result)
     target = _target(watch.bot_name, watch.bot_id, watch.language, watch.state)
@@ -209,7 +209,7 @@ def ran_between_checks(watch: WatchView, result: TrainingStatus) -> Message:
     )
 
 
-def final_reply(watch: WatchView, result: TrainingStatus, note: str | None = None) -> Message:
+def final_reply(watch: WatchView, result: JobStatus, note: str | None = None) -> Message:
     """The thread reply with the result, mentioning everyone who asked; ``note`` (how long
     it took against the usual) follows the headline."""
     mentions = " ".join(f"<@{user}>" for user in watch.askers)
@@ -221,7 +221,7 @@ def final_reply(watch: WatchView, result: TrainingStatus, note: str | None = Non
     )
 
 
-def final_parent(watch: WatchView, result: TrainingStatus) -> Message:
+def final_parent(watch: WatchView, result: JobStatus) -> Message:
     """The parent message once the training has ended (no more buttons)."""
     headline = _headline(watch.bot_name, watch.language, result)
     return Message(

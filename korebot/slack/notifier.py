@@ -15,7 +15,7 @@ from typing import Any
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from korebot.kore import TrainingStatus
+from korebot.kore import JobStatus
 from korebot.slack import history_messages, messages
 from korebot.watch.types import Outcome, SubscriptionView, Undeliverable, WatchView
 
@@ -77,7 +77,7 @@ class SlackNotifier:
 
     # Announcing ------------------------------------------------------------------
 
-    def announce(self, watch: WatchView, status: TrainingStatus) -> tuple[str, str]:
+    def announce(self, watch: WatchView, status: JobStatus) -> tuple[str, str]:
         message = messages.watching(watch, status, note=history_messages.usual_note(watch))
         meta = _metadata(ANNOUNCED, watch)
         try:
@@ -167,7 +167,7 @@ class SlackNotifier:
             watch,
             messages.watching(
                 watch,
-                TrainingStatus.placeholder(watch.last_status, watch.kind),
+                JobStatus.placeholder(watch.last_status, watch.kind),
                 failing_since=failing_since,
                 note=history_messages.usual_note(watch),
             ),

@@ -13,7 +13,7 @@ from korebot.kore.errors import BudgetExhausted
 from korebot.registry import Bot
 from korebot.slack.kinds import label
 from korebot.slack.messages import Message, escape
-from korebot.watch.types import TrainState
+from korebot.watch.types import StartState
 
 TRAIN_ACTION = "train_now"
 CANCEL_TRAIN_ACTION = "cancel_train"
@@ -92,22 +92,22 @@ def expired(kind: Kind, bot_name: str, language: str, command: str) -> Message:
 
 
 _HANDLED = {
-    TrainState.CANCELLED: "it was cancelled",
-    TrainState.EXPIRED: "it expired",
-    TrainState.STARTING: "it is being handled",
-    TrainState.STARTED: "the training was started",
-    TrainState.JOINED: "a training was already running and is watched",
-    TrainState.FAILED: "starting it failed",
-    TrainState.UNKNOWN: "it was sent to Kore.ai already",
+    StartState.CANCELLED: "it was cancelled",
+    StartState.EXPIRED: "it expired",
+    StartState.STARTING: "it is being handled",
+    StartState.STARTED: "the training was started",
+    StartState.JOINED: "a training was already running and is watched",
+    StartState.FAILED: "starting it failed",
+    StartState.UNKNOWN: "it was sent to Kore.ai already",
 }
 
 
-def handled_as(state: TrainState) -> str:
+def handled_as(state: StartState) -> str:
     """What became of a request, in a few words ("starting it failed")."""
     return _HANDLED.get(state, state.value)
 
 
-def handled(state: TrainState) -> Message:
+def handled(state: StartState) -> Message:
     """Any click after the first: nothing more is sent."""
     return _plain(
         f"This confirmation was already used ({_HANDLED.get(state, state.value)}); "

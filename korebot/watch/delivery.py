@@ -17,7 +17,7 @@ from contextlib import suppress
 from datetime import datetime, timedelta
 
 from korebot.errors import DatabaseUnavailable, Undeliverable
-from korebot.kore import TrainingStatus
+from korebot.kore import JobStatus
 from korebot.watch.held_leases import HeldLeases
 from korebot.watch.store.abc import Watches
 from korebot.watch.thread_pool import Pool
@@ -78,7 +78,7 @@ class Delivery:
                 self.watches.release_delivery(lease, None)
             self.held.discard(lease)
 
-    def announce(self, joined: Joined, status: TrainingStatus) -> WatchView:
+    def announce(self, joined: Joined, status: JobStatus) -> WatchView:
         """Post a new watch's message right away (the asker waits), under its new lease."""
         lease = joined.lease
         assert lease is not None
@@ -137,7 +137,7 @@ class Delivery:
         """The posts themselves; whether the watch is done (delivered)."""
         view, outcome, lease = claim.view, claim.outcome, claim.lease
         if view.thread_ts is None and outcome is None:
-            status = TrainingStatus.placeholder(view.last_status, view.kind)
+            status = JobStatus.placeholder(view.last_status, view.kind)
             found = self.notifier.find_announcement(view) if claim.announce_attempts else None
             self._thread(lease, found or self.notifier.announce(view, status))
             return False

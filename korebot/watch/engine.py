@@ -26,8 +26,8 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from korebot.errors import DatabaseUnavailable
 from korebot.gateway import Fetched, StatusGateway
-from korebot.kore import Kind, State, TrainingStatus
-from korebot.registry import Bot, TrainingKey
+from korebot.kore import JobStatus, Kind, State
+from korebot.registry import Bot, JobKey
 from korebot.watch.delivery import MAX_DELIVERY_ATTEMPTS, Delivery
 from korebot.watch.held_leases import HeldLeases
 from korebot.watch.pace import expected_end_interval
@@ -40,13 +40,13 @@ from korebot.watch.types import (
     Lease,
     Notifier,
     RunView,
+    StartAsk,
+    StartClaim,
     Started,
+    StartRequestView,
+    StartState,
     Subscribed,
     SubscriptionView,
-    TrainAsk,
-    TrainClaim,
-    TrainRequestView,
-    TrainState,
     WatchRequest,
     WatchView,
     now,
@@ -188,7 +188,7 @@ class WatchEngine:
 
     # Watches and subscriptions -----------------------------------------------------
 
-    def watch(self, request: WatchRequest, status: TrainingStatus) -> Started:
+    def watch(self, request: WatchRequest, status: JobStatus) -> Started:
         """Watch a training for a channel, or add the asker to the channel's existing watch."""
         joined = self.store.watches.join_watch(request, status)
         # The asker's Home tab lists their watches (a queued refresh: it returns at once).
@@ -207,7 +207,7 @@ class WatchEngine:
         channels asking about one training cost no more calls than one. A poll just due
         (waiting for the tick, or under way) still counts as on time. None otherwise.
         """
-        target = self.store.targets.target_state(TrainingKey.of(bot, language, state, kind))
+        target = self.store.targets.target_state(JobKey.of(bot, language, state, kind))
         moment = self.clock()
         if (
             target is None
@@ -230,7 +230,7 @@ class WatchEngine:
         kind: Kind = Kind.FAQ,
     ) -> WatchView | None:
         """Stop the channel's watch of this training; None if there was none."""
-        key = TrainingKey.of(bot, language, state, kind)
+        key = JobKey.of(bot, language, state, kind)
         watch_id = self.store.watches.find_watch(key, channel_id)
         return None if watch_id is None else self.stop_by_id(watch_id, channel_id, user_id)
 
@@ -254,7 +254,7 @@ class WatchEngine:
         state: State,
         kind: Kind = Kind.FAQ,
     ) -> tuple[SubscriptionView, Subscribed]:
-        key = TrainingKey.of(bot, language, state, kind)
+        key = JobKey.of(bot, language, state, kind)
         return self.store.subscriptions.subscribe(team_id, channel_id, user_id, key, bot.name)
 
     def unsubscribe(
@@ -266,7 +266,7 @@ class WatchEngine:
         user_id: str,
         kind: Kind = Kind.FAQ,
     ) -> SubscriptionView | None:
-        key = TrainingKey.of(bot, language, state, kind)
+        key = JobKey.of(bot, language, state, kind)
         gone = self.store.subscriptions.unsubscribe(channel_id, key)
         if gone is None:
             return None
@@ -284,38 +284,38 @@ class WatchEngine:
 
     # Trainings started from Slack ---------------------------------------------------
 
-    def record_train_request(self, ask: TrainAsk) -> TrainRequestView:
-        """A confirmation to show (``TrainRequests.record_train_request``)."""
-        return self.store.train_requests.record_train_request(ask)
+    def record_start_request(self, ask: StartAsk) -> StartRequestView:
+        """A confirmation to show (``StartRequests.record_start_request``)."""
+        return self.store.start_requests.record_start_request(ask)
 
-    def train_request(self, token: str) -> TrainRequestView | None:
-        return self.store.train_requests.train_request(token)
+    def start_request(self, token: str) -> StartRequestView | None:
+        return self.store.start_requests.start_request(token)
 
-    def claim_train_start(self, token: str, user_id: str) -> TrainClaim:
+    def claim_start(self, token: str, user_id: str) -> StartClaim:
         """Claim a confirmation as its training's one start, or as a follower of the request
-        holding it (``TrainRequests.claim_train_start``): only a winner may POST."""
-        return self.store.train_requests.claim_train_start(token, user_id)
+        holding it (``StartRequests.claim_start``): only a winner may POST."""
+        return self.store.start_requests.claim_start(token, user_id)
 
-    def take_stale_train_requests(self, stale_after: float) -> list[TrainRequestView]:
+    def take_stale_start_requests(self, stale_after: float) -> list[StartRequestView]:
         """The requests left starting by a dead process, each taken by one caller (the
         sweep): status first, never a POST."""
-        return self.store.train_requests.take_stale_train_requests(stale_after)
+        return self.store.start_requests.take_stale_start_requests(stale_after)
 
-    def reclaim_train_request(self, token: str, stale_after: float) -> TrainRequestView | None:
+    def reclaim_start_request(self, token: str, stale_after: float) -> StartRequestView | None:
         """Take over a request its dead claimer left starting: ask the status, never POST."""
-        return self.store.train_requests.reclaim_train_request(token, stale_after)
+        return self.store.start_requests.reclaim_start_request(token, stale_after)
 
-    def cancel_train_request(self, token: str) -> tuple[TrainRequestView | None, bool]:
-        return self.store.train_requests.cancel_train_request(token)
+    def cancel_start_request(self, token: str) -> tuple[StartRequestView | None, bool]:
+        return self.store.start_requests.cancel_start_request(token)
 
-    def finish_train_request(
-        self, request_id: int, state: TrainState, result: str, watch_id: int | None = None
+    def finish_start_request(
+        self, request_id: int, state: StartState, result: str, watch_id: int | None = None
     ) -> bool:
-        return self.store.train_requests.finish_train_request(request_id, state, result, watch_id)
+        return self.store.start_requests.finish_start_request(request_id, state, result, watch_id)
 
     # History and the App Home ------------------------------------------------------
 
-    def runs(self, key: TrainingKey, limit: int = SHOWN_RUNS) -> list[RunView]:
+    def runs(self, key: JobKey, limit: int = SHOWN_RUNS) -> list[RunView]:
         """The training's last runs, newest first."""
         return self.store.runs.runs(key, limit)
 

@@ -16,8 +16,8 @@ from typing import Literal, Protocol
 
 from korebot.errors import LimitReached as LimitReached
 from korebot.errors import Undeliverable as Undeliverable
-from korebot.kore import Kind, State, Status, TrainingStatus
-from korebot.registry import Bot, TrainingKey
+from korebot.kore import JobStatus, Kind, State, Status
+from korebot.registry import Bot, JobKey
 
 
 def now() -> datetime:
@@ -33,7 +33,7 @@ class Via(StrEnum):
     TRAIN = "train"  # someone started the training from Slack (its first asker)
 
 
-class TrainState(StrEnum):
+class StartState(StrEnum):
     """Where a training requested from Slack is (``korebot_train_requests.state``)."""
 
     PENDING = "pending"  # the confirmation is shown; nothing started
@@ -123,7 +123,7 @@ class SubscriptionView:
 class Outcome:
     """The final word of a watch: the training's result, or why watching stopped."""
 
-    result: TrainingStatus | None = None
+    result: JobStatus | None = None
     reason: str | None = None
     #: Seconds the run took (None: its start is unknown), and how long its target's runs
     #: usually took before it (None: not known yet).
@@ -143,7 +143,7 @@ class Outcome:
             # Outcomes recorded before ML training existed carry no kind: FAQ ones; before
             # the run history, no lengths.
             kind = Kind(data.get("kind", Kind.FAQ.value))
-            result = TrainingStatus.from_json(data["result"], kind)
+            result = JobStatus.from_json(data["result"], kind)
             return cls(result=result, took=data.get("took"), usual=data.get("usual"))
         return cls(reason=str(data["reason"]))
 
@@ -151,7 +151,7 @@ class Outcome:
 class Notifier(Protocol):
     """What the engine needs from the chat side. Transient failures raise any other error."""
 
-    def announce(self, watch: WatchView, status: TrainingStatus) -> tuple[str, str]:
+    def announce(self, watch: WatchView, status: JobStatus) -> tuple[str, str]:
         """Post the watch's message; return (channel, ts) of the thread it starts."""
 
     def timed_out(self, waited: float, last_status: str, error: str | None) -> str:
@@ -191,15 +191,15 @@ class Notifier(Protocol):
 
 
 @dataclass(frozen=True)
-class TrainingSnapshot:
+class JobSnapshot:
     """What the store knows of one training (its target row), for the App Home: the last
     poll's answer and when it came, never a fresh call to Kore.ai."""
 
-    key: TrainingKey
+    key: JobKey
     bot_name: str
     #: The last status seen, in Kore.ai's words, and the parsed answer it came in.
     last_status: str | None
-    last_result: TrainingStatus | None
+    last_result: JobStatus | None
     checked_at: datetime | None
     #: When the run in progress was first seen (None: not running as of the last poll).
     running_since: datetime | None
@@ -218,7 +218,7 @@ class HomeActivity:
     """A user's part of the store, for their App Home (korebot.watch.store.home_tabs)."""
 
     #: Every target the store has for the trainings asked about, by key.
-    trainings: dict[TrainingKey, TrainingSnapshot]
+    trainings: dict[JobKey, JobSnapshot]
     #: Active watches the user asked for (is an asker of), oldest first.
     watches: list[WatchView]
     #: Subscriptions the user created, and those of channels where they have a watch.
@@ -237,8 +237,8 @@ class WatchRequest:
     via: Via = Via.ASK
 
     @property
-    def key(self) -> TrainingKey:
-        return TrainingKey.of(self.bot, self.language, self.state, self.kind)
+    def key(self) -> JobKey:
+        return JobKey.of(self.bot, self.language, self.state, self.kind)
 
 
 @dataclass(frozen=True)
@@ -274,20 +274,20 @@ class RunView:
 
 
 @dataclass(frozen=True)
-class TrainAsk:
+class StartAsk:
     """A training asked for from Slack, before its confirmation is shown."""
 
     team_id: str
     channel_id: str
     user_id: str
-    key: TrainingKey
+    key: JobKey
     bot_name: str
     #: Seconds the confirmation can be clicked for.
     valid_for: float = 600.0
 
 
 @dataclass(frozen=True)
-class TrainRequestView:
+class StartRequestView:
     """A training request as recorded, with where it is now."""
 
     request_id: int
@@ -295,11 +295,11 @@ class TrainRequestView:
     team_id: str
     channel_id: str
     user_id: str
-    key: TrainingKey
+    key: JobKey
     bot_name: str
     created_at: datetime
     expires_at: datetime
-    state: TrainState
+    state: StartState
     claimed_at: datetime | None
     started_by: str | None
     result: str | None
@@ -310,16 +310,16 @@ class TrainRequestView:
 
 
 @dataclass(frozen=True)
-class TrainClaim:
-    """What a click's claim did (``TrainRequests.claim_train_start``)."""
+class StartClaim:
+    """What a click's claim did (``StartRequests.claim_start``)."""
 
     #: The request as it is now; None if there is no such request.
-    request: TrainRequestView | None
+    request: StartRequestView | None
     #: This call claimed it and holds its training's start: it may POST, once.
     won: bool = False
     #: This call claimed it as a follower of this request, which held the training's start
     #: at that moment (as it was then): it must not POST, but join what that one started.
-    leader: TrainRequestView | None = None
+    leader: StartRequestView | None = None
 
 
 # The store's leases and what acquiring or recording hands back (korebot.watch.store.abc).
@@ -419,7 +419,7 @@ class Failed:
 class TargetState:
     """A target's last poll, for answering asks between polls."""
 
-    status: TrainingStatus | None
+    status: JobStatus | None
     last_status: str | None
     checked_at: datetime | None
     next_poll_at: datetime | None

@@ -25,7 +25,7 @@ from korebot.slack.home import TRAIN_ACTION, WATCH_ACTION
 from korebot.testing.app_process import AppProcess
 from korebot.testing.fake_kore import FakeKore, Status
 from korebot.testing.fake_slack import FakeSlack
-from korebot.watch.store.tables import Asker, HomeTab, TrainRequest, Watch
+from korebot.watch.store.tables import Asker, HomeTab, StartRequest, Watch
 
 TRAINER = "U0TRAINER"
 HIDDEN = "st-77777777-0000-4e6f-8a9b-0c1d2e3f4a5b"
@@ -188,7 +188,7 @@ def test_a_trainers_train_button_leads_to_the_confirmation_and_train_now_posts_o
     ids = [element["action_id"] for element in buttons["elements"]]
     assert ids == [training_messages.TRAIN_ACTION, training_messages.CANCEL_TRAIN_ACTION]
     token = buttons["elements"][0]["value"]
-    (row,) = h.rows(select(TrainRequest.channel_id).where(TrainRequest.token == token))
+    (row,) = h.rows(select(StartRequest.channel_id).where(StartRequest.token == token))
     assert row[0] == dm
     assert h.kore.count(BOT, kind="train", training="faq") == trains  # nothing yet
     url = h.slack.response_url()
@@ -224,7 +224,7 @@ def test_a_non_trainer_sees_no_train_button_and_a_forged_click_is_refused(h: Har
     assert ":no_entry:" in refused
     assert "KOREBOT_TRAINERS" in refused  # who grants it, as the command says
     assert h.slack.messages("D" + user) == []
-    assert h.rows(select(TrainRequest.id).where(TrainRequest.user_id == user)) == []
+    assert h.rows(select(StartRequest.id).where(StartRequest.user_id == user)) == []
     assert h.kore.count(BOT, kind="train") == trains
 
 

@@ -23,6 +23,7 @@ from korebot.kore import (
     Credentials,
     CredentialsRejected,
     InvalidInput,
+    JobStatus,
     Kind,
     KoreClient,
     KoreError,
@@ -34,7 +35,6 @@ from korebot.kore import (
     ScopeMissing,
     State,
     Status,
-    TrainingStatus,
     UnreadableResponse,
 )
 from korebot.kore.client import DEFAULT_TIMEOUT
@@ -153,7 +153,7 @@ def test_each_status_becomes_a_training_status(
 ) -> None:
     fake.script(BOT, "en", Answer(raw, modified_on=WHEN, training_id="5d14b0", modified_by="u-5e"))
     result = client.training_status(BOT, "en")
-    assert isinstance(result, TrainingStatus)
+    assert isinstance(result, JobStatus)
     assert result.status is expected
     assert result.raw_status == raw
     assert result.message == message

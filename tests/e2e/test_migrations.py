@@ -46,8 +46,8 @@ from support.store import open_store
 from typer.testing import CliRunner
 
 from korebot.cli import app as cli
-from korebot.kore import Kind, State, Status, TrainingStatus
-from korebot.registry import TrainingKey
+from korebot.kore import JobStatus, Kind, State, Status
+from korebot.registry import JobKey
 from korebot.testing.app_process import AppProcess
 from korebot.testing.fake_kore import FakeKore
 from korebot.testing.fake_slack import FakeSlack
@@ -484,7 +484,7 @@ def test_watches_from_before_kinds_are_found_under_their_faq_training(url: str) 
     result = korebot_migrate(url)
     assert result.code == 0, result.stderr
     assert version(url) == [HEAD]
-    faq = TrainingKey("https://bots.kore.ai", "st-1", "en", State.CONFIGURED, Kind.FAQ)
+    faq = JobKey("https://bots.kore.ai", "st-1", "en", State.CONFIGURED, Kind.FAQ)
     store = open_store(url)
     try:
         assert store.watches.find_watch(faq, "C1") == 1
@@ -523,11 +523,11 @@ def test_a_training_running_at_0006_gets_its_run_recorded_after_the_upgrade(url:
     store = open_store(url)
     later = WHEN + timedelta(minutes=4)
     store.configure(ContractPolicy(clock=lambda: later))
-    faq = TrainingKey("https://bots.kore.ai", "st-1", "en", State.CONFIGURED, Kind.FAQ)
+    faq = JobKey("https://bots.kore.ai", "st-1", "en", State.CONFIGURED, Kind.FAQ)
     try:
         assert store.runs.runs(faq) == []
         (claim,) = store.targets.acquire_polls(1, 1)
-        done = TrainingStatus.from_json({"status": "success", "message": "Done", "_id": "run-1"})
+        done = JobStatus.from_json({"status": "success", "message": "Done", "_id": "run-1"})
         assert store.targets.record_status(claim.lease, done, str) is not None
         (run,) = store.runs.runs(faq)
         assert (run.outcome, run.start, run.started_at) == (

@@ -24,7 +24,7 @@ from korebot.slack.training_messages import CANCEL_TRAIN_ACTION, TRAIN_ACTION
 from korebot.testing.app_process import AppProcess
 from korebot.testing.fake_kore import Delay, Fail, FakeKore, MlStatus, Status
 from korebot.testing.fake_slack import FakeSlack
-from korebot.watch.store.tables import TrainRequest
+from korebot.watch.store.tables import StartRequest
 
 TRAINER = "U0TRAINER"
 COMMANDS = {"faq": "/faq-status", "ml": "/ml-status"}
@@ -89,7 +89,7 @@ def test_train_now_starts_once_announces_and_posts_the_result_to_the_starter(
     assert "succeeded" in final["replies"][0]["text"]
     assert trains(h.kore, kind) == before + 1
     # The audit: who started it, what Kore.ai said, and its watch, kept on the request.
-    (row,) = h.rows(select(TrainRequest).where(TrainRequest.token == token))
+    (row,) = h.rows(select(StartRequest).where(StartRequest.token == token))
     assert (row[0].state, row[0].started_by) == ("started", TRAINER)
     assert row[0].watch_id is not None
     # The run history names its starter.
@@ -100,7 +100,7 @@ def test_train_now_starts_once_announces_and_posts_the_result_to_the_starter(
 
 
 def started(h: Harness, token: str) -> str:
-    (row,) = h.rows(select(TrainRequest.state).where(TrainRequest.token == token))
+    (row,) = h.rows(select(StartRequest.state).where(StartRequest.token == token))
     return str(row[0])
 
 

@@ -31,7 +31,7 @@ from support.slack_app import (
 )
 
 from korebot.kore import State
-from korebot.registry import TrainingKey
+from korebot.registry import JobKey
 from korebot.slack.messages import slack_date
 from korebot.testing.app_process import AppProcess
 from korebot.testing.fake_kore import FakeKore, Status
@@ -170,7 +170,7 @@ def test_the_engine_prunes_watches_ended_keep_days_ago_and_keeps_the_runs(
     e.engine.prune()
     with e.store.session() as session:
         assert session.scalar(select(func.count(Watch.id))) == 0
-    (run,) = e.store.runs.runs(TrainingKey.of(e.bot, "en", State.CONFIGURED))
+    (run,) = e.store.runs.runs(JobKey.of(e.bot, "en", State.CONFIGURED))
     assert run.duration == 60.0
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from korebot.kore import Credentials, Kind, State, TrainingStatus
-from korebot.registry import Bot, BotRegistry, TrainingKey
+from korebot.kore import Credentials, JobStatus, Kind, State
+from korebot.registry import Bot, BotRegistry, JobKey
 from korebot.slack.home_refresh import HomeRefresher
 from korebot.testing.clock import Clock
 from korebot.watch.store import Store
@@ -31,8 +31,8 @@ def store(tmp_path: Path, clock: Clock, make_store: Callable[..., Store]) -> Sto
     return make_store(f"sqlite:///{tmp_path / 'korebot.db'}", policy=Policy(clock=clock.now))
 
 
-def running() -> TrainingStatus:
-    return TrainingStatus.from_json({"status": "in-progress", "message": "m", "_id": "r"})
+def running() -> JobStatus:
+    return JobStatus.from_json({"status": "in-progress", "message": "m", "_id": "r"})
 
 
 def test_the_activity_is_the_users_watches_and_the_subscriptions_they_can_know_of(
@@ -43,7 +43,7 @@ def test_the_activity_is_the_users_watches_and_the_subscriptions_they_can_know_o
     store.watches.join_watch(
         WatchRequest("T1", "C2", "U0B", SUPPORT, "de", State.CONFIGURED), running()
     )
-    key = TrainingKey.of(SUPPORT, "en", State.CONFIGURED, Kind.ML)
+    key = JobKey.of(SUPPORT, "en", State.CONFIGURED, Kind.ML)
     store.subscriptions.subscribe(
         "T1", "C1", "U0B", key, "support"
     )  # in a channel where U0A watches
@@ -56,7 +56,7 @@ def test_the_activity_is_the_users_watches_and_the_subscriptions_they_can_know_o
     assert faq_en.last_status == "in-progress"
     assert faq_en.checked_at is not None
     assert faq_en.usual_seconds is None  # no run history yet
-    de = TrainingKey.of(SUPPORT, "de", State.CONFIGURED)
+    de = JobKey.of(SUPPORT, "de", State.CONFIGURED)
     assert set(activity.trainings) == {mine.key, de, key}
     assert store.home_tabs.home_activity("U0A", []).trainings == {}
 

@@ -17,8 +17,8 @@ from sqlalchemy import event, select
 from support.store import BOT, KEY, ask, status
 
 from korebot.errors import DatabaseUnavailable, LimitReached, Undeliverable
-from korebot.kore import Kind, State, Status, TrainingStatus
-from korebot.registry import Bot, TrainingKey
+from korebot.kore import JobStatus, Kind, State, Status
+from korebot.registry import Bot, JobKey
 from korebot.testing.clock import Clock
 from korebot.watch.store import Store, abc
 from korebot.watch.store.tables import Command
@@ -26,9 +26,9 @@ from korebot.watch.types import (
     CommandRecord,
     Ended,
     Outcome,
+    StartAsk,
+    StartState,
     Subscribed,
-    TrainAsk,
-    TrainState,
     Via,
     WatchRequest,
 )
@@ -321,9 +321,9 @@ def test_the_kinds_of_one_training_are_two_targets_polled_and_ended_apart(
 ) -> None:
     """An FAQ and an ML watch of one bot, language and state in one channel: two watches,
     two targets (each claimed with its kind), and an ML result ends only the ML watch."""
-    ml_key = TrainingKey.of(BOT, "en", State.CONFIGURED, Kind.ML)
+    ml_key = JobKey.of(BOT, "en", State.CONFIGURED, Kind.ML)
     faq = ask(store)
-    running = TrainingStatus.from_json({"trainingStatus": "Inprogress"}, Kind.ML)
+    running = JobStatus.from_json({"trainingStatus": "Inprogress"}, Kind.ML)
     ml = store.watches.join_watch(
         WatchRequest("T0TEAM", "C0ONE", "U0ONE", BOT, "en", State.CONFIGURED, Kind.ML), running
     )
@@ -338,7 +338,7 @@ def test_the_kinds_of_one_training_are_two_targets_polled_and_ended_apart(
     clock.advance(30)  # due one interval after the asks
     polls = {claim.kind: claim for claim in store.targets.acquire_polls(10)}
     assert set(polls) == {Kind.FAQ, Kind.ML}
-    finished = TrainingStatus.from_json(
+    finished = JobStatus.from_json(
         {"trainingStatus": "Finished", "trainDetails": {"trainVersion": 2}}, Kind.ML
     )
     store.targets.record_status(polls[Kind.ML].lease, finished, lambda seen: seen)
@@ -543,49 +543,49 @@ def test_a_locked_database_fails_every_command_recorded_at_once(
 
 # Trainings started from Slack ---------------------------------------------------------
 
-TRAIN_ASK = TrainAsk("T0TEAM", "C0ONE", "U0ONE", KEY, "support", valid_for=600)
+TRAIN_ASK = StartAsk("T0TEAM", "C0ONE", "U0ONE", KEY, "support", valid_for=600)
 
 
 def test_a_train_request_is_claimed_once_then_finished_once(store: abc.Store) -> None:
-    recorded = store.train_requests.record_train_request(TRAIN_ASK)
-    assert recorded.state is TrainState.PENDING
+    recorded = store.start_requests.record_start_request(TRAIN_ASK)
+    assert recorded.state is StartState.PENDING
     assert len(recorded.token) >= 20
-    assert store.train_requests.record_train_request(TRAIN_ASK).token != recorded.token
-    claimed, won = store.train_requests.claim_train_request(recorded.token, "U0ONE")
+    assert store.start_requests.record_start_request(TRAIN_ASK).token != recorded.token
+    claimed, won = store.start_requests.claim_start_request(recorded.token, "U0ONE")
     assert won
     assert claimed is not None
-    assert (claimed.state, claimed.started_by) == (TrainState.STARTING, "U0ONE")
-    again, won_again = store.train_requests.claim_train_request(recorded.token, "U0ONE")
+    assert (claimed.state, claimed.started_by) == (StartState.STARTING, "U0ONE")
+    again, won_again = store.start_requests.claim_start_request(recorded.token, "U0ONE")
     assert not won_again
     assert again is not None
-    assert again.state is TrainState.STARTING
-    assert store.train_requests.cancel_train_request(recorded.token)[1] is False
-    assert store.train_requests.finish_train_request(recorded.request_id, TrainState.STARTED, "ok")
-    assert not store.train_requests.finish_train_request(
-        recorded.request_id, TrainState.FAILED, "late"
+    assert again.state is StartState.STARTING
+    assert store.start_requests.cancel_start_request(recorded.token)[1] is False
+    assert store.start_requests.finish_start_request(recorded.request_id, StartState.STARTED, "ok")
+    assert not store.start_requests.finish_start_request(
+        recorded.request_id, StartState.FAILED, "late"
     )
-    done = store.train_requests.train_request(recorded.token)
+    done = store.start_requests.start_request(recorded.token)
     assert done is not None
-    assert (done.state, done.result) == (TrainState.STARTED, "ok")
-    assert store.train_requests.claim_train_request("no-such-token", "U0ONE") == (None, False)
+    assert (done.state, done.result) == (StartState.STARTED, "ok")
+    assert store.start_requests.claim_start_request("no-such-token", "U0ONE") == (None, False)
 
 
 def test_an_expired_or_cancelled_train_request_cannot_be_claimed(
     store: abc.Store, clock: Clock
 ) -> None:
-    late = store.train_requests.record_train_request(TRAIN_ASK)
-    cancelled = store.train_requests.record_train_request(TRAIN_ASK)
-    assert store.train_requests.cancel_train_request(cancelled.token)[1] is True
+    late = store.start_requests.record_start_request(TRAIN_ASK)
+    cancelled = store.start_requests.record_start_request(TRAIN_ASK)
+    assert store.start_requests.cancel_start_request(cancelled.token)[1] is True
     clock.advance(599)
-    now, won = store.train_requests.claim_train_request(cancelled.token, "U0ONE")
+    now, won = store.start_requests.claim_start_request(cancelled.token, "U0ONE")
     assert not won
     assert now is not None
-    assert now.state is TrainState.CANCELLED
+    assert now.state is StartState.CANCELLED
     clock.advance(2)
-    now, won = store.train_requests.claim_train_request(late.token, "U0ONE")
+    now, won = store.start_requests.claim_start_request(late.token, "U0ONE")
     assert not won
     assert now is not None
-    assert now.state is TrainState.EXPIRED
+    assert now.state is StartState.EXPIRED
 
 
 def test_of_claimers_at_once_exactly_one_wins(
@@ -596,17 +596,17 @@ def test_of_claimers_at_once_exactly_one_wins(
     # Ten trainings (one request each: of requests for one training, one holds its start,
     # and the others follow it: tests/store/test_train_starts.py).
     asks = [
-        TrainAsk("T0TEAM", "C0ONE", "U0ONE", TrainingKey.of(BOT, f"l{n}", State.CONFIGURED), "s")
+        StartAsk("T0TEAM", "C0ONE", "U0ONE", JobKey.of(BOT, f"l{n}", State.CONFIGURED), "s")
         for n in range(10)
     ]
-    tokens = [store.train_requests.record_train_request(ask).token for ask in asks]
+    tokens = [store.start_requests.record_start_request(ask).token for ask in asks]
     start = threading.Barrier(4)
     wins: list[str] = []
 
     def claim(user: str) -> None:
         start.wait()
         for token in tokens:
-            if store.train_requests.claim_train_request(token, user)[1]:
+            if store.start_requests.claim_start_request(token, user)[1]:
                 wins.append(token)
 
     threads = [threading.Thread(target=claim, args=(f"U{i}",)) for i in range(4)]
@@ -620,22 +620,22 @@ def test_of_claimers_at_once_exactly_one_wins(
 def test_a_request_left_starting_is_taken_over_once_when_stale(
     store: abc.Store, clock: Clock
 ) -> None:
-    recorded = store.train_requests.record_train_request(TRAIN_ASK)
-    assert store.train_requests.claim_train_request(recorded.token, "U0ONE")[1]
+    recorded = store.start_requests.record_start_request(TRAIN_ASK)
+    assert store.start_requests.claim_start_request(recorded.token, "U0ONE")[1]
     clock.advance(119)
     assert (
-        store.train_requests.reclaim_train_request(recorded.token, 120) is None
+        store.start_requests.reclaim_start_request(recorded.token, 120) is None
     )  # its claimer may live
     clock.advance(2)
-    taken = store.train_requests.reclaim_train_request(recorded.token, 120)
+    taken = store.start_requests.reclaim_start_request(recorded.token, 120)
     assert taken is not None
-    assert taken.state is TrainState.STARTING
+    assert taken.state is StartState.STARTING
     assert taken.claimed_at == clock.now()
-    assert store.train_requests.reclaim_train_request(recorded.token, 120) is None  # once
-    assert store.train_requests.finish_train_request(
-        recorded.request_id, TrainState.UNKNOWN, "checked"
+    assert store.start_requests.reclaim_start_request(recorded.token, 120) is None  # once
+    assert store.start_requests.finish_start_request(
+        recorded.request_id, StartState.UNKNOWN, "checked"
     )
     clock.advance(500)
     assert (
-        store.train_requests.reclaim_train_request(recorded.token, 120) is None
+        store.start_requests.reclaim_start_request(recorded.token, 120) is None
     )  # finished: never again

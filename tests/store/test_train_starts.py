@@ -14,13 +14,13 @@ from sqlalchemy import select
 from support.slack_app import BOT
 
 from korebot.kore import State
-from korebot.registry import TrainingKey
+from korebot.registry import JobKey
 from korebot.slack.listeners.actions.train import STALE_AFTER
 from korebot.testing.clock import Clock
 from korebot.watch.store import Store
 from korebot.watch.store.abc import Policy
-from korebot.watch.store.tables import TrainRequest
-from korebot.watch.types import TrainAsk, TrainClaim, TrainState
+from korebot.watch.store.tables import StartRequest
+from korebot.watch.types import StartAsk, StartClaim, StartState
 
 ALICE, BOB = "U0ALICE", "U0BOB"
 TEAM = "T0TEAM"
@@ -42,32 +42,32 @@ def stores(store_url: str, make_store: Callable[..., Store], clock: Clock) -> tu
     return make_store(store_url, policy=policy), make_store(store_url, policy=policy)
 
 
-def key(language: str) -> TrainingKey:
-    return TrainingKey("https://bots.kore.ai", BOT, language, State.CONFIGURED)
+def key(language: str) -> JobKey:
+    return JobKey("https://bots.kore.ai", BOT, language, State.CONFIGURED)
 
 
 def asked(store: Store, language: str, user: str, channel: str = "C0ONE") -> str:
     """A recorded confirmation for the training in ``language``; its token."""
-    ask = TrainAsk(TEAM, channel, user, key(language), "support", valid_for=600)
-    return store.train_requests.record_train_request(ask).token
+    ask = StartAsk(TEAM, channel, user, key(language), "support", valid_for=600)
+    return store.start_requests.record_start_request(ask).token
 
 
 def holders(store: Store) -> list[int]:
     """The requests holding their training's start, as the database says."""
     with store.session() as session:
-        query = select(TrainRequest.id).where(TrainRequest.starting_key.is_not(None))
+        query = select(StartRequest.id).where(StartRequest.starting_key.is_not(None))
         return sorted(session.scalars(query))
 
 
 def claim_at_once(
     stores: tuple[Store, Store], tokens: list[str], users: list[str]
-) -> list[TrainClaim]:
+) -> list[StartClaim]:
     """Each token claimed by its user at the same moment, through the two stores in turn."""
     start = threading.Barrier(len(tokens))
 
-    def claim(index: int) -> TrainClaim:
+    def claim(index: int) -> StartClaim:
         start.wait(timeout=10)
-        return stores[index % 2].train_requests.claim_train_start(tokens[index], users[index])
+        return stores[index % 2].start_requests.claim_start(tokens[index], users[index])
 
     with ThreadPoolExecutor(len(tokens)) as pool:
         return list(pool.map(claim, range(len(tokens))))
@@ -90,25 +90,25 @@ def test_of_requests_for_one_training_claimed_at_once_one_holds_its_start(
             assert claimed.leader is not None
             assert claimed.leader.request_id == winner.request_id
             assert claimed.request is not None
-            assert claimed.request.state is TrainState.STARTING
+            assert claimed.request.state is StartState.STARTING
             assert claimed.request.follows == winner.request_id
         assert holders(first) == [winner.request_id]
         # Once its start ends, the training's next request holds it again.
-        assert first.train_requests.finish_train_request(
-            winner.request_id, TrainState.STARTED, "ok"
+        assert first.start_requests.finish_start_request(
+            winner.request_id, StartState.STARTED, "ok"
         )
         assert holders(first) == []
         for claimed in followers:
             assert claimed.request is not None
-            first.train_requests.finish_train_request(
-                claimed.request.request_id, TrainState.JOINED, "joined"
+            first.start_requests.finish_start_request(
+                claimed.request.request_id, StartState.JOINED, "joined"
             )
-        later = first.train_requests.claim_train_start(asked(first, language, "U0LATER"), "U0LATER")
+        later = first.start_requests.claim_start(asked(first, language, "U0LATER"), "U0LATER")
         assert later.won
         assert later.request is not None
         assert holders(first) == [later.request.request_id]
-        assert first.train_requests.finish_train_request(
-            later.request.request_id, TrainState.FAILED, "refused"
+        assert first.start_requests.finish_start_request(
+            later.request.request_id, StartState.FAILED, "refused"
         )
 
 
@@ -117,17 +117,17 @@ def test_a_click_is_single_use_and_trainings_do_not_share_a_start(
 ) -> None:
     first, second = stores
     german, french = asked(first, "de", ALICE), asked(first, "fr", ALICE)
-    assert first.train_requests.claim_train_start(german, ALICE).won
+    assert first.start_requests.claim_start(german, ALICE).won
     # Another training: its own start.
-    assert second.train_requests.claim_train_start(french, ALICE).won
-    again = second.train_requests.claim_train_start(german, ALICE)
+    assert second.start_requests.claim_start(french, ALICE).won
+    again = second.start_requests.claim_start(german, ALICE)
     assert (again.won, again.leader) == (False, None)  # a replayed click: nothing
     follower = asked(first, "de", BOB)
-    followed = second.train_requests.claim_train_start(follower, BOB)
+    followed = second.start_requests.claim_start(follower, BOB)
     assert followed.leader is not None
-    replayed = first.train_requests.claim_train_start(follower, BOB)
+    replayed = first.start_requests.claim_start(follower, BOB)
     assert (replayed.won, replayed.leader) == (False, None)
-    assert first.train_requests.claim_train_start("no-such-token", BOB) == TrainClaim(None)
+    assert first.start_requests.claim_start("no-such-token", BOB) == StartClaim(None)
 
 
 def test_a_request_left_starting_is_taken_over_by_one_of_two_sweeps(
@@ -135,10 +135,10 @@ def test_a_request_left_starting_is_taken_over_by_one_of_two_sweeps(
 ) -> None:
     first, _ = stores
     leader, follower = asked(first, "it", ALICE), asked(first, "it", BOB)
-    assert first.train_requests.claim_train_start(leader, ALICE).won
-    assert first.train_requests.claim_train_start(follower, BOB).leader is not None
+    assert first.start_requests.claim_start(leader, ALICE).won
+    assert first.start_requests.claim_start(follower, BOB).leader is not None
     clock.advance(STALE_AFTER - 1)
-    assert first.train_requests.take_stale_train_requests(STALE_AFTER) == []  # its claimer may live
+    assert first.start_requests.take_stale_start_requests(STALE_AFTER) == []  # its claimer may live
     clock.advance(2)
     start = threading.Barrier(2)
 
@@ -146,7 +146,7 @@ def test_a_request_left_starting_is_taken_over_by_one_of_two_sweeps(
         start.wait(timeout=10)
         return [
             taken.request_id
-            for taken in store.train_requests.take_stale_train_requests(STALE_AFTER)
+            for taken in store.start_requests.take_stale_start_requests(STALE_AFTER)
         ]
 
     with ThreadPoolExecutor(2) as pool:
@@ -154,23 +154,23 @@ def test_a_request_left_starting_is_taken_over_by_one_of_two_sweeps(
     assert sorted(taken[0] + taken[1]) == sorted(
         view.request_id
         for view in (
-            first.train_requests.train_request(leader),
-            first.train_requests.train_request(follower),
+            first.start_requests.start_request(leader),
+            first.start_requests.start_request(follower),
         )
         if view is not None
     )
-    assert first.train_requests.take_stale_train_requests(STALE_AFTER) == []  # each once
+    assert first.start_requests.take_stale_start_requests(STALE_AFTER) == []  # each once
     clock.advance(STALE_AFTER + 1)
-    retaken = first.train_requests.take_stale_train_requests(
+    retaken = first.start_requests.take_stale_start_requests(
         STALE_AFTER
     )  # its taker died too: again
     assert len(retaken) == 2
     for view in retaken:
-        assert first.train_requests.finish_train_request(
-            view.request_id, TrainState.UNKNOWN, "checked"
+        assert first.start_requests.finish_start_request(
+            view.request_id, StartState.UNKNOWN, "checked"
         )
     clock.advance(STALE_AFTER + 1)
     assert (
-        first.train_requests.take_stale_train_requests(STALE_AFTER) == []
+        first.start_requests.take_stale_start_requests(STALE_AFTER) == []
     )  # finished: never again
     assert holders(first) == []

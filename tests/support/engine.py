@@ -8,7 +8,7 @@ from pathlib import Path
 
 from korebot import config, runtime, wiring
 from korebot.kore import State
-from korebot.registry import Bot, TrainingKey
+from korebot.registry import Bot, JobKey
 from korebot.testing.clock import START, Clock
 from korebot.testing.fake_kore import FakeKore
 from korebot.testing.fake_slack import FakeSlack
@@ -43,9 +43,7 @@ class Engine:
 
     def polled_now(self, language: str) -> bool:
         """Whether a poll of the training was recorded at the clock's current time."""
-        state = self.store.targets.target_state(
-            TrainingKey.of(self.bot, language, State.CONFIGURED)
-        )
+        state = self.store.targets.target_state(JobKey.of(self.bot, language, State.CONFIGURED))
         return state is not None and state.checked_at == self.clock.now()
 
     def tick(self, after: float) -> int:

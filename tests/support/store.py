@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from korebot.kore import Credentials, State, TrainingStatus
-from korebot.registry import Bot, TrainingKey
+from korebot.kore import Credentials, JobStatus, State
+from korebot.registry import Bot, JobKey
 from korebot.watch.store import Store, abc, migrate
 from korebot.watch.store.abc import Policy
 from korebot.watch.types import WatchRequest
@@ -20,7 +20,7 @@ from korebot.watch.types import WatchRequest
 CONTRACT_START = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 
 BOT = Bot("st-contract", "support", "https://bots.kore.ai", Credentials("cs-1", "secret"))
-KEY = TrainingKey.of(BOT, "en", State.CONFIGURED)
+KEY = JobKey.of(BOT, "en", State.CONFIGURED)
 
 
 def open_store(url: str, *, upgrade: bool = False, policy: Policy | None = None) -> Store:
@@ -34,8 +34,8 @@ def open_store(url: str, *, upgrade: bool = False, policy: Policy | None = None)
     return store
 
 
-def status(raw: str, run: str = "run-1") -> TrainingStatus:
-    return TrainingStatus.from_json({"status": raw, "message": raw, "_id": run})
+def status(raw: str, run: str = "run-1") -> JobStatus:
+    return JobStatus.from_json({"status": raw, "message": raw, "_id": run})
 
 
 def ask(store: abc.Store, channel: str = "C0ONE", user: str = "U0ONE") -> int:

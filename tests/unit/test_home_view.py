@@ -8,9 +8,9 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from korebot.kore import Kind, State, Status, TrainingStatus
+from korebot.kore import JobStatus, Kind, State, Status
 from korebot.kore.auth import Credentials
-from korebot.registry import Bot, TrainingKey
+from korebot.registry import Bot, JobKey
 from korebot.slack.home import (
     TRAIN_ACTION,
     WATCH_ACTION,
@@ -20,18 +20,18 @@ from korebot.slack.home import (
     problem_view,
 )
 from korebot.testing.slack_validation import view_problems
-from korebot.watch.types import SubscriptionView, TrainingSnapshot, Via, WatchView
+from korebot.watch.types import JobSnapshot, SubscriptionView, Via, WatchView
 
 NOW = datetime(2026, 12, 2, 14, 2, tzinfo=UTC)
 CREDS = Credentials("cs-1", "secret")
 SUPPORT = Bot("st-support", "support", "https://bots.kore.ai", CREDS, languages=("en", "de"))
 
 
-def known(bot: Bot, language: str, kind: Kind, status: Status, **extra: Any) -> TrainingSnapshot:
+def known(bot: Bot, language: str, kind: Kind, status: Status, **extra: Any) -> JobSnapshot:
     raw = {Status.IN_PROGRESS: "in-progress", Status.SUCCESS: "success"}.get(status, "failure")
-    result = TrainingStatus(status, raw, f"training {raw}", None, None, None, kind)
-    return TrainingSnapshot(
-        key=TrainingKey.of(bot, language, State.CONFIGURED, kind),
+    result = JobStatus(status, raw, f"training {raw}", None, None, None, kind)
+    return JobSnapshot(
+        key=JobKey.of(bot, language, State.CONFIGURED, kind),
         bot_name=bot.name,
         last_status=raw,
         last_result=result,

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from korebot.kore import Kind, State, Status, TrainingStatus, UnreadableResponse, kinds
+from korebot.kore import JobStatus, Kind, State, Status, UnreadableResponse, kinds
 from korebot.kore.kinds import faq, ml
 from korebot.testing.fake_ml import PARTS
 
@@ -99,10 +99,10 @@ def test_what_is_stored_reads_back_the_same(kind: Kind) -> None:
             "modifiedOn": "2024-05-01T17:30:00.000Z",
         }
     )
-    result = TrainingStatus.from_json(answer, kind)
-    assert TrainingStatus.from_json(result.as_json(), kind) == result
-    assert TrainingStatus.placeholder(None, kind).status is Status.IN_PROGRESS
-    assert TrainingStatus.placeholder(result.raw_status, kind).status is result.status
+    result = JobStatus.from_json(answer, kind)
+    assert JobStatus.from_json(result.as_json(), kind) == result
+    assert JobStatus.placeholder(None, kind).status is Status.IN_PROGRESS
+    assert JobStatus.placeholder(result.raw_status, kind).status is result.status
 
 
 def test_each_kind_asks_its_own_api() -> None:

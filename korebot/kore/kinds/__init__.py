@@ -1,9 +1,9 @@
 """The kinds of Kore.ai training korebot follows, one module each, behind one protocol.
 
 A kind's module (``protocol.Spec``) says where its API is, how to read its answers into
-korebot's one ``TrainingStatus``, how to start a training, and how a *run* is told apart
+korebot's one ``JobStatus``, how to start a training, and how a *run* is told apart
 from the last one seen (subscriptions announce each run once). The rest of korebot
-(gateway, engine, store, Slack, CLI) only carries a ``Kind`` in its ``TrainingKey`` and
+(gateway, engine, store, Slack, CLI) only carries a ``Kind`` in its ``JobKey`` and
 asks ``spec(kind)``. A third kind is one more module here, listed in ``_SPECS``, plus its
 words in the Slack layer (``korebot.slack.kinds``).
 

@@ -13,9 +13,9 @@ from urllib.parse import quote
 from korebot.kore.errors import UnreadableResponse
 from korebot.kore.kinds.protocol import Request
 from korebot.kore.models import (
+    JobStatus,
     State,
     Status,
-    TrainingStatus,
     describe,
     optional_str,
     parse_time,
@@ -43,14 +43,14 @@ def status_of(raw: str) -> Status:
     return Status.from_raw(raw)
 
 
-def parse(data: Any) -> TrainingStatus:
+def parse(data: Any) -> JobStatus:
     if not isinstance(data, dict) or not isinstance(data.get("status"), str):
         raise UnreadableResponse(
             "Kore.ai answered without a training status (expected a JSON object with "
             f"a 'status' string, got {describe(data)})."
         )
     raw = data["status"]
-    return TrainingStatus(
+    return JobStatus(
         status=status_of(raw),
         raw_status=raw,
         message=optional_str(data.get("message")) or raw,
@@ -64,12 +64,12 @@ def parse(data: Any) -> TrainingStatus:
 parse_train = parse
 
 
-def placeholder(raw_status: str | None) -> TrainingStatus:
+def placeholder(raw_status: str | None) -> JobStatus:
     raw = raw_status or Status.IN_PROGRESS.value
-    return TrainingStatus(status_of(raw), raw, raw, None, None, None)
+    return JobStatus(status_of(raw), raw, raw, None, None, None)
 
 
-def as_json(status: TrainingStatus) -> dict[str, Any]:
+def as_json(status: JobStatus) -> dict[str, Any]:
     data: dict[str, Any] = {"status": status.raw_status, "message": status.message}
     if status.training_id:
         data["_id"] = status.training_id
@@ -80,7 +80,7 @@ def as_json(status: TrainingStatus) -> dict[str, Any]:
     return data
 
 
-def run_of(status: TrainingStatus) -> str | None:
+def run_of(status: JobStatus) -> str | None:
     return status.modified_on.isoformat() if status.modified_on else status.training_id
 
 

@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 from korebot.kore.errors import UnreadableResponse
 from korebot.kore.kinds.protocol import Request
-from korebot.kore.models import Kind, State, Status, TrainingStatus, describe, optional_str
+from korebot.kore.models import JobStatus, Kind, State, Status, describe, optional_str
 
 label = "ML"
 scope = "Train ML"
@@ -66,7 +66,7 @@ def _version(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
 
-def parse(data: Any) -> TrainingStatus:
+def parse(data: Any) -> JobStatus:
     if not isinstance(data, dict) or not isinstance(data.get(status_field), str):
         raise UnreadableResponse(
             "Kore.ai answered without an ML training status (expected a JSON object with "
@@ -83,7 +83,7 @@ def parse(data: Any) -> TrainingStatus:
     )
     details = data.get("trainDetails")
     details = details if isinstance(details, dict) else {}
-    return TrainingStatus(
+    return JobStatus(
         status=status_of(raw),
         raw_status=raw,
         message=raw,
@@ -97,7 +97,7 @@ def parse(data: Any) -> TrainingStatus:
     )
 
 
-def parse_train(data: Any) -> TrainingStatus:
+def parse_train(data: Any) -> JobStatus:
     """``[{"message": "Training Queued.", "Training_ID": "…"}]``: queued, so in progress."""
     first = data[0] if isinstance(data, list) and data else data
     if not isinstance(first, dict):
@@ -105,7 +105,7 @@ def parse_train(data: Any) -> TrainingStatus:
             f"Kore.ai answered the ML training request with {describe(data)}, not its answer."
         )
     raw = "Inprogress"
-    return TrainingStatus(
+    return JobStatus(
         status=Status.IN_PROGRESS,
         raw_status=raw,
         message=optional_str(first.get("message")) or raw,
@@ -116,12 +116,12 @@ def parse_train(data: Any) -> TrainingStatus:
     )
 
 
-def placeholder(raw_status: str | None) -> TrainingStatus:
+def placeholder(raw_status: str | None) -> JobStatus:
     raw = raw_status or "Inprogress"
-    return TrainingStatus(status_of(raw), raw, raw, None, None, None, kind=Kind.ML)
+    return JobStatus(status_of(raw), raw, raw, None, None, None, kind=Kind.ML)
 
 
-def as_json(status: TrainingStatus) -> dict[str, Any]:
+def as_json(status: JobStatus) -> dict[str, Any]:
     data: dict[str, Any] = {status_field: status.raw_status}
     data |= {_IN_SYNC + part: False for part in status.out_of_sync}
     if status.training_id:
@@ -132,7 +132,7 @@ def as_json(status: TrainingStatus) -> dict[str, Any]:
     return data
 
 
-def run_of(status: TrainingStatus) -> str | None:
+def run_of(status: JobStatus) -> str | None:
     version = "" if status.train_version is None else str(status.train_version)
     return f"{status.status.value}|{version}"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from korebot.kore.models import State, Status, TrainingStatus
+from korebot.kore.models import JobStatus, State, Status
 
 
 @dataclass(frozen=True)
@@ -32,11 +32,11 @@ class Spec(Protocol):
 
     def train_request(self, bot_id: str, language: str) -> Request: ...
 
-    def parse(self, data: Any) -> TrainingStatus:
+    def parse(self, data: Any) -> JobStatus:
         """A status answer (or what ``as_json`` wrote); UnreadableResponse if it is not one."""
         ...
 
-    def parse_train(self, data: Any) -> TrainingStatus:
+    def parse_train(self, data: Any) -> JobStatus:
         """The answer to starting a training."""
         ...
 
@@ -44,15 +44,15 @@ class Spec(Protocol):
         """korebot's status for a raw status of this kind (unknown ones: UNKNOWN)."""
         ...
 
-    def placeholder(self, raw_status: str | None) -> TrainingStatus:
+    def placeholder(self, raw_status: str | None) -> JobStatus:
         """What is known of a training from its last recorded raw status alone."""
         ...
 
-    def as_json(self, status: TrainingStatus) -> dict[str, Any]:
+    def as_json(self, status: JobStatus) -> dict[str, Any]:
         """Kore.ai's own shape, so that ``parse(as_json(status))`` gives it back."""
         ...
 
-    def run_of(self, status: TrainingStatus) -> str | None:
+    def run_of(self, status: JobStatus) -> str | None:
         """What identifies the run this answer is about, as the store keeps it."""
         ...
 

@@ -1,7 +1,7 @@
 """The kind of training a target follows: ``korebot_targets.kind`` ("faq" or "ml").
 
 Every existing target is an FAQ training's: the column defaults to "faq", and each
-target's unique ``key`` (``str(TrainingKey)``) gains the kind's suffix (``…|faq``), so
+target's unique ``key`` (``str(JobKey)``) gains the kind's suffix (``…|faq``), so
 the watches and subscriptions of an older version are found under the same training.
 Downgrading deletes the ML targets (and their watches and subscriptions), which the
 older version could not tell from FAQ ones, and takes the suffix off again.

@@ -1,6 +1,6 @@
 """One start per training: ``korebot_train_requests.starting_key`` and ``follows``.
 
-``starting_key`` holds the training's key (``str(TrainingKey)``) while a request is the
+``starting_key`` holds the training's key (``str(JobKey)``) while a request is the
 one starting it, under a unique index: two requests for the same training confirmed at
 once cannot both send the train POST. ``follows`` names the request a later click joined
 instead. Both start empty: a request left starting by an older version holds no key,

@@ -15,7 +15,7 @@ from slack_sdk.errors import SlackApiError
 
 from korebot.errors import DatabaseUnavailable
 from korebot.kore import Kind, State
-from korebot.registry import Bot, TrainingKey
+from korebot.registry import Bot, JobKey
 from korebot.slack import home
 from korebot.slack.listeners.commands.train import may_train
 from korebot.slack.listeners.common import Refusal, permalink
@@ -58,7 +58,7 @@ def snapshot(
         for language in dict.fromkeys([*bot.languages, *seen]):
             for kind in Kind:
                 for state in State:
-                    known = activity.trainings.get(TrainingKey.of(bot, language, state, kind))
+                    known = activity.trainings.get(JobKey.of(bot, language, state, kind))
                     if state is State.CONFIGURED or known is not None:
                         line = home.HomeTraining(bot, language, kind, known, trainer, state)
                         trainings.append(line)

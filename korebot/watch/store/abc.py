@@ -31,8 +31,8 @@ from datetime import datetime
 
 from korebot.errors import Undeliverable
 from korebot.gateway import Limits
-from korebot.kore import TrainingStatus
-from korebot.registry import TrainingKey
+from korebot.kore import JobStatus
+from korebot.registry import JobKey
 from korebot.watch.types import (
     CommandClaim,
     CommandRecord,
@@ -45,13 +45,13 @@ from korebot.watch.types import (
     Observed,
     PollClaim,
     RunView,
+    StartAsk,
+    StartClaim,
+    StartRequestView,
+    StartState,
     Subscribed,
     SubscriptionView,
     TargetState,
-    TrainAsk,
-    TrainClaim,
-    TrainRequestView,
-    TrainState,
     WatchRequest,
     WatchView,
     now,
@@ -81,7 +81,7 @@ class Policy:
 
 
 class Targets(ABC):
-    """``korebot_targets``: one row per training (``TrainingKey``), polled once for everyone;
+    """``korebot_targets``: one row per training (``JobKey``), polled once for everyone;
     its poll lease. Recording a poll also writes the watches, subscriptions and runs it
     changes (korebot.watch.store.targets)."""
 
@@ -99,7 +99,7 @@ class Targets(ABC):
 
     @abstractmethod
     def record_status(
-        self, lease: Lease, status: TrainingStatus, timeout_reason: Callable[[str], str]
+        self, lease: Lease, status: JobStatus, timeout_reason: Callable[[str], str]
     ) -> Observed | None:
         """Record a poll's answer and release the target with its next poll time.
 
@@ -131,7 +131,7 @@ class Targets(ABC):
         """Release the target unpolled, due again in ``seconds``; whether it was still held."""
 
     @abstractmethod
-    def target_state(self, key: TrainingKey) -> TargetState | None:
+    def target_state(self, key: JobKey) -> TargetState | None:
         """The training's last poll, if it has a target."""
 
     @abstractmethod
@@ -144,7 +144,7 @@ class Watches(ABC):
     the posts it owes, under its delivery lease."""
 
     @abstractmethod
-    def join_watch(self, request: WatchRequest, status: TrainingStatus) -> Joined:
+    def join_watch(self, request: WatchRequest, status: JobStatus) -> Joined:
         """The channel's active watch of the training, created if missing, with the asker.
 
         Creating it checks the channel's and workspace's limits (``LimitReached``) and
@@ -155,7 +155,7 @@ class Watches(ABC):
         """
 
     @abstractmethod
-    def find_watch(self, key: TrainingKey, channel_id: str) -> int | None:
+    def find_watch(self, key: JobKey, channel_id: str) -> int | None:
         """The channel's active watch of the training, if any."""
 
     @abstractmethod
@@ -218,7 +218,7 @@ class Subscriptions(ABC):
 
     @abstractmethod
     def subscribe(
-        self, team_id: str, channel_id: str, user_id: str, key: TrainingKey, bot_name: str
+        self, team_id: str, channel_id: str, user_id: str, key: JobKey, bot_name: str
     ) -> tuple[SubscriptionView, Subscribed]:
         """Subscribe the channel (or resume its paused subscription).
 
@@ -229,7 +229,7 @@ class Subscriptions(ABC):
 
     @abstractmethod
     def unsubscribe(
-        self, channel_id: str, key: TrainingKey
+        self, channel_id: str, key: JobKey
     ) -> tuple[SubscriptionView, list[WatchView]] | None:
         """Delete the channel's subscription and stop the watches it started that nobody
         asked for (an asker's watch goes on); None if there was no subscription."""
@@ -276,83 +276,83 @@ class SlashCommands(ABC):
         """Delete the commands done before ``done_before``; how many."""
 
 
-class TrainRequests(ABC):
+class StartRequests(ABC):
     """``korebot_train_requests``: a training asked for from Slack, its confirmation
     claimed once. A request is written before its buttons are shown, and a click claims
     it with one conditional UPDATE: whatever the clicks, replays and processes, one caller
     starts it."""
 
     @abstractmethod
-    def record_train_request(self, ask: TrainAsk) -> TrainRequestView:
+    def record_start_request(self, ask: StartAsk) -> StartRequestView:
         """Record a pending request with a fresh random token, valid for ``ask.valid_for``
         seconds; committed when it returns (before its buttons are shown)."""
 
     @abstractmethod
-    def train_request(self, token: str) -> TrainRequestView | None:
+    def start_request(self, token: str) -> StartRequestView | None:
         """The request with this token, as it is now; None if there is none."""
 
     @abstractmethod
-    def claim_train_request(self, token: str, user_id: str) -> tuple[TrainRequestView | None, bool]:
+    def claim_start_request(self, token: str, user_id: str) -> tuple[StartRequestView | None, bool]:
         """Claim a pending, unexpired request for starting (pending → starting, by ``user_id``).
 
         Single-use: one conditional UPDATE, so of any number of callers (clicks replayed,
         two users, two processes; SQLite or PostgreSQL) exactly one gets True, and every
         other gets False with the request as it is. A pending one past its expiry is
         marked expired instead (False). (None, False) if there is no such request.
-        ``claim_train_start``'s claim: a follower's is False too (it must not POST).
+        ``claim_start``'s claim: a follower's is False too (it must not POST).
         """
 
     @abstractmethod
-    def claim_train_start(self, token: str, user_id: str) -> TrainClaim:
+    def claim_start(self, token: str, user_id: str) -> StartClaim:
         """Claim a pending, unexpired request (pending → starting, by ``user_id``), as the
         one start of its training or as a follower of the request holding it.
 
-        Invariant: of all the requests for one training (``TrainingKey``), at most one
+        Invariant: of all the requests for one training (``JobKey``), at most one
         holds its start at any moment, on any database and across processes: the claim
         writes the request's ``starting_key`` (unique) in the same conditional UPDATE
         that makes it starting, and it is cleared when the request leaves starting
-        (``finish_train_request``). Only the holder (``won``) may send the train POST. A
+        (``finish_start_request``). Only the holder (``won``) may send the train POST. A
         claim made while another request holds the training's start gets ``leader``
         instead: its request is starting, holds nothing and names the leader (``follows``),
         and its caller must never POST: it waits for the leader to leave starting (or to
-        be presumed dead, as for ``reclaim_train_request``), then asks for the status and
-        joins what runs. Every click is single-use as for ``claim_train_request``: of any
+        be presumed dead, as for ``reclaim_start_request``), then asks for the status and
+        joins what runs. Every click is single-use as for ``claim_start_request``: of any
         number of callers for one request, one gets ``won`` or a ``leader``, the others
         neither, with the request as it is; a pending one past its expiry is marked
         expired instead.
         """
 
     @abstractmethod
-    def take_stale_train_requests(
+    def take_stale_start_requests(
         self, stale_after: float, limit: int = 10
-    ) -> list[TrainRequestView]:
+    ) -> list[StartRequestView]:
         """Take over the requests (leaders and followers alike) still starting
         ``stale_after`` seconds after their claim (their claimer died), oldest first, at
         most ``limit``, renewing their claim; the ones this call took.
 
         Each is taken by one caller, whatever the processes (a conditional UPDATE of its
         claim time): the sweep of every process may run at once. As with
-        ``reclaim_train_request``, the taker must not POST: it asks for the status and
-        finishes the request (``finish_train_request``) from what it finds.
+        ``reclaim_start_request``, the taker must not POST: it asks for the status and
+        finishes the request (``finish_start_request``) from what it finds.
         """
 
     @abstractmethod
-    def reclaim_train_request(self, token: str, stale_after: float) -> TrainRequestView | None:
+    def reclaim_start_request(self, token: str, stale_after: float) -> StartRequestView | None:
         """Take over a request still starting ``stale_after`` seconds after its claim (its
         claimer died around the POST), renewing the claim; None unless this call did.
 
-        One caller wins, as for ``claim_train_request``. The taker must not POST again: it
+        One caller wins, as for ``claim_start_request``. The taker must not POST again: it
         asks for the status and finishes the request from what it finds.
         """
 
     @abstractmethod
-    def cancel_train_request(self, token: str) -> tuple[TrainRequestView | None, bool]:
+    def cancel_start_request(self, token: str) -> tuple[StartRequestView | None, bool]:
         """Cancel a pending request (pending → cancelled); whether this call did, with the
         request as it is. A cancelled request can never be claimed."""
 
     @abstractmethod
-    def finish_train_request(
-        self, request_id: int, state: TrainState, result: str, watch_id: int | None = None
+    def finish_start_request(
+        self, request_id: int, state: StartState, result: str, watch_id: int | None = None
     ) -> bool:
         """Record how a claimed (starting) request ended, with its watch; whether it was
         still starting (only the claimer finishes it, once). It lets go of its training's
@@ -364,7 +364,7 @@ class Runs(ABC):
     korebot.watch.store.runs), read back as history."""
 
     @abstractmethod
-    def runs(self, key: TrainingKey, limit: int = SHOWN_RUNS) -> list[RunView]:
+    def runs(self, key: JobKey, limit: int = SHOWN_RUNS) -> list[RunView]:
         """The training's last ``limit`` runs, newest first (none if it has no target)."""
 
 
@@ -422,7 +422,7 @@ class Store(ABC):
     watches: Watches
     subscriptions: Subscriptions
     slash_commands: SlashCommands
-    train_requests: TrainRequests
+    start_requests: StartRequests
     runs: Runs
     home_tabs: HomeTabs
     kore_calls: KoreCalls

@@ -15,8 +15,8 @@ from datetime import datetime
 from sqlalchemy import func, or_, select, tuple_, update
 from sqlalchemy.orm import Session
 
-from korebot.kore import Kind, State, TrainingStatus
-from korebot.registry import TrainingKey
+from korebot.kore import JobStatus, Kind, State
+from korebot.registry import JobKey
 from korebot.watch.store import abc, subscriptions, watches
 from korebot.watch.store.database import Database
 from korebot.watch.store.tables import (
@@ -28,14 +28,14 @@ from korebot.watch.store.tables import (
     Watch,
     insert_missing,
 )
-from korebot.watch.types import HomeActivity, TrainingSnapshot
+from korebot.watch.types import HomeActivity, JobSnapshot
 
 
-def _snapshot(key: TrainingKey, target: Target, last_took: float | None) -> TrainingSnapshot:
+def _snapshot(key: JobKey, target: Target, last_took: float | None) -> JobSnapshot:
     result = None
     if target.last_result is not None:
-        result = TrainingStatus.from_json(json.loads(target.last_result), Kind(target.kind))
-    return TrainingSnapshot(
+        result = JobStatus.from_json(json.loads(target.last_result), Kind(target.kind))
+    return JobSnapshot(
         key=key,
         bot_name=target.bot_name,
         last_status=target.last_status,
@@ -77,7 +77,7 @@ class HomeTabs(abc.HomeTabs):
             trainings = {}
             took = _last_took(session, [target.id for target in targets])
             for target in targets:
-                key = TrainingKey(
+                key = JobKey(
                     target.host, target.bot_id, target.language, State(target.state),
                     Kind(target.kind),
                 )  # fmt: skip

@@ -26,8 +26,8 @@ from datetime import datetime
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from korebot.kore import Kind, Status, TrainingStatus, kinds
-from korebot.registry import TrainingKey
+from korebot.kore import JobStatus, Kind, Status, kinds
+from korebot.registry import JobKey
 from korebot.watch.store import abc, targets
 from korebot.watch.store.database import Database
 from korebot.watch.store.tables import Run, Target, insert_missing
@@ -70,7 +70,7 @@ def overdue(running_for: float, usual_seconds: float) -> bool:
 
 
 def observe(
-    session: Session, target: Target, result: TrainingStatus, moment: datetime
+    session: Session, target: Target, result: JobStatus, moment: datetime
 ) -> tuple[RunEvent, float | None]:
     """Record a status on the target (``targets.observe_status``) and in its run history; what
     happened, and the seconds the run that ended now took (None: start unknown)."""
@@ -125,7 +125,7 @@ def asked(
     session: Session,
     target: Target,
     request: WatchRequest,
-    status: TrainingStatus,
+    status: JobStatus,
     moment: datetime,
 ) -> None:
     """What a new watch's status tells the history: the target's first status, if it has
@@ -189,7 +189,7 @@ def _close(
     session: Session,
     target: Target,
     row: Run,
-    result: TrainingStatus,
+    result: JobStatus,
     run: str | None,
     moment: datetime,
 ) -> float | None:
@@ -250,7 +250,7 @@ class Runs(abc.Runs):
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def runs(self, key: TrainingKey, limit: int = abc.SHOWN_RUNS) -> list[RunView]:
+    def runs(self, key: JobKey, limit: int = abc.SHOWN_RUNS) -> list[RunView]:
         with self.db.begin() as session:
             rows = session.execute(
                 select(Run, Target.kind)

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from korebot.errors import Undeliverable
 from korebot.kore import Kind, State
-from korebot.registry import TrainingKey
+from korebot.registry import JobKey
 from korebot.watch.store import abc, targets, watches
 from korebot.watch.store.database import Database
 from korebot.watch.store.tables import Subscription, Target, Watch, get_or_insert
@@ -140,7 +140,7 @@ class Subscriptions(abc.Subscriptions):
         self.db = db
 
     def subscribe(
-        self, team_id: str, channel_id: str, user_id: str, key: TrainingKey, bot_name: str
+        self, team_id: str, channel_id: str, user_id: str, key: JobKey, bot_name: str
     ) -> tuple[SubscriptionView, Subscribed]:
         policy = self.db.policy
         moment = policy.clock()
@@ -175,7 +175,7 @@ class Subscriptions(abc.Subscriptions):
             return replace(view(sub), running=running), how
 
     def unsubscribe(
-        self, channel_id: str, key: TrainingKey
+        self, channel_id: str, key: JobKey
     ) -> tuple[SubscriptionView, list[WatchView]] | None:
         moment = self.db.policy.clock()
         with self.db.begin() as session:

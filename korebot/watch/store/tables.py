@@ -1,6 +1,6 @@
 """The watch store's tables (SQLAlchemy models), a watch's named states, and get-or-create.
 
-A *target* row is one training (``TrainingKey``), polled once for everyone; each
+A *target* row is one training (``JobKey``), polled once for everyone; each
 channel waiting for a run's end has a *watch* row (each user who asked is an *asker*),
 and each channel that hears of every run has a *subscription* row. Targets, watches and
 *commands* (a slash command between its ack and the end of its work) carry the store's
@@ -255,15 +255,15 @@ class Command(Leased, Base):
     done_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
 
-class TrainRequest(Base):
+class StartRequest(Base):
     """A training asked for from Slack: its confirmation (single-use), then its start.
 
     Written before the buttons are shown; a click claims it once (``state``, a
-    ``TrainState``), and the start's result and watch stay on it as the audit.
+    ``StartState``), and the start's result and watch stay on it as the audit.
     """
 
     __tablename__ = "korebot_train_requests"
-    # One request per training holds its start (korebot.watch.train_requests).
+    # One request per training holds its start (korebot.watch.store.start_requests).
     __table_args__ = (Index("ix_korebot_train_requests_starting", "starting_key", unique=True),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -272,7 +272,7 @@ class TrainRequest(Base):
     team_id: Mapped[str] = mapped_column(String(32))
     channel_id: Mapped[str] = mapped_column(String(32))
     user_id: Mapped[str] = mapped_column(String(32))
-    #: ``str(TrainingKey)``, and the alias typed (re-resolved, rules included, on click).
+    #: ``str(JobKey)``, and the alias typed (re-resolved, rules included, on click).
     key: Mapped[str] = mapped_column(String(300))
     bot_name: Mapped[str] = mapped_column(String(64))
     language: Mapped[str] = mapped_column(String(16))

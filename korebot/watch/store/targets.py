@@ -18,8 +18,8 @@ from typing import Any
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
-from korebot.kore import Kind, State, Status, TrainingStatus, kinds
-from korebot.registry import TrainingKey
+from korebot.kore import JobStatus, Kind, State, Status, kinds
+from korebot.registry import JobKey
 from korebot.watch.store import abc, leases, runs, subscriptions, watches
 from korebot.watch.store.database import Database
 from korebot.watch.store.tables import Subscription, Target, Watch, get_or_insert
@@ -37,7 +37,7 @@ from korebot.watch.types import (
 log = logging.getLogger(__name__)
 
 
-def target_for(session: Session, key: TrainingKey, bot_name: str) -> Target:
+def target_for(session: Session, key: JobKey, bot_name: str) -> Target:
     """The training's target, inserted if missing (safe when others insert it at once)."""
     target, _ = get_or_insert(
         session,
@@ -110,7 +110,7 @@ def _exists(session: Session, query: Select[Any]) -> bool:
     return session.scalars(query.limit(1)).first() is not None
 
 
-def observe_status(target: Target, result: TrainingStatus, moment: datetime) -> RunEvent:
+def observe_status(target: Target, result: JobStatus, moment: datetime) -> RunEvent:
     """Record a status on the target and say what happened since the previous one.
 
     In progress after a final status is a start; final after in progress is an end;
@@ -169,7 +169,7 @@ class Targets(abc.Targets):
             ]
 
     def record_status(
-        self, lease: Lease, status: TrainingStatus, timeout_reason: Callable[[str], str]
+        self, lease: Lease, status: JobStatus, timeout_reason: Callable[[str], str]
     ) -> Observed | None:
         policy = self.db.policy
         moment = policy.clock()
@@ -254,7 +254,7 @@ class Targets(abc.Targets):
             leases.clear(target)
             return True
 
-    def target_state(self, key: TrainingKey) -> TargetState | None:
+    def target_state(self, key: JobKey) -> TargetState | None:
         moment = self.db.policy.clock()
         with self.db.begin() as session:
             target = session.scalars(select(Target).where(Target.key == str(key))).first()
@@ -262,7 +262,7 @@ class Targets(abc.Targets):
             return None
         status, kind = None, Kind(target.kind)
         if target.last_result is not None and was_running(target):
-            status = TrainingStatus.from_json(json.loads(target.last_result), kind)
+            status = JobStatus.from_json(json.loads(target.last_result), kind)
         return TargetState(
             status=status,
             last_status=target.last_status,

@@ -18,11 +18,11 @@ from sqlalchemy import case, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from korebot.errors import LimitReached, Undeliverable
-from korebot.kore import Kind, State, Status, TrainingStatus
-from korebot.registry import TrainingKey
+from korebot.kore import JobStatus, Kind, State, Status
+from korebot.registry import JobKey
 from korebot.watch.store import abc, leases, runs, subscriptions, targets
 from korebot.watch.store.database import Database
-from korebot.watch.store.tables import Asker, Target, TrainRequest, Watch, insert_missing
+from korebot.watch.store.tables import Asker, StartRequest, Target, Watch, insert_missing
 from korebot.watch.types import (
     DeliveryClaim,
     Ended,
@@ -119,7 +119,7 @@ def waiting_for(session: Session, target_id: int, due_by: datetime | None = None
 
 
 def mark_overdue(
-    session: Session, target: Target, result: TrainingStatus, moment: datetime
+    session: Session, target: Target, result: JobStatus, moment: datetime
 ) -> list[Watch]:
     """Mark the watches of a run far longer than usual (``runs.overdue``), each once: the
     marked ones are left out next time, and the target's polls are serialised by its lease."""
@@ -154,7 +154,7 @@ class Watches(abc.Watches):
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def join_watch(self, request: WatchRequest, status: TrainingStatus) -> Joined:
+    def join_watch(self, request: WatchRequest, status: JobStatus) -> Joined:
         policy = self.db.policy
         moment = policy.clock()
         with self.db.begin() as session:
@@ -186,7 +186,7 @@ class Watches(abc.Watches):
             session.flush()
             return Joined(view(watch), lease)
 
-    def find_watch(self, key: TrainingKey, channel_id: str) -> int | None:
+    def find_watch(self, key: JobKey, channel_id: str) -> int | None:
         with self.db.begin() as session:
             return session.scalars(
                 select(Watch.id)
@@ -317,8 +317,8 @@ class Watches(abc.Watches):
                     return pruned
                 # Train requests keep their audit without the watch; runs name no watch.
                 session.execute(
-                    update(TrainRequest)
-                    .where(TrainRequest.watch_id.in_(ids))
+                    update(StartRequest)
+                    .where(StartRequest.watch_id.in_(ids))
                     .values(watch_id=None)
                     .execution_options(synchronize_session=False)
                 )

@@ -13,7 +13,7 @@ from support.in_process import Listeners, command, new_language
 from support.slack_app import BOT, alltext, new_channel
 
 from korebot.kore import State
-from korebot.registry import TrainingKey
+from korebot.registry import JobKey
 from korebot.slack.listeners.actions.train import STALE_AFTER, cancel_train, train_now
 from korebot.slack.listeners.commands.train import request_training
 from korebot.slack.listeners.context import Services
@@ -21,8 +21,8 @@ from korebot.slack.parsing import Train
 from korebot.slack.training_messages import TRAIN_ACTION
 from korebot.testing.fake_kore import Status
 from korebot.testing.slack_payloads import block_actions_payload
-from korebot.watch.store.tables import TrainRequest
-from korebot.watch.types import TrainAsk, TrainState
+from korebot.watch.store.tables import StartRequest
+from korebot.watch.types import StartAsk, StartState
 
 TRAINER = "U0TRAINER"
 
@@ -63,9 +63,9 @@ def test_a_trainer_removed_since_the_confirmation_is_refused_on_click(
     assert "may not start" in alltext(answer)
     assert answer["replace_original"] is False
     assert posts(listeners) == before
-    request = listeners.store.train_requests.train_request(token)
+    request = listeners.store.start_requests.start_request(token)
     assert request is not None
-    assert request.state is TrainState.PENDING  # not spent by a refused click
+    assert request.state is StartState.PENDING  # not spent by a refused click
 
 
 def test_unknown_and_someone_elses_confirmations_start_nothing(listeners: Listeners) -> None:
@@ -103,21 +103,21 @@ def test_a_request_left_starting_by_a_dead_process_is_checked_never_posted(
     listeners.kore.script(BOT, language, Status("in-progress"))
     token = confirm(services, listeners, channel, language)
     # A process claimed it, then died around its POST.
-    assert listeners.store.train_requests.claim_train_request(token, TRAINER)[1]
+    assert listeners.store.start_requests.claim_start_request(token, TRAINER)[1]
     before = posts(listeners)
     (fresh,) = click(services, listeners, token, channel)
     assert "already used" in alltext(fresh)  # its claimer may still be posting
     with listeners.store.session.begin() as session:
         stale = datetime.now(UTC) - timedelta(seconds=STALE_AFTER + 1)
         session.execute(
-            update(TrainRequest).where(TrainRequest.token == token).values(claimed_at=stale)
+            update(StartRequest).where(StartRequest.token == token).values(claimed_at=stale)
         )
     (checked,) = click(services, listeners, token, channel)
     assert "Started" in alltext(checked)  # the status says it runs: it is watched
     assert posts(listeners) == before
-    request = listeners.store.train_requests.train_request(token)
+    request = listeners.store.start_requests.start_request(token)
     assert request is not None
-    assert request.state is TrainState.UNKNOWN
+    assert request.state is StartState.UNKNOWN
     assert request.watch_id is not None
     (parent,) = listeners.slack.messages(channel)
     assert f"<@{TRAINER}> started" in parent["text"]
@@ -126,14 +126,14 @@ def test_a_request_left_starting_by_a_dead_process_is_checked_never_posted(
 def test_a_click_after_the_confirmation_expired_starts_nothing(listeners: Listeners) -> None:
     services = trainers(listeners, TRAINER)
     channel, language = new_channel(), new_language()
-    key = TrainingKey(listeners.kore.url, BOT, language, State.CONFIGURED)
-    ask = TrainAsk("T0TEAM", channel, TRAINER, key, "support", valid_for=0)
-    token = listeners.store.train_requests.record_train_request(ask).token
+    key = JobKey(listeners.kore.url, BOT, language, State.CONFIGURED)
+    ask = StartAsk("T0TEAM", channel, TRAINER, key, "support", valid_for=0)
+    token = listeners.store.start_requests.record_start_request(ask).token
     before = posts(listeners)
     (answer,) = click(services, listeners, token, channel)
     assert "expired" in alltext(answer)
     assert "/faq-status train support" in alltext(answer)
     assert posts(listeners) == before
-    request = listeners.store.train_requests.train_request(token)
+    request = listeners.store.start_requests.start_request(token)
     assert request is not None
-    assert request.state is TrainState.EXPIRED
+    assert request.state is StartState.EXPIRED

@@ -19,7 +19,7 @@ from korebot import config
 from korebot.gateway import StatusGateway
 from korebot.kore import State
 from korebot.ratelimit import KeyedWindows
-from korebot.registry import TrainingKey
+from korebot.registry import JobKey
 from korebot.slack.app import web_client
 from korebot.slack.listeners import Services
 from korebot.slack.listeners.actions.train import STALE_AFTER, sweep_train_requests, train_now
@@ -31,7 +31,7 @@ from korebot.testing.fake_slack import FakeSlack
 from korebot.testing.slack_payloads import block_actions_payload
 from korebot.watch.engine import WatchEngine
 from korebot.watch.store.tables import Asker, Watch
-from korebot.watch.types import TrainAsk, TrainState
+from korebot.watch.types import StartAsk, StartState
 
 ALICE, BOB = "U0ALICE", "U0BOB"
 TEAM = "T0TEAM"
@@ -71,11 +71,11 @@ class World:
         )
 
     def ask(self, language: str, user: str, channel: str) -> str:
-        ask = TrainAsk(TEAM, channel, user, self.key(language), "support", valid_for=600)
-        return self.store.train_requests.record_train_request(ask).token
+        ask = StartAsk(TEAM, channel, user, self.key(language), "support", valid_for=600)
+        return self.store.start_requests.record_start_request(ask).token
 
-    def key(self, language: str) -> TrainingKey:
-        return TrainingKey(self.kore.url, BOT, language, State.CONFIGURED)
+    def key(self, language: str) -> JobKey:
+        return JobKey(self.kore.url, BOT, language, State.CONFIGURED)
 
     def click(self, token: str, user: str, channel: str) -> str:
         """Click Train now, as Bolt would call the listener; the click's response_url."""
@@ -88,7 +88,7 @@ class World:
         return [c.args for c in self.slack.calls_to("response_url") if c.args.get("_url") == url]
 
     def request(self, token: str) -> Any:
-        view = self.store.train_requests.train_request(token)
+        view = self.store.start_requests.start_request(token)
         assert view is not None
         return view
 
@@ -131,7 +131,7 @@ def follow_while_leading(
 
     thread = threading.Thread(target=lead)
     thread.start()
-    wait_until(lambda: world.request(first).state is TrainState.STARTING, 10, "the claim")
+    wait_until(lambda: world.request(first).state is StartState.STARTING, 10, "the claim")
     urls["follower"] = world.click(second, *follower)
     thread.join(30)
     return first, second, urls["leader"], urls["follower"]
@@ -153,8 +153,8 @@ def test_a_click_while_another_starts_the_training_joins_it_and_never_posts(
     (followed,) = world.answers(follow)
     assert f"<@{ALICE}> just started FAQ training for support (hu)" in alltext(followed)
     assert (world.request(first).state, world.request(second).state) == (
-        TrainState.STARTED,
-        TrainState.JOINED,
+        StartState.STARTED,
+        StartState.JOINED,
     )
     assert world.request(second).follows == world.request(first).request_id
     assert world.request(second).watch_id == world.request(first).watch_id
@@ -193,7 +193,7 @@ def test_when_the_start_followed_is_refused_the_follower_hears_it_and_may_ask_ag
     assert "was not started" in alltext(told)
     assert f"<@{ALICE}> was starting it at the same moment" in alltext(told)
     assert any(block["type"] == "actions" for block in offered["blocks"])  # a fresh one
-    assert world.request(second).state is TrainState.FAILED
+    assert world.request(second).state is StartState.FAILED
     assert world.slack.messages(channel) == []
 
 
@@ -209,11 +209,11 @@ def test_a_start_that_cannot_be_watched_still_ends_so_its_follower_goes_on(
     assert trains(kore) == before + 1
     assert "not watching this training" in alltext(world.answers(lead)[0])
     leader = world.request(first)
-    assert (leader.state, leader.watch_id) == (TrainState.STARTED, None)
+    assert (leader.state, leader.watch_id) == (StartState.STARTED, None)
     assert "not watched" in (leader.result or "")
     # The follower saw that start end (it did not wait for it to be presumed dead).
     assert f"<@{ALICE}> just started" in alltext(world.answers(follow)[0])
-    assert world.request(second).state is TrainState.JOINED
+    assert world.request(second).state is StartState.JOINED
     assert world.askers(there) == [BOB]
 
 
@@ -221,7 +221,7 @@ def test_the_sweep_watches_a_training_a_dead_process_started(world: World, clock
     kore, channel = world.kore, new_channel()
     kore.script(BOT, "ro", Status("in-progress"))
     token = world.ask("ro", ALICE, channel)
-    assert world.store.train_requests.claim_train_start(token, ALICE).won  # then its process died
+    assert world.store.start_requests.claim_start(token, ALICE).won  # then its process died
     posts, checks = trains(kore), kore.count(BOT)
     clock.advance(STALE_AFTER - 1)
     assert sweep_train_requests(world.services, world.notifier) == 0
@@ -231,7 +231,7 @@ def test_the_sweep_watches_a_training_a_dead_process_started(world: World, clock
     assert kore.count(BOT) == checks + 1  # the status first...
     assert trains(kore) == posts  # ...and never a POST
     request = world.request(token)
-    assert request.state is TrainState.UNKNOWN
+    assert request.state is StartState.UNKNOWN
     assert request.watch_id is not None
     (parent,) = world.slack.messages(channel)
     assert f"<@{ALICE}> started FAQ training for support (ro)" in parent["text"]
@@ -249,13 +249,13 @@ def test_the_sweep_tells_the_starter_when_nothing_runs(
     world.slack.set_channel(channel, member=member)
     kore.script(BOT, language, Status("success"))
     token = world.ask(language, ALICE, channel)
-    assert world.store.train_requests.claim_train_start(token, ALICE).won
+    assert world.store.start_requests.claim_start(token, ALICE).won
     posts = trains(kore)
     clock.advance(STALE_AFTER + 1)
     assert sweep_train_requests(world.services, world.notifier) == 1
     assert trains(kore) == posts
     request = world.request(token)
-    assert (request.state, request.watch_id) == (TrainState.UNKNOWN, None)
+    assert (request.state, request.watch_id) == (StartState.UNKNOWN, None)
     if member:
         (told,) = world.ephemerals(channel, ALICE)
     else:  # korebot cannot post in the channel: by DM
@@ -265,15 +265,15 @@ def test_the_sweep_tells_the_starter_when_nothing_runs(
     assert world.slack.messages(channel) == []
     # The start is free again: a new confirmation can start it.
     fresh = world.ask(language, ALICE, channel)
-    assert world.store.train_requests.claim_train_start(fresh, ALICE).won
+    assert world.store.start_requests.claim_start(fresh, ALICE).won
 
 
 def test_the_sweep_takes_over_a_follower_whose_process_died(world: World, clock: Clock) -> None:
     kore, here, there = world.kore, new_channel(), new_channel()
     kore.script(BOT, "lt", Status("in-progress"))
     leader, follower = world.ask("lt", ALICE, here), world.ask("lt", BOB, there)
-    assert world.store.train_requests.claim_train_start(leader, ALICE).won
-    assert world.store.train_requests.claim_train_start(follower, BOB).leader is not None
+    assert world.store.start_requests.claim_start(leader, ALICE).won
+    assert world.store.start_requests.claim_start(follower, BOB).leader is not None
     posts = trains(kore)
     clock.advance(STALE_AFTER + 1)
     assert sweep_train_requests(world.services, world.notifier) == 2

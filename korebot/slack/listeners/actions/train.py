@@ -8,7 +8,7 @@ again. The train POST is never retried: when its answer is lost (timeout, 5xx), 
 status says what happened, and a new confirmation is offered if nothing runs.
 
 One start per training, whoever confirms: a claim also takes the training's start in the
-database (``claim_train_start``), so of two trainers confirming their own requests for
+database (``claim_start``), so of two trainers confirming their own requests for
 the same training at once, one POSTs; the other's click follows it (``_follow``): it
 waits in the database for that start to end, asks for the status and joins the watch.
 A request left starting by a process that died is taken over by the periodic sweep
@@ -27,8 +27,8 @@ from typing import Any
 from slack_bolt import Respond
 
 from korebot.errors import DatabaseUnavailable
-from korebot.kore import KoreError, KoreUnavailable, KoreUnreachable, Status, TrainingStatus
-from korebot.registry import Bot, TrainingKey
+from korebot.kore import JobStatus, KoreError, KoreUnavailable, KoreUnreachable, Status
+from korebot.registry import Bot, JobKey
 from korebot.slack import parsing, training_messages
 from korebot.slack.kinds import command as command_of
 from korebot.slack.listeners.commands.status import begin_watch
@@ -37,7 +37,7 @@ from korebot.slack.listeners.common import Refusal, answering, target
 from korebot.slack.listeners.context import Services
 from korebot.slack.messages import Message
 from korebot.slack.notifier import SlackNotifier
-from korebot.watch.types import TrainRequestView, TrainState, Via, WatchRequest
+from korebot.watch.types import StartRequestView, StartState, Via, WatchRequest
 
 log = logging.getLogger(__name__)
 
@@ -57,9 +57,9 @@ def _clicked(body: dict[str, Any], action: dict[str, Any]) -> tuple[str, str]:
     return (body.get("user") or {}).get("id", ""), str(action.get("value") or "")
 
 
-def _request(services: Services, user: str, token: str) -> tuple[TrainRequestView, Bot]:
+def _request(services: Services, user: str, token: str) -> tuple[StartRequestView, Bot]:
     """The click's request and its bot, with the asker's rules checked again now."""
-    request = services.engine.train_request(token) if token else None
+    request = services.engine.start_request(token) if token else None
     if request is None:
         raise Refusal("I don't know this confirmation; ask again with `train BOT LANG`.")
     if user != request.user_id:
@@ -69,12 +69,12 @@ def _request(services: Services, user: str, token: str) -> tuple[TrainRequestVie
     return request, bot
 
 
-def _bot_of(services: Services, request: TrainRequestView, user: str) -> Bot:
+def _bot_of(services: Services, request: StartRequestView, user: str) -> Bot:
     """The request's bot, with its rules checked for ``user`` now (Refusal if it changed)."""
     key = request.key
     asked = parsing.Train(request.bot_name, key.language, key.state)
     bot, _ = target(services, asked, request.channel_id, user, key.kind)
-    if TrainingKey.of(bot, key.language, key.state, key.kind) != key:
+    if JobKey.of(bot, key.language, key.state, key.kind) != key:
         raise Refusal(f"{bot.name} is configured differently now; ask again.")
     return bot
 
@@ -85,7 +85,7 @@ def cancel_train(
     with answering(respond, "the Cancel button", replace_original=False):
         user, token = _clicked(body, action)
         request, _ = _request(services, user, token)
-        now, cancelled = services.engine.cancel_train_request(token)
+        now, cancelled = services.engine.cancel_start_request(token)
         key = request.key
         if cancelled:
             answer = training_messages.cancelled(key.kind, request.bot_name, key.language)
@@ -100,7 +100,7 @@ def train_now(
     with answering(respond, "the Train now button", replace_original=False):
         user, token = _clicked(body, action)
         _, bot = _request(services, user, token)
-        claim = services.engine.claim_train_start(token, user)
+        claim = services.engine.claim_start(token, user)
         claimed = claim.request
         if claimed is None:
             raise Refusal("I don't know this confirmation; ask again with `train BOT LANG`.")
@@ -110,19 +110,19 @@ def train_now(
         if claim.leader is not None:
             _follow(_Attempt(services, claimed, bot, respond), claim.leader)
             return
-        if claimed.state is TrainState.PENDING:  # the claim kept losing a race (rare)
+        if claimed.state is StartState.PENDING:  # the claim kept losing a race (rare)
             raise Refusal(
                 "Another confirmation of this training was being handled at that moment; "
                 "click *Train now* again."
             )
-        if claimed.state is TrainState.STARTING:
+        if claimed.state is StartState.STARTING:
             # Its claimer died around the POST: whoever takes it over asks, never POSTs.
-            taken = services.engine.reclaim_train_request(token, STALE_AFTER)
+            taken = services.engine.reclaim_start_request(token, STALE_AFTER)
             if taken is not None:
                 _answer_lost(_Attempt(services, taken, bot, respond), LOST)
                 return
         key = claimed.key
-        if claimed.state is TrainState.EXPIRED:
+        if claimed.state is StartState.EXPIRED:
             name = command_of(key.kind)
             answer = training_messages.expired(key.kind, claimed.bot_name, key.language, name)
             respond(replace_original=True, **answer.kwargs())
@@ -135,22 +135,22 @@ class _Attempt:
     """The one attempt of a claimed request: what finishing it and watching need."""
 
     services: Services
-    request: TrainRequestView
+    request: StartRequestView
     bot: Bot
     #: The click's ``Respond`` (the sweep, which has none, tells the user otherwise).
     respond: Callable[..., Any]
 
-    def finish(self, state: TrainState, result: str, watch_id: int | None = None) -> None:
+    def finish(self, state: StartState, result: str, watch_id: int | None = None) -> None:
         """Record how it ended on the request (the audit), and log it."""
         request, bot, key = self.request, self.bot, self.request.key
-        self.services.engine.finish_train_request(request.request_id, state, result, watch_id)
+        self.services.engine.finish_start_request(request.request_id, state, result, watch_id)
         log.info(
             "Training from Slack: user=%s bot=%s (%s) language=%s kind=%s host=%s: %s (%s)",
             request.started_by or request.user_id, bot.name, bot.bot_id, key.language,
             key.kind.value, bot.host, state.value, result,
         )  # fmt: skip
 
-    def watch(self, status: TrainingStatus, via: Via) -> int:
+    def watch(self, status: JobStatus, via: Via) -> int:
         """Watch the training for the request's channel, mentioning its starter; the watch."""
         request, key = self.request, self.request.key
         watched = WatchRequest(
@@ -165,9 +165,7 @@ class _Attempt:
         )
         return begin_watch(self.services, watched, status).watch.watch_id
 
-    def finish_watching(
-        self, state: TrainState, result: str, status: TrainingStatus, via: Via
-    ) -> None:
+    def finish_watching(self, state: StartState, result: str, status: JobStatus, via: Via) -> None:
         """Watch it, then finish the request with its watch; finished without one (and the
         refusal raised) if it cannot be watched, so that it never stays starting: a click
         following it, or the sweep, would otherwise wait for it."""
@@ -181,7 +179,7 @@ class _Attempt:
     def tell(self, answer: Message) -> None:
         self.respond(replace_original=True, **answer.kwargs())
 
-    def status(self) -> TrainingStatus:
+    def status(self) -> JobStatus:
         """A fresh status (not one cached from before the POST)."""
         key = self.request.key
         return self.services.gateway.status(
@@ -196,10 +194,10 @@ def _start(attempt: _Attempt) -> None:
     try:
         before = attempt.status()
     except KoreError as error:
-        attempt.finish(TrainState.FAILED, f"status unknown: {error}")
+        attempt.finish(StartState.FAILED, f"status unknown: {error}")
         raise Refusal(f"Nothing was started: I could not check the status first. {error}") from None
     if before.status is Status.IN_PROGRESS:
-        attempt.finish_watching(TrainState.JOINED, before.message, before, Via.ASK)
+        attempt.finish_watching(StartState.JOINED, before.message, before, Via.ASK)
         attempt.tell(training_messages.already_running(kind, bot.name, language))
         return
     try:
@@ -208,11 +206,11 @@ def _start(attempt: _Attempt) -> None:
         _answer_lost(attempt, str(error))
         return
     except KoreError as error:  # refused: nothing started
-        attempt.finish(TrainState.FAILED, str(error))
+        attempt.finish(StartState.FAILED, str(error))
         reason = training_messages.refused(error, bot, language)
         attempt.tell(training_messages.not_started(kind, bot.name, language, reason))
         return
-    attempt.finish_watching(TrainState.STARTED, started.message, started, Via.TRAIN)
+    attempt.finish_watching(StartState.STARTED, started.message, started, Via.TRAIN)
     attempt.tell(training_messages.started_elsewhere(kind, bot.name, language))
 
 
@@ -224,7 +222,7 @@ def _answer_lost(attempt: _Attempt, error: str) -> None:
     try:
         now = attempt.status()
     except KoreError as status_error:
-        attempt.finish(TrainState.UNKNOWN, f"{error}; status unknown: {status_error}")
+        attempt.finish(StartState.UNKNOWN, f"{error}; status unknown: {status_error}")
         raise Refusal(
             f"Kore.ai did not answer my request to start {bot.name} ({language}), and I "
             f"cannot tell whether it started ({status_error}). Check with "
@@ -233,17 +231,17 @@ def _answer_lost(attempt: _Attempt, error: str) -> None:
     if now.status is Status.IN_PROGRESS:
         # A follower (its click joined another's start) did not start it: it asked.
         via = Via.ASK if request.follows is not None else Via.TRAIN
-        attempt.finish_watching(TrainState.UNKNOWN, f"{error}; then running", now, via)
+        attempt.finish_watching(StartState.UNKNOWN, f"{error}; then running", now, via)
         attempt.tell(training_messages.started_elsewhere(kind, bot.name, language))
         return
-    attempt.finish(TrainState.UNKNOWN, f"{error}; then not running")
+    attempt.finish(StartState.UNKNOWN, f"{error}; then not running")
     reason = f"{error} No training is running now."
     attempt.tell(training_messages.not_started(kind, bot.name, language, reason))
     team, channel, user = request.team_id, request.channel_id, request.user_id
     offer(attempt.services, team, channel, user, bot, language, kind, attempt.respond)
 
 
-def _follow(attempt: _Attempt, leader: TrainRequestView) -> None:
+def _follow(attempt: _Attempt, leader: StartRequestView) -> None:
     """Another request held the training's start when this one was claimed: never POST.
 
     Wait, reading the database, until that request has left starting (its start ended,
@@ -258,10 +256,10 @@ def _follow(attempt: _Attempt, leader: TrainRequestView) -> None:
     left = claimed_at + timedelta(seconds=STALE_AFTER) - engine.clock()
     deadline = time.monotonic() + max(left.total_seconds(), 0.0)
     now, pause = leader, FOLLOW_FIRST_LOOK
-    while now.state is TrainState.STARTING and (wait := deadline - time.monotonic()) > 0:
+    while now.state is StartState.STARTING and (wait := deadline - time.monotonic()) > 0:
         time.sleep(min(pause, wait))
         pause = min(pause * 2, FOLLOW_MAX_LOOK)
-        now = engine.train_request(leader.token) or now
+        now = engine.start_request(leader.token) or now
     request, bot = attempt.request, attempt.bot
     kind, language = request.key.kind, request.key.language
     starter = now.started_by or now.user_id
@@ -269,20 +267,20 @@ def _follow(attempt: _Attempt, leader: TrainRequestView) -> None:
     try:
         status = attempt.status()
     except KoreError as error:
-        attempt.finish(TrainState.FAILED, f"followed {leader_said}; status unknown: {error}")
+        attempt.finish(StartState.FAILED, f"followed {leader_said}; status unknown: {error}")
         raise Refusal(
             f"Someone was starting {bot.name} ({language}) at the same moment, and I cannot "
             f"tell whether it runs ({error}). Check with "
             f"`{command_of(kind)} {bot.name} {language}`."
         ) from None
     if status.status is Status.IN_PROGRESS:
-        attempt.finish_watching(TrainState.JOINED, f"followed {leader_said}", status, Via.ASK)
-        if now.state in (TrainState.STARTED, TrainState.UNKNOWN):
+        attempt.finish_watching(StartState.JOINED, f"followed {leader_said}", status, Via.ASK)
+        if now.state in (StartState.STARTED, StartState.UNKNOWN):
             attempt.tell(training_messages.just_started(kind, bot.name, language, starter))
         else:  # it found one running, or its claimer died: someone else started it
             attempt.tell(training_messages.already_running(kind, bot.name, language))
         return
-    attempt.finish(TrainState.FAILED, f"followed {leader_said}; then not running")
+    attempt.finish(StartState.FAILED, f"followed {leader_said}; then not running")
     outcome = training_messages.handled_as(now.state)
     attempt.tell(training_messages.started_by_nobody(kind, bot.name, language, starter, outcome))
     team, channel, user = request.team_id, request.channel_id, request.user_id
@@ -291,7 +289,7 @@ def _follow(attempt: _Attempt, leader: TrainRequestView) -> None:
 
 def sweep_train_requests(services: Services, notifier: SlackNotifier) -> int:
     """Take over the requests left starting by a claimer that died (STALE_AFTER after
-    their claim, ``take_stale_train_requests``: one process takes each); how many.
+    their claim, ``take_stale_start_requests``: one process takes each); how many.
 
     Status first, never a POST. Running: the request's channel watches it, mentioning its
     starter (or joins its watch). Not running, or not knowable: the request is finished as
@@ -299,7 +297,7 @@ def sweep_train_requests(services: Services, notifier: SlackNotifier) -> int:
     post there) that nothing runs and they may ask again.
     """
     try:
-        taken = services.engine.take_stale_train_requests(STALE_AFTER)
+        taken = services.engine.take_stale_start_requests(STALE_AFTER)
     except DatabaseUnavailable as error:
         log.warning("Database unavailable, will sweep the train requests later: %s", error.orig)
         return 0
@@ -311,7 +309,7 @@ def sweep_train_requests(services: Services, notifier: SlackNotifier) -> int:
     return len(taken)
 
 
-def _take_over(services: Services, notifier: SlackNotifier, request: TrainRequestView) -> None:
+def _take_over(services: Services, notifier: SlackNotifier, request: StartRequestView) -> None:
     key, user = request.key, request.started_by or request.user_id
     kind, language, name = key.kind, key.language, request.bot_name
 
@@ -321,8 +319,8 @@ def _take_over(services: Services, notifier: SlackNotifier, request: TrainReques
     try:
         bot = _bot_of(services, request, user)
     except Refusal as refusal:
-        services.engine.finish_train_request(
-            request.request_id, TrainState.UNKNOWN, f"{LOST} Not checked: {refusal}"
+        services.engine.finish_start_request(
+            request.request_id, StartState.UNKNOWN, f"{LOST} Not checked: {refusal}"
         )
         tell(training_messages.not_started(kind, name, language, f"{LOST} {refusal}"))
         return
@@ -330,7 +328,7 @@ def _take_over(services: Services, notifier: SlackNotifier, request: TrainReques
     try:
         now = attempt.status()
     except KoreError as error:
-        attempt.finish(TrainState.UNKNOWN, f"{LOST} Status unknown: {error}")
+        attempt.finish(StartState.UNKNOWN, f"{LOST} Status unknown: {error}")
         reason = (
             f"{LOST} I cannot tell whether it started ({error}). Check with "
             f"`{command_of(kind)} {name} {language}` before trying again."
@@ -340,9 +338,9 @@ def _take_over(services: Services, notifier: SlackNotifier, request: TrainReques
     if now.status is Status.IN_PROGRESS:
         via = Via.ASK if request.follows is not None else Via.TRAIN
         try:
-            attempt.finish_watching(TrainState.UNKNOWN, f"{LOST} Then running", now, via)
+            attempt.finish_watching(StartState.UNKNOWN, f"{LOST} Then running", now, via)
         except Refusal as refusal:  # it runs, but cannot be watched there: say why
             tell(training_messages.not_watched(kind, name, language, str(refusal)))
         return
-    attempt.finish(TrainState.UNKNOWN, f"{LOST} Then not running")
+    attempt.finish(StartState.UNKNOWN, f"{LOST} Then not running")
     tell(training_messages.not_running_after_restart(kind, name, language, command_of(kind)))

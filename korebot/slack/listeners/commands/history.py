@@ -8,7 +8,7 @@ from typing import Any
 from slack_bolt import Respond
 
 from korebot.kore import Kind
-from korebot.registry import TrainingKey
+from korebot.registry import JobKey
 from korebot.slack import history_messages, parsing
 from korebot.slack.kinds import command as command_of
 from korebot.slack.listeners.common import answering, asked_by, target
@@ -28,7 +28,7 @@ def show_history(
     with answering(respond, f"{command_of(kind)} history"):
         _, channel, user = asked_by(command)
         bot, language = target(services, asked, channel, user, kind)
-        key = TrainingKey.of(bot, language, asked.state, kind)
+        key = JobKey.of(bot, language, asked.state, kind)
         runs = services.engine.runs(key, SHOWN)
         answer = history_messages.history(kind, bot.name, language, asked.state, runs)
         respond(**answer.kwargs())

@@ -17,7 +17,7 @@ from slack_sdk.errors import SlackApiError
 
 from korebot.errors import DatabaseUnavailable
 from korebot.gateway import Fetched
-from korebot.kore import Kind, KoreError, State, Status, TrainingStatus
+from korebot.kore import JobStatus, Kind, KoreError, State, Status
 from korebot.registry import Bot
 from korebot.slack import history_messages, messages, parsing
 from korebot.slack.kinds import command as command_of
@@ -77,7 +77,7 @@ def ask_status(
 def begin_watch(
     services: Services,
     request: WatchRequest,
-    result: TrainingStatus,
+    result: JobStatus,
     tell_status: Callable[[], None] = lambda: None,
 ) -> Started:
     """Watch a running training for the request's channel (or join its watch); if that

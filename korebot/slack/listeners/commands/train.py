@@ -13,12 +13,12 @@ from typing import Any
 from slack_bolt import Respond
 
 from korebot.kore import Kind, State
-from korebot.registry import Bot, TrainingKey
+from korebot.registry import Bot, JobKey
 from korebot.slack import parsing, training_messages
 from korebot.slack.kinds import command as command_of
 from korebot.slack.listeners.common import Refusal, answering, asked_by, target
 from korebot.slack.listeners.context import Services
-from korebot.watch.types import TrainAsk
+from korebot.watch.types import StartAsk
 
 #: How long a confirmation can be clicked.
 VALID_FOR = 600.0
@@ -63,8 +63,8 @@ def offer(
 ) -> None:
     """Record a fresh request, then show its confirmation to the user only (``respond``:
     the command's, a click's, or a post in the user's DM from the Home tab)."""
-    key = TrainingKey.of(bot, language, State.CONFIGURED, kind)
-    ask = TrainAsk(team, channel, user, key, bot.name, valid_for=VALID_FOR)
-    request = services.engine.record_train_request(ask)
+    key = JobKey.of(bot, language, State.CONFIGURED, kind)
+    ask = StartAsk(team, channel, user, key, bot.name, valid_for=VALID_FOR)
+    request = services.engine.record_start_request(ask)
     minutes = round(VALID_FOR / 60)
     respond(**training_messages.confirmation(bot, language, kind, request.token, minutes).kwargs())

@@ -1,6 +1,6 @@
 """``korebot_train_requests``: trainings asked for from Slack, a confirmation claimed once.
 
-``TrainRequests`` answers the contract's port of that name (korebot.watch.store.abc).
+``StartRequests`` answers the contract's port of that name (korebot.watch.store.abc).
 The claim is one conditional
 UPDATE (``state = 'pending' AND expires_at > now``): the database lets one writer change
 the row, so one caller wins on SQLite and PostgreSQL alike, whatever the process. The
@@ -18,20 +18,20 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
 from korebot.kore import Kind, State
-from korebot.registry import TrainingKey
+from korebot.registry import JobKey
 from korebot.watch.store import abc
 from korebot.watch.store.database import Database
-from korebot.watch.store.tables import TrainRequest
-from korebot.watch.types import TrainAsk, TrainClaim, TrainRequestView, TrainState
+from korebot.watch.store.tables import StartRequest
+from korebot.watch.types import StartAsk, StartClaim, StartRequestView, StartState
 
 #: Claim transactions tried before giving up: another is needed only when a request for
 #: the same training took or let go of its start during this one (PostgreSQL).
 _CLAIM_TRIES = 5
 
 
-def _key(text: str) -> TrainingKey:
+def _key(text: str) -> JobKey:
     host, bot_id, language, state, kind = text.split("|")
-    return TrainingKey(host, bot_id, language, State(state), Kind(kind))
+    return JobKey(host, bot_id, language, State(state), Kind(kind))
 
 
 def _changed(session: Session, statement: Update) -> bool:
@@ -39,8 +39,8 @@ def _changed(session: Session, statement: Update) -> bool:
     return bool(session.execute(statement).rowcount)  # type: ignore[attr-defined]
 
 
-def _view(row: TrainRequest) -> TrainRequestView:
-    return TrainRequestView(
+def _view(row: StartRequest) -> StartRequestView:
+    return StartRequestView(
         request_id=row.id,
         token=row.token,
         team_id=row.team_id,
@@ -50,7 +50,7 @@ def _view(row: TrainRequest) -> TrainRequestView:
         bot_name=row.bot_name,
         created_at=row.created_at,
         expires_at=row.expires_at,
-        state=TrainState(row.state),
+        state=StartState(row.state),
         claimed_at=row.claimed_at,
         started_by=row.started_by,
         result=row.result,
@@ -59,13 +59,13 @@ def _view(row: TrainRequest) -> TrainRequestView:
     )
 
 
-class TrainRequests(abc.TrainRequests):
+class StartRequests(abc.StartRequests):
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def record_train_request(self, ask: TrainAsk) -> TrainRequestView:
+    def record_start_request(self, ask: StartAsk) -> StartRequestView:
         moment = self.db.policy.clock()
-        row = TrainRequest(
+        row = StartRequest(
             # Hex, not base64: a token in a logged message body never reads as a JWT ("eyJ…").
             token=secrets.token_hex(24),
             team_id=ask.team_id,
@@ -77,23 +77,23 @@ class TrainRequests(abc.TrainRequests):
             kind=ask.key.kind.value,
             created_at=moment,
             expires_at=moment + timedelta(seconds=ask.valid_for),
-            state=TrainState.PENDING.value,
+            state=StartState.PENDING.value,
         )
         with self.db.begin() as session:
             session.add(row)
             session.flush()
             return _view(row)
 
-    def train_request(self, token: str) -> TrainRequestView | None:
+    def start_request(self, token: str) -> StartRequestView | None:
         with self.db.begin() as session:
-            row = session.scalars(select(TrainRequest).filter_by(token=token)).first()
+            row = session.scalars(select(StartRequest).filter_by(token=token)).first()
             return None if row is None else _view(row)
 
-    def claim_train_request(self, token: str, user_id: str) -> tuple[TrainRequestView | None, bool]:
-        claim = self.claim_train_start(token, user_id)
+    def claim_start_request(self, token: str, user_id: str) -> tuple[StartRequestView | None, bool]:
+        claim = self.claim_start(token, user_id)
         return claim.request, claim.won
 
-    def claim_train_start(self, token: str, user_id: str) -> TrainClaim:
+    def claim_start(self, token: str, user_id: str) -> StartClaim:
         """Claim a pending request as its training's one start, or as the follower of the
         request holding that start.
 
@@ -111,22 +111,22 @@ class TrainRequests(abc.TrainRequests):
         """
         moment = self.db.policy.clock()
         pending = (
-            TrainRequest.token == token,
-            TrainRequest.state == TrainState.PENDING.value,
-            TrainRequest.expires_at > moment,
+            StartRequest.token == token,
+            StartRequest.state == StartState.PENDING.value,
+            StartRequest.expires_at > moment,
         )
-        starting = TrainState.STARTING.value
+        starting = StartState.STARTING.value
         for _ in range(_CLAIM_TRIES):
             try:
                 with self.db.begin() as session:
                     row = self._now_row(session, token)
                     if row is None:
-                        return TrainClaim(None)
-                    holder = aliased(TrainRequest)
+                        return StartClaim(None)
+                    holder = aliased(StartRequest)
                     held = exists().where(holder.starting_key == row.key)
                     won = _changed(
                         session,
-                        update(TrainRequest)
+                        update(StartRequest)
                         .where(*pending, ~held)
                         .values(
                             state=starting,
@@ -136,11 +136,11 @@ class TrainRequests(abc.TrainRequests):
                         ),
                     )
                     if won:
-                        return TrainClaim(self._now(session, token), won=True)
+                        return StartClaim(self._now(session, token), won=True)
                     leader_id = select(holder.id).where(holder.starting_key == row.key)
                     followed = _changed(
                         session,
-                        update(TrainRequest)
+                        update(StartRequest)
                         .where(*pending, held)
                         .values(
                             state=starting,
@@ -151,69 +151,69 @@ class TrainRequests(abc.TrainRequests):
                     )
                     if not followed:
                         session.execute(
-                            update(TrainRequest)
+                            update(StartRequest)
                             .where(
-                                TrainRequest.token == token,
-                                TrainRequest.state == TrainState.PENDING.value,
-                                TrainRequest.expires_at <= moment,
+                                StartRequest.token == token,
+                                StartRequest.state == StartState.PENDING.value,
+                                StartRequest.expires_at <= moment,
                             )
-                            .values(state=TrainState.EXPIRED.value)
+                            .values(state=StartState.EXPIRED.value)
                         )
                     now = self._now_row(session, token)
                     if now is None:
-                        return TrainClaim(None)
+                        return StartClaim(None)
                     if followed and now.follows is not None:
-                        leader = session.get(TrainRequest, now.follows, populate_existing=True)
-                        return TrainClaim(_view(now), leader=_view(leader) if leader else None)
-                    if now.state != TrainState.PENDING.value:
-                        return TrainClaim(_view(now))
+                        leader = session.get(StartRequest, now.follows, populate_existing=True)
+                        return StartClaim(_view(now), leader=_view(leader) if leader else None)
+                    if now.state != StartState.PENDING.value:
+                        return StartClaim(_view(now))
                     # Still pending: the holder let go between the two UPDATEs; try again.
             except IntegrityError:
                 continue  # another request for the training took its start at this moment
-        return TrainClaim(self.train_request(token))
+        return StartClaim(self.start_request(token))
 
-    def reclaim_train_request(self, token: str, stale_after: float) -> TrainRequestView | None:
+    def reclaim_start_request(self, token: str, stale_after: float) -> StartRequestView | None:
         moment = self.db.policy.clock()
         with self.db.begin() as session:
             taken = _changed(
                 session,
-                update(TrainRequest)
+                update(StartRequest)
                 .where(
-                    TrainRequest.token == token,
-                    TrainRequest.state == TrainState.STARTING.value,
-                    TrainRequest.claimed_at <= moment - timedelta(seconds=stale_after),
+                    StartRequest.token == token,
+                    StartRequest.state == StartState.STARTING.value,
+                    StartRequest.claimed_at <= moment - timedelta(seconds=stale_after),
                 )
                 .values(claimed_at=moment),
             )
             return self._now(session, token) if taken else None
 
-    def cancel_train_request(self, token: str) -> tuple[TrainRequestView | None, bool]:
+    def cancel_start_request(self, token: str) -> tuple[StartRequestView | None, bool]:
         with self.db.begin() as session:
             cancelled = _changed(
                 session,
-                update(TrainRequest)
-                .where(TrainRequest.token == token, TrainRequest.state == TrainState.PENDING.value)
-                .values(state=TrainState.CANCELLED.value),
+                update(StartRequest)
+                .where(StartRequest.token == token, StartRequest.state == StartState.PENDING.value)
+                .values(state=StartState.CANCELLED.value),
             )
             return self._now(session, token), cancelled
 
-    def finish_train_request(
-        self, request_id: int, state: TrainState, result: str, watch_id: int | None = None
+    def finish_start_request(
+        self, request_id: int, state: StartState, result: str, watch_id: int | None = None
     ) -> bool:
         with self.db.begin() as session:
             return _changed(
                 session,
-                update(TrainRequest)
+                update(StartRequest)
                 .where(
-                    TrainRequest.id == request_id,
-                    TrainRequest.state == TrainState.STARTING.value,
+                    StartRequest.id == request_id,
+                    StartRequest.state == StartState.STARTING.value,
                 )
                 .values(state=state.value, result=result, watch_id=watch_id, starting_key=None),
             )
 
-    def take_stale_train_requests(
+    def take_stale_start_requests(
         self, stale_after: float, limit: int = 10
-    ) -> list[TrainRequestView]:
+    ) -> list[StartRequestView]:
         """Take over requests left starting past ``stale_after`` seconds: one conditional
         UPDATE each (still starting, claim still that old), renewing the claim, so that of
         the sweeps of every process one takes a given request (on PostgreSQL the second
@@ -221,34 +221,34 @@ class TrainRequests(abc.TrainRequests):
         moment = self.db.policy.clock()
         cutoff = moment - timedelta(seconds=stale_after)
         stale = (
-            TrainRequest.state == TrainState.STARTING.value,
-            TrainRequest.claimed_at <= cutoff,
+            StartRequest.state == StartState.STARTING.value,
+            StartRequest.claimed_at <= cutoff,
         )
-        taken: list[TrainRequestView] = []
+        taken: list[StartRequestView] = []
         with self.db.begin() as session:
             ids = session.scalars(
-                select(TrainRequest.id).where(*stale).order_by(TrainRequest.claimed_at).limit(limit)
+                select(StartRequest.id).where(*stale).order_by(StartRequest.claimed_at).limit(limit)
             ).all()
             for request_id in ids:
                 if _changed(
                     session,
-                    update(TrainRequest)
-                    .where(TrainRequest.id == request_id, *stale)
+                    update(StartRequest)
+                    .where(StartRequest.id == request_id, *stale)
                     .values(claimed_at=moment),
                 ):
-                    row = session.get(TrainRequest, request_id, populate_existing=True)
+                    row = session.get(StartRequest, request_id, populate_existing=True)
                     assert row is not None
                     taken.append(_view(row))
         return taken
 
     @staticmethod
-    def _now(session: Session, token: str) -> TrainRequestView | None:
-        row = TrainRequests._now_row(session, token)
+    def _now(session: Session, token: str) -> StartRequestView | None:
+        row = StartRequests._now_row(session, token)
         return None if row is None else _view(row)
 
     @staticmethod
-    def _now_row(session: Session, token: str) -> TrainRequest | None:
+    def _now_row(session: Session, token: str) -> StartRequest | None:
         query = (
-            select(TrainRequest).filter_by(token=token).execution_options(populate_existing=True)
+            select(StartRequest).filter_by(token=token).execution_options(populate_existing=True)
         )
         return session.scalars(query).first()
