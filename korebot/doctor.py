@@ -11,6 +11,7 @@ from sqlalchemy.exc import ArgumentError
 
 from korebot.config import DEFAULT_KORE_HOST, LEGACY_KORE_HOST, Config
 from korebot.kore import (
+    TRAININGS,
     CredentialsRejected,
     JobStatus,
     Kind,
@@ -51,7 +52,7 @@ def _bot(registry: BotRegistry, bot: Bot) -> Check:
     lang = bot.languages[0] if bot.languages else "en"
     answers: list[tuple[Kind, JobStatus]] = []
     failures: list[tuple[Kind, KoreError]] = []
-    for kind in Kind:
+    for kind in TRAININGS:
         try:
             answers.append(
                 (kind, registry.client(bot).training_status(bot.bot_id, lang, kind=kind))

@@ -22,6 +22,7 @@ from typing import Literal, Protocol
 
 from korebot.kore import JobStatus, Kind, State
 from korebot.kore.errors import BudgetExhausted
+from korebot.kore.kinds import batch
 from korebot.ratelimit import KeyedWindows
 from korebot.registry import Bot, BotRegistry, JobKey
 
@@ -94,15 +95,21 @@ class StatusGateway:
         state: State,
         purpose: Purpose = "ask",
         kind: Kind = Kind.FAQ,
+        *,
+        subject: str = "",
+        last: JobStatus | None = None,
     ) -> Fetched:
-        """The kind's training status, shared with concurrent callers and within the bot's budget.
+        """The job's status, shared with concurrent callers and within the bot's budget.
+
+        ``subject`` and ``last`` (the previous answer) are a batch test's: its suite, and
+        the run being followed (``KoreClient.job_status``).
 
         An ask takes an answer up to ``fresh_for`` seconds old; a poll wants a new
         one (or joins one in flight). When the budget is spent, an ask gets the
         last known answer with its age, and a poll gets BudgetExhausted with the
         seconds to wait; so does an ask when nothing is known yet.
         """
-        key = JobKey.of(bot, language, state, kind)
+        key = JobKey.of(bot, language, state, kind, subject)
         with self._lock:
             moment = self.clock()
             known = self._known(key, moment)
@@ -125,7 +132,7 @@ class StatusGateway:
         if joined is not None:
             return Fetched(joined.result(), 0.0)
         try:
-            result = self.registry.client(bot).training_status(bot.bot_id, language, state, kind)
+            result = self.registry.client(bot).job_status(key, last)
         except BaseException as error:
             with self._lock:
                 del self._in_flight[key]
@@ -140,6 +147,25 @@ class StatusGateway:
     def start_training(self, bot: Bot, language: str, kind: Kind = Kind.FAQ) -> JobStatus:
         """POST a new training, once (never retried), within the bot's budget like an ask:
         BudgetExhausted with the seconds to wait when it is spent."""
+        self._spend(bot, JobKey.of(bot, language, State.CONFIGURED, kind))
+        return self.registry.client(bot).start_training(bot.bot_id, language, kind)
+
+    def run_suite(self, bot: Bot, key: JobKey, previous: batch.PastResult | None) -> JobStatus:
+        """POST a run of the key's batch test suite, once (never retried), within the bot's
+        budget; its status (running) carries ``previous``, the run to compare it with."""
+        self._spend(bot, key)
+        client = self.registry.client(bot)
+        start = client.run_batch_test(bot.bot_id, key.language, key.subject, key.state)
+        return batch.started(start, previous)
+
+    def suites(self, bot: Bot, language: str) -> tuple[batch.Suite, ...]:
+        """The bot's batch test suites with their past results, within the bot's budget."""
+        self._spend(bot)
+        return self.registry.client(bot).batch_test_suites(bot.bot_id, language)
+
+    def _spend(self, bot: Bot, starts: JobKey | None = None) -> None:
+        """Count one call on the bot's budget (BudgetExhausted when it is spent); a call that
+        starts a job makes what was known of it stale."""
         wait = self.budget.acquire((bot.host, bot.bot_id))
         if wait > 0:
             raise BudgetExhausted(
@@ -149,10 +175,8 @@ class StatusGateway:
             )
         with self._lock:
             self.calls += 1
-            # What was known of this training is stale now that a run starts.
-            started = JobKey.of(bot, language, State.CONFIGURED, kind)
-            self._cache.pop(started, None)
-        return self.registry.client(bot).start_training(bot.bot_id, language, kind)
+            if starts is not None:
+                self._cache.pop(starts, None)
 
     def _known(self, key: JobKey, moment: float) -> Fetched | None:
         cached = self._cache.get(key)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -19,12 +20,13 @@ class UnknownBot(InvalidInput):
 
 @dataclass(frozen=True)
 class JobKey:
-    """One training korebot can ask about: a bot's FAQs or ML model, in one language and state.
+    """One job korebot can follow: a bot's FAQ or ML training, or one of its batch test
+    suites (``subject``: the suite's name), in one language and state.
 
     The gateway shares calls and answers by it, the watch store keeps one target row
     per key (``str(key)`` is that row's unique key), and commands name one with it.
-    Its kind separates a bot's FAQ and ML trainings everywhere, but not its rate
-    budget (``bot``): Kore.ai counts both kinds' calls together.
+    Its kind separates a bot's jobs everywhere, but not its rate budget (``bot``):
+    Kore.ai counts every kind's calls together.
     """
 
     host: str
@@ -32,10 +34,19 @@ class JobKey:
     language: str
     state: State
     kind: Kind = Kind.FAQ
+    subject: str = ""
 
     @classmethod
-    def of(cls, bot: Bot, language: str, state: State, kind: Kind = Kind.FAQ) -> JobKey:
-        return cls(bot.host, bot.bot_id, language, state, kind)
+    def of(
+        cls, bot: Bot, language: str, state: State, kind: Kind = Kind.FAQ, subject: str = ""
+    ) -> JobKey:
+        return cls(bot.host, bot.bot_id, language, state, kind, subject)
+
+    @classmethod
+    def parse(cls, text: str, subject: str = "") -> JobKey:
+        """The key ``str(key)`` wrote, with its subject (kept beside it: see ``__str__``)."""
+        host, bot_id, language, state, kind = text.split("|")[:5]
+        return cls(host, bot_id, language, State(state), Kind(kind), subject)
 
     @property
     def bot(self) -> tuple[str, str]:
@@ -43,7 +54,12 @@ class JobKey:
         return self.host, self.bot_id
 
     def __str__(self) -> str:
-        return f"{self.host}|{self.bot_id}|{self.language}|{self.state.value}|{self.kind.value}"
+        text = f"{self.host}|{self.bot_id}|{self.language}|{self.state.value}|{self.kind.value}"
+        if not self.subject:
+            return text
+        # A suite's name may hold any character and 200 of them: the key names it by a
+        # digest (fixed length, no separator), and rows keep the name itself beside it.
+        return f"{text}|{hashlib.sha256(self.subject.encode()).hexdigest()[:24]}"
 
 
 @dataclass(frozen=True)

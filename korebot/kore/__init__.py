@@ -14,10 +14,11 @@ from korebot.kore.errors import (
     ScopeMissing,
     UnreadableResponse,
 )
-from korebot.kore.models import JobStatus, Kind, State, Status
+from korebot.kore.models import TRAININGS, JobStatus, Kind, State, Status
 
 __all__ = [
     "NO_RETRY",
+    "TRAININGS",
     "BadRequest",
     "Credentials",
     "CredentialsRejected",

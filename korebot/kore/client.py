@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from email.utils import parsedate_to_datetime
 from types import TracebackType
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import httpx
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
@@ -33,6 +33,9 @@ from korebot.kore.errors import (
 )
 from korebot.kore.kinds import batch
 from korebot.kore.models import JobStatus, Kind, State
+
+if TYPE_CHECKING:  # the registry builds on the client
+    from korebot.registry import JobKey
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -147,17 +150,30 @@ class KoreClient:
     ) -> JobStatus:
         """GET the kind's training status, retrying transient failures per the policy."""
         bot, lang = validation.bot_id(bot_id), validation.language(language)
-        spec = kinds.spec(kind)
+        spec = kinds.training(kind)
         request = spec.status_request(bot, lang, validation.state(state))
         for attempt in self._retrying():
             with attempt:
                 return self._call(request, spec, spec.parse, bot=bot, language=lang)
         raise AssertionError("unreachable: tenacity either returns or raises")  # pragma: no cover
 
+    def job_status(self, key: JobKey, last: JobStatus | None = None) -> JobStatus:
+        """The job's status, whatever its kind: a training's status call; a batch test run's
+        status while ``last`` (the previous answer) follows one, else its suite's last
+        result from the list (korebot.kore.kinds.batch)."""
+        if key.kind.is_training:
+            return self.training_status(key.bot_id, key.language, key.state, key.kind)
+        request_id = batch.following(last)
+        if request_id is not None:
+            run = self.batch_test_status(key.bot_id, key.language, key.subject, request_id)
+            return batch.as_status(run, last.previous if last else None)
+        suites = self.batch_test_suites(key.bot_id, key.language)
+        return batch.latest(suites, key.subject, key.state, key.language)
+
     def start_training(self, bot_id: str, language: str, kind: Kind = Kind.FAQ) -> JobStatus:
         """POST a new training of the kind. Never retried: the call is not idempotent."""
         bot, lang = validation.bot_id(bot_id), validation.language(language)
-        spec = kinds.spec(kind)
+        spec = kinds.training(kind)
         request = spec.train_request(bot, lang)
         return self._call(request, spec, spec.parse_train, bot=bot, language=lang)
 

@@ -1,32 +1,45 @@
-"""Typed results of the Kore.ai training APIs (FAQ and ML), whatever the kind."""
+"""Typed results of Kore.ai's job APIs (FAQ and ML trainings, batch test runs), any kind."""
 
 from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the batch kind's module builds on this one
+    from korebot.kore.kinds.batch import BatchRun, PastResult
 
 
 class State(enum.StrEnum):
-    """Which version of the bot the training belongs to."""
+    """Which version of the bot a job is about (trained, or tested)."""
 
     CONFIGURED = "configured"
     PUBLISHED = "published"
 
 
 class Kind(enum.StrEnum):
-    """Which of a bot's trainings: its FAQs (Knowledge Graph) or its ML (NLU) model.
+    """Which kind of Kore.ai job: training the FAQs (Knowledge Graph) or the ML (NLU)
+    model, or running a batch test suite.
 
     Each kind has a module in korebot.kore.kinds that speaks its Kore.ai API.
     """
 
     FAQ = "faq"
     ML = "ml"
+    BATCH = "batch"
+
+    @property
+    def is_training(self) -> bool:
+        return self in TRAININGS
+
+
+#: The kinds that are trainings (korebot.kore.kinds.protocol.Training), in display order.
+TRAININGS: tuple[Kind, ...] = (Kind.FAQ, Kind.ML)
 
 
 class Status(enum.StrEnum):
-    """Kore.ai's training status, with anything unexpected mapped to UNKNOWN."""
+    """A job's status in korebot's words (each kind maps Kore.ai's), anything unexpected UNKNOWN."""
 
     SUCCESS = "success"
     IN_PROGRESS = "in-progress"
@@ -47,10 +60,11 @@ class Status(enum.StrEnum):
 
 @dataclass(frozen=True)
 class JobStatus:
-    """One answer of a training status (or start-training) API, of either kind.
+    """One answer of a job's status (or start) API, of any kind.
 
     The ML-only facts (``out_of_sync``, ``nlp_version``, ``train_version``) are empty for
-    FAQ answers; ``modified_on`` and ``modified_by`` are None for ML ones (Kore.ai sends none).
+    other answers; ``modified_on`` and ``modified_by`` are None for ML ones (Kore.ai sends
+    none); the batch-only ones (``batch``, ``previous``) are None for trainings.
     """
 
     status: Status
@@ -65,6 +79,10 @@ class JobStatus:
     out_of_sync: tuple[str, ...] = ()
     nlp_version: int | None = None
     train_version: int | None = None
+    #: A batch test run: the run's answer (scores, counts, report, progress), and the
+    #: suite's previous completed run of the same version and language (the comparison).
+    batch: BatchRun | None = None
+    previous: PastResult | None = None
 
     @classmethod
     def from_json(cls, data: Any, kind: Kind = Kind.FAQ) -> JobStatus:
@@ -101,6 +119,11 @@ class JobStatus:
                 "out_of_sync": list(self.out_of_sync),
                 "nlp_version": self.nlp_version,
                 "train_version": self.train_version,
+            }
+        if self.batch is not None:
+            data |= {
+                "run": self.batch.as_dict(),
+                "previous": self.previous.as_dict() if self.previous else None,
             }
         return data
 

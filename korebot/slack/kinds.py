@@ -8,7 +8,11 @@ from __future__ import annotations
 
 from korebot.kore import Kind, kinds
 
-COMMANDS: dict[Kind, str] = {Kind.FAQ: "/faq-status", Kind.ML: "/ml-status"}
+COMMANDS: dict[Kind, str] = {
+    Kind.FAQ: "/faq-status",
+    Kind.ML: "/ml-status",
+    Kind.BATCH: "/batch-test",
+}
 
 
 def kind_of(command: str) -> Kind:

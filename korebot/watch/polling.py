@@ -98,9 +98,16 @@ class Polling:
         self.held.add(lease)
         try:
             bot = self.gateway.registry.resolve(claim.bot_name, allow_raw_id=True)
-            result = self.gateway.status(
-                bot, claim.language, claim.state, "poll", claim.kind
-            ).status
+            fetched = self.gateway.status(
+                bot,
+                claim.language,
+                claim.state,
+                "poll",
+                claim.kind,
+                subject=claim.subject,
+                last=claim.last,
+            )
+            result = fetched.status
         except BudgetExhausted as error:
             self.targets.defer(lease, error.retry_after)
             return

@@ -271,6 +271,8 @@ class RunView:
     #: Seconds; None when the start is unknown (or it still runs).
     duration: float | None
     started_by: str | None
+    #: Its final answer (a suite's scores); None while it runs, or recorded before 0010.
+    result: JobStatus | None = None
 
 
 @dataclass(frozen=True)
@@ -344,6 +346,9 @@ class PollClaim:
     language: str
     state: State
     kind: Kind = Kind.FAQ
+    #: A batch test's suite, and the target's last answer (the run it follows).
+    subject: str = ""
+    last: JobStatus | None = None
 
 
 @dataclass(frozen=True)

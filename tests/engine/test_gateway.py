@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from korebot.gateway import BudgetExhausted, Limits, StatusGateway
-from korebot.kore import NO_RETRY, Credentials, Kind, KoreUnavailable, State
+from korebot.kore import NO_RETRY, TRAININGS, Credentials, Kind, KoreUnavailable, State
 from korebot.registry import Bot, BotRegistry
 from korebot.testing.clock import Clock
 from korebot.testing.fake_kore import Delay, Fail, FakeKore, MlStatus, Status
@@ -156,7 +156,7 @@ def test_both_kinds_of_a_bot_share_its_budget_but_not_their_answers(
     assert (faq.status.raw_status, ml.status.raw_status) == ("in-progress", "Finished")
     assert kore.count(BOT, training="faq") == kore.count(BOT, training="ml") == 1
     # Two calls of either kind spent the bot's one budget: a poll of either waits.
-    for kind in Kind:
+    for kind in TRAININGS:
         with pytest.raises(BudgetExhausted):
             door.status(bot, "en", State.CONFIGURED, "poll", kind)
     assert door.status(registry.resolve("sales"), "en", State.CONFIGURED, "poll").age == 0

@@ -8,7 +8,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from korebot.kore import JobStatus, Kind, State, Status
+from korebot.kore import TRAININGS, JobStatus, Kind, State, Status
 from korebot.kore.auth import Credentials
 from korebot.registry import Bot, JobKey
 from korebot.slack.home import (
@@ -121,7 +121,7 @@ def test_many_bots_stay_under_100_blocks_with_a_note_on_those_left_out() -> None
         HomeTraining(bot, language, kind, None, may_train=True)
         for bot in bots
         for language in bot.languages
-        for kind in Kind
+        for kind in TRAININGS
     ]
     watches = [
         (WatchView(n, Via.ASK, "bot00", "st-0", "en", State.CONFIGURED, "T1", f"C{n}", None,

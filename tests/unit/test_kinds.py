@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from korebot.kore import JobStatus, Kind, State, Status, UnreadableResponse, kinds
+from korebot.kore import TRAININGS, JobStatus, Kind, State, Status, UnreadableResponse, kinds
 from korebot.kore.kinds import faq, ml
 from korebot.testing.fake_ml import PARTS
 
@@ -87,7 +87,7 @@ def test_the_train_answer_is_queued_in_progress() -> None:
         ml.parse_train([])
 
 
-@pytest.mark.parametrize("kind", list(Kind))
+@pytest.mark.parametrize("kind", TRAININGS)
 def test_what_is_stored_reads_back_the_same(kind: Kind) -> None:
     answer = (
         {**FINISHED, "isMlInSyncWithSynonyms": False}
@@ -115,7 +115,7 @@ def test_each_kind_asks_its_own_api() -> None:
     )
     train = ml.train_request(bot, "de")
     assert (train.method, train.json, train.headers) == ("POST", None, {"bot-language": "de"})
-    assert {kinds.spec(kind).scope for kind in Kind} == {"Train FAQ", "Train ML"}
+    assert {kinds.spec(kind).scope for kind in TRAININGS} == {"Train FAQ", "Train ML"}
 
 
 def ml_run(status: str, version: int | None = None) -> str | None:

@@ -61,14 +61,19 @@ def test_manifest_validates_against_schema(
 
 def test_slash_commands_are_the_apps_one_per_kind(manifest: dict[str, Any]) -> None:
     commands = manifest["features"]["slash_commands"]
-    assert [command["command"] for command in commands] == ["/faq-status", "/ml-status"]
+    assert [command["command"] for command in commands] == [
+        "/faq-status",
+        "/ml-status",
+        "/batch-test",
+    ]
     assert [command["command"] for command in commands] == list(COMMANDS.values())
     for command in commands:
         assert command["url"].startswith("https://")
         assert command["url"].endswith(EVENTS_PATH)
-    # The same grammar, so the same hint; each described as its own kind.
+    # The trainings share a grammar, so a hint; each described as its own kind.
     assert commands[0]["usage_hint"] == commands[1]["usage_hint"]
-    assert [c["description"].split()[1] for c in commands] == ["FAQ", "ML"]
+    assert [c["description"].split()[1] for c in commands[:2]] == ["FAQ", "ML"]
+    assert "SUITE" in commands[2]["usage_hint"]
 
 
 def test_interactivity_posts_to_events_path(manifest: dict[str, Any]) -> None:

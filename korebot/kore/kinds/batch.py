@@ -1,11 +1,18 @@
 """Batch tests: run a test suite of a bot, read the run's status, list the bot's suites.
 
-A batch test is another kind of Kore.ai job than a training, so this module does not
-implement the training ``Spec`` protocol; it holds the requests, the parsing of the
-answers into frozen, typed results, the run's identity (the ``requestId`` Kore.ai
-answers the run POST with) and the verdict against a bar. ``KoreClient`` sends the
-requests (``run_batch_test``, ``batch_test_status``, ``batch_test_suites``). The
-engine integration (watches and the Slack command) comes next, on top of this.
+A batch test run is a kind of Kore.ai job (``Kind.BATCH``) but not a training: this
+module implements the kinds' ``Spec`` (reading, keeping and telling runs apart), not
+``Training``. It holds the requests, the parsing of the answers into frozen, typed
+results, the run's identity and the verdict against a bar. ``KoreClient`` sends the
+requests (``run_batch_test``, ``batch_test_status``, ``batch_test_suites``, and
+``job_status`` for the engine's polls).
+
+A suite's target (``JobKey`` with the suite's name as its subject) is polled by the
+run's request ID while korebot follows a run it knows (``following``), and otherwise
+through the suite's list of past results (``latest``): that is how a subscription sees
+runs started elsewhere. A run's identity is ``run:{requestId}`` or ``list:{_id}``; the
+list names past runs by another ID than the status call, so the first listed result
+after a run korebot followed to its end is taken as that run (``new_run``).
 
 Kore.ai's API (App Builder scopes "Batch Tests Execution" for run and status, "Batch
 Tests Management" for the list; every request carries a ``bot-language`` header):
@@ -29,15 +36,23 @@ import math
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
 from korebot.kore import validation
-from korebot.kore.errors import InvalidInput, UnreadableResponse
+from korebot.kore.errors import InvalidInput, NotFound, UnreadableResponse
 from korebot.kore.kinds.protocol import Request
-from korebot.kore.models import State, Status, describe, optional_str, parse_time
+from korebot.kore.models import (
+    JobStatus,
+    Kind,
+    State,
+    Status,
+    describe,
+    optional_str,
+    parse_time,
+)
 from korebot.kore.validation import shown
 
 label = "batch test"
@@ -45,6 +60,8 @@ label = "batch test"
 scope = "Batch Tests Execution"
 admin_scope = "Batch Tests Execution"
 manage_scope = "Batch Tests Management"
+#: The key of a run's status answer (``Spec``).
+status_field = "status"
 
 #: The longest suite name accepted (Kore.ai's own limit is not documented).
 MAX_SUITE_NAME = 200
@@ -209,6 +226,8 @@ class BatchRun:
     language: str | None
     started_at: datetime | None
     ended_at: datetime | None
+    #: Read from the suite's list of past results (``latest``), not the run's status call.
+    listed: bool = False
 
     @property
     def state(self) -> State | None:
@@ -250,6 +269,43 @@ class BatchRun:
             "duration_seconds": self.duration,
         }
 
+    def as_json(self) -> dict[str, Any]:
+        """Kore.ai's shape of the status answer: ``parse_status`` reads it back."""
+        scores = {
+            name: str(value)
+            for name, value in (
+                ("f1_score", self.scores.f1),
+                ("precision", self.scores.precision),
+                ("recall", self.scores.recall),
+            )
+            if value is not None
+        }
+        result: dict[str, Any] = {
+            "_id": self.request_id,
+            "status": self.raw_status,
+            "isPartialFailure": self.partial_failure,
+            **scores,
+            "results": _counts_json(self.counts),
+        }
+        for name, value in (
+            ("fileUrl", self.report_url),
+            ("runType", self.run_type),
+            ("botLanguage", self.language),
+            ("startTime", self.started_at.isoformat() if self.started_at else None),
+            ("endTime", self.ended_at.isoformat() if self.ended_at else None),
+        ):
+            if value is not None:
+                result[name] = value
+        data: dict[str, Any] = {"_id": self.request_id, "status": self.raw_status}
+        for name, number in (
+            ("totalUtterances", self.counts.utterances),
+            ("utterance_ran", self.counts.ran),
+            ("percentage", self.counts.percentage),
+        ):
+            if number is not None:
+                data[name] = number
+        return {**data, "result": result}
+
 
 @dataclass(frozen=True)
 class PastResult:
@@ -275,6 +331,23 @@ class PastResult:
             "scores": self.scores.as_dict(),
             "at": self.at.isoformat() if self.at else None,
         }
+
+    def as_json(self) -> dict[str, Any]:
+        """Kore.ai's shape of a listed result: ``_past`` reads it back."""
+        data: dict[str, Any] = {
+            name: value
+            for name, value in (
+                ("_id", self.id),
+                ("version", self.run_type),
+                ("botLanguage", self.language),
+                ("f1_score", _text(self.scores.f1)),
+                ("precision", _text(self.scores.precision)),
+                ("recall", _text(self.scores.recall)),
+                ("endTime", self.at.isoformat() if self.at else None),
+            )
+            if value is not None
+        }
+        return {**data, "results": _counts_json(self.counts)}
 
 
 @dataclass(frozen=True)
@@ -479,6 +552,136 @@ def _state_of(run_type: str | None) -> State | None:
         if run_type.strip().lower() == name.lower():
             return state
     return None
+
+
+def _text(score: float | None) -> str | None:
+    return None if score is None else str(score)
+
+
+def _counts_json(counts: Counts) -> dict[str, int]:
+    names = {
+        "TP": counts.tp,
+        "TN": counts.tn,
+        "FP": counts.fp,
+        "FN": counts.fn,
+        "failedUtteranceCount": counts.failed_utterances,
+    }
+    return {name: value for name, value in names.items() if value is not None}
+
+
+# -- a suite's runs as the engine follows them (the kinds' ``Spec``) ---------------------------
+
+
+def as_status(run: BatchRun, previous: PastResult | None) -> JobStatus:
+    """korebot's status of a run, with the suite's previous completed run to compare with."""
+    return JobStatus(
+        status=run.status,
+        raw_status=run.raw_status,
+        message=run.description,
+        training_id=run.request_id or None,
+        modified_on=run.ended_at,
+        modified_by=None,
+        kind=Kind.BATCH,
+        batch=run,
+        previous=previous,
+    )
+
+
+def started(start: BatchStart, previous: PastResult | None) -> JobStatus:
+    """The status of a run Kore.ai just accepted: running, known by its request ID."""
+    run = BatchRun(
+        request_id=start.request_id,
+        status=Status.IN_PROGRESS,
+        raw_status="running",
+        partial_failure=False,
+        scores=Scores(),
+        counts=Counts(),
+        report_url=None,
+        run_type=None,
+        language=None,
+        started_at=None,
+        ended_at=None,
+    )
+    return as_status(run, previous)
+
+
+def following(last: JobStatus | None) -> str | None:
+    """The request ID of the run the last answer was about, while it is not over (its
+    status is asked by that ID); None: ask the suite's list."""
+    if last is None or last.batch is None or last.batch.listed or last.status.is_final:
+        return None
+    return last.batch.request_id or None
+
+
+def latest(suites: Iterable[Suite], name: str, state: State, language: str) -> JobStatus:
+    """The suite's last completed run of that version and language, from the list, as a
+    status (compared with the one before it); NotFound if the suite is gone."""
+    suite = find(suites, name)
+    if suite is None:
+        raise NotFound(f"Kore.ai has no batch test suite called {shown(name)} any more.")
+    last = suite.previous(state, language)
+    if last is None:
+        return placeholder(NO_RUNS)
+    run = BatchRun(
+        request_id=last.id or "",
+        status=Status.SUCCESS,
+        raw_status="completed",
+        partial_failure=False,
+        scores=last.scores,
+        counts=last.counts,
+        report_url=None,
+        run_type=last.run_type,
+        language=last.language,
+        started_at=None,
+        ended_at=last.at,
+        listed=True,
+    )
+    return as_status(run, suite.previous(state, language, not_id=last.id))
+
+
+#: The raw status of a suite that has no completed run of the version and language yet.
+NO_RUNS = "no runs"
+#: Where korebot keeps what it knows beside Kore.ai's own shape (``as_json``).
+_OWN = "korebot"
+
+
+def parse(data: Any) -> JobStatus:
+    """A status answer, or what ``as_json`` wrote (with the run's source and the previous)."""
+    run = parse_status(data)  # UnreadableResponse unless a JSON object with a status
+    if run.raw_status == NO_RUNS:
+        return placeholder(NO_RUNS)
+    own = data.get(_OWN)
+    own = own if isinstance(own, dict) else {}
+    if own.get("listed") is True:
+        run = replace(run, listed=True)
+    previous = own.get("previous")
+    return as_status(run, _past(0, previous) if isinstance(previous, dict) else None)
+
+
+def as_json(status: JobStatus) -> dict[str, Any]:
+    if status.batch is None:
+        return {"status": status.raw_status}
+    own: dict[str, Any] = {"listed": status.batch.listed}
+    if status.previous is not None:
+        own["previous"] = status.previous.as_json()
+    return {**status.batch.as_json(), _OWN: own}
+
+
+def placeholder(raw_status: str | None) -> JobStatus:
+    raw = raw_status or "running"
+    return JobStatus(status_of(raw), raw, raw, None, None, None, kind=Kind.BATCH)
+
+
+def run_of(status: JobStatus) -> str | None:
+    if status.batch is None or not status.batch.request_id:
+        return None
+    return f"{'list' if status.batch.listed else 'run'}:{status.batch.request_id}"
+
+
+def new_run(before: str | None, now: str | None) -> bool:
+    if before is not None and now is not None and before[:4] == "run:" and now[:5] == "list:":
+        return False  # the list's first result after a run followed to its end: that run
+    return before != now
 
 
 # -- the verdict -------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""What every kind's module offers (korebot.kore.kinds lists them)."""
+"""What every kind's module offers (``Spec``), and what a training's adds (``Training``)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,9 @@ class Request:
 
 
 class Spec(Protocol):
-    #: What people call it: "FAQ", "ML".
+    """Reading and keeping a kind's answers, and telling its runs apart."""
+
+    #: What people call it: "FAQ", "ML", "batch test".
     label: str
     #: The JWT app's scope its APIs need, as the App Builder and the Admin Console name it.
     scope: str
@@ -28,16 +30,8 @@ class Spec(Protocol):
     #: The key of a status answer that makes it this API's (a body without it is unshaped).
     status_field: str
 
-    def status_request(self, bot_id: str, language: str, state: State) -> Request: ...
-
-    def train_request(self, bot_id: str, language: str) -> Request: ...
-
     def parse(self, data: Any) -> JobStatus:
         """A status answer (or what ``as_json`` wrote); UnreadableResponse if it is not one."""
-        ...
-
-    def parse_train(self, data: Any) -> JobStatus:
-        """The answer to starting a training."""
         ...
 
     def status_of(self, raw: str) -> Status:
@@ -58,4 +52,16 @@ class Spec(Protocol):
 
     def new_run(self, before: str | None, now: str | None) -> bool:
         """Whether a final answer of run ``now`` is another run than ``before``'s."""
+        ...
+
+
+class Training(Spec, Protocol):
+    """A training kind (FAQ, ML): one status call per (bot, language, state), one POST."""
+
+    def status_request(self, bot_id: str, language: str, state: State) -> Request: ...
+
+    def train_request(self, bot_id: str, language: str) -> Request: ...
+
+    def parse_train(self, data: Any) -> JobStatus:
+        """The answer to starting a training."""
         ...

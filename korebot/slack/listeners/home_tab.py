@@ -14,7 +14,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from korebot.errors import DatabaseUnavailable
-from korebot.kore import Kind, State
+from korebot.kore import TRAININGS, State
 from korebot.registry import Bot, JobKey
 from korebot.slack import home
 from korebot.slack.listeners.commands.train import may_train
@@ -56,7 +56,7 @@ def snapshot(
         # The configured languages, then any other the store has seen asked about.
         seen = [key.language for key in activity.trainings if key.bot == (bot.host, bot.bot_id)]
         for language in dict.fromkeys([*bot.languages, *seen]):
-            for kind in Kind:
+            for kind in TRAININGS:
                 for state in State:
                     known = activity.trainings.get(JobKey.of(bot, language, state, kind))
                     if state is State.CONFIGURED or known is not None:

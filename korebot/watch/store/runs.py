@@ -18,6 +18,7 @@ the contract's port of that name (korebot.watch.store.abc): the history, read ba
 
 from __future__ import annotations
 
+import json
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -194,7 +195,7 @@ def _close(
     moment: datetime,
 ) -> float | None:
     row.open_key, row.ended_at, row.outcome = None, moment, result.status.value
-    row.run = run or row.run
+    row.run, row.result = run or row.run, json.dumps(result.as_json())
     if row.started_at is not None:
         row.duration = max((moment - row.started_at).total_seconds(), 0.0)
     if result.status is Status.SUCCESS and row.duration is not None:
@@ -243,6 +244,7 @@ def _view(row: Run, kind: Kind) -> RunView:
         ended_at=row.ended_at,
         duration=row.duration,
         started_by=row.started_by,
+        result=None if row.result is None else JobStatus.from_json(json.loads(row.result), kind),
     )
 
 

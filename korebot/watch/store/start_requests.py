@@ -17,7 +17,6 @@ from sqlalchemy import Update, exists, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
-from korebot.kore import Kind, State
 from korebot.registry import JobKey
 from korebot.watch.store import abc
 from korebot.watch.store.database import Database
@@ -27,11 +26,6 @@ from korebot.watch.types import StartAsk, StartClaim, StartRequestView, StartSta
 #: Claim transactions tried before giving up: another is needed only when a request for
 #: the same training took or let go of its start during this one (PostgreSQL).
 _CLAIM_TRIES = 5
-
-
-def _key(text: str) -> JobKey:
-    host, bot_id, language, state, kind = text.split("|")
-    return JobKey(host, bot_id, language, State(state), Kind(kind))
 
 
 def _changed(session: Session, statement: Update) -> bool:
@@ -46,7 +40,7 @@ def _view(row: StartRequest) -> StartRequestView:
         team_id=row.team_id,
         channel_id=row.channel_id,
         user_id=row.user_id,
-        key=_key(row.key),
+        key=JobKey.parse(row.key, row.subject),
         bot_name=row.bot_name,
         created_at=row.created_at,
         expires_at=row.expires_at,
@@ -75,6 +69,7 @@ class StartRequests(abc.StartRequests):
             bot_name=ask.bot_name,
             language=ask.key.language,
             kind=ask.key.kind.value,
+            subject=ask.key.subject,
             created_at=moment,
             expires_at=moment + timedelta(seconds=ask.valid_for),
             state=StartState.PENDING.value,

@@ -66,7 +66,8 @@ class Leased:
 
 
 class Target(Leased, Base):
-    """One (host, bot, language, state, kind): polled once for every watch and subscription."""
+    """One job (``JobKey``: host, bot, language, state, kind, subject): polled once for
+    every watch and subscription."""
 
     __tablename__ = "korebot_targets"
 
@@ -77,8 +78,10 @@ class Target(Leased, Base):
     bot_name: Mapped[str] = mapped_column(String(64))
     language: Mapped[str] = mapped_column(String(16))
     state: Mapped[str] = mapped_column(String(16))
-    #: Which training of the bot: a ``Kind`` ("faq" or "ml").
+    #: Which job of the bot: a ``Kind`` ("faq", "ml" or "batch").
     kind: Mapped[str] = mapped_column(String(16), default="faq", server_default="faq")
+    #: What the job is about beyond the kind: a batch test's suite name ("" for trainings).
+    subject: Mapped[str] = mapped_column(String(200), default="", server_default="")
     #: When the next poll is due; NULL while nothing watches or subscribes.
     next_poll_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), index=True)
     last_status: Mapped[str | None] = mapped_column(String(64))
@@ -277,6 +280,7 @@ class StartRequest(Base):
     bot_name: Mapped[str] = mapped_column(String(64))
     language: Mapped[str] = mapped_column(String(16))
     kind: Mapped[str] = mapped_column(String(16))
+    subject: Mapped[str] = mapped_column(String(200), default="", server_default="")
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
     state: Mapped[str] = mapped_column(String(16))
@@ -295,7 +299,7 @@ class StartRequest(Base):
 
 
 class Run(Base):
-    """One training run of a target, as korebot saw it (korebot.watch.store.runs)."""
+    """One run of a target's job, as korebot saw it (korebot.watch.store.runs)."""
 
     __tablename__ = "korebot_runs"
     # A target's history is read newest first, and pruned to its last runs.
@@ -306,7 +310,8 @@ class Run(Base):
     #: The target's ID while the run is open, NULL once closed: one open run per target,
     #: inserted or nothing (two recorders cannot open it twice).
     open_key: Mapped[str | None] = mapped_column(String(32), unique=True)
-    #: The kind's identity of the run (FAQ ``modifiedOn``, ML ``trainVersion``), if known.
+    #: The kind's identity of the run (FAQ ``modifiedOn``, ML ``trainVersion``, a batch
+    #: test's request ID), if known.
     run: Mapped[str | None] = mapped_column(String(120))
     #: How ``started_at`` is known: a ``RunStart`` ("started" from Slack, exact; or
     #: "first seen" by a poll); NULL with it when the run was seen only finished.
@@ -319,6 +324,8 @@ class Run(Base):
     duration: Mapped[float | None] = mapped_column(Float)
     #: Who started it from Slack (a user ID), if someone did.
     started_by: Mapped[str | None] = mapped_column(String(32))
+    #: Its final answer in its kind's JSON shape (a suite's scores); NULL while open.
+    result: Mapped[str | None] = mapped_column(Text)
 
 
 class HomeTab(Base):

@@ -49,6 +49,7 @@ def target_for(session: Session, key: JobKey, bot_name: str) -> Target:
         language=key.language,
         state=key.state.value,
         kind=key.kind.value,
+        subject=key.subject,
     )
     return target
 
@@ -57,6 +58,13 @@ def was_running(target: Target) -> bool:
     """Whether the target's last recorded status (raw, in its kind's words) is in progress."""
     last = target.last_status
     return last is not None and kinds.spec(Kind(target.kind)).status_of(last) is Status.IN_PROGRESS
+
+
+def last_result(target: Target) -> JobStatus | None:
+    """The target's last answer, parsed (None before its first)."""
+    if target.last_result is None:
+        return None
+    return JobStatus.from_json(json.loads(target.last_result), Kind(target.kind))
 
 
 def running_now(policy: abc.Policy, target: Target, moment: datetime) -> bool:
@@ -158,14 +166,22 @@ class Targets(abc.Targets):
             if not ids:
                 return []
             leases.take(session, lease, ids, policy, moment)
-            taken = session.execute(
-                select(Target.id, Target.bot_name, Target.language, Target.state, Target.kind)
+            taken = session.scalars(
+                select(Target)
                 .where(Target.id.in_(ids), Target.lease_owner == lease.owner)
                 .order_by(Target.next_poll_at)
             )
             return [
-                PollClaim(Lease("poll", id_, lease.owner), bot, language, State(state), Kind(kind))
-                for id_, bot, language, state, kind in taken
+                PollClaim(
+                    Lease("poll", target.id, lease.owner),
+                    target.bot_name,
+                    target.language,
+                    State(target.state),
+                    Kind(target.kind),
+                    target.subject,
+                    last_result(target),
+                )
+                for target in taken
             ]
 
     def record_status(
@@ -260,9 +276,7 @@ class Targets(abc.Targets):
             target = session.scalars(select(Target).where(Target.key == str(key))).first()
         if target is None:
             return None
-        status, kind = None, Kind(target.kind)
-        if target.last_result is not None and was_running(target):
-            status = JobStatus.from_json(json.loads(target.last_result), kind)
+        status = last_result(target) if was_running(target) else None
         return TargetState(
             status=status,
             last_status=target.last_status,

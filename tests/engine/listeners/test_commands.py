@@ -14,7 +14,7 @@ import pytest
 from support.in_process import ALLOWED, BOSS, Listeners, command, new_language
 from support.slack_app import BOT, alltext, new_channel
 
-from korebot.kore import Kind, State
+from korebot.kore import TRAININGS, Kind, State
 from korebot.slack.kinds import COMMANDS
 from korebot.slack.listeners.commands.bots import list_bots
 from korebot.slack.listeners.commands.dispatch import slash_command
@@ -66,7 +66,7 @@ def start_watch(listeners: Listeners, channel: str) -> str:
         ("stop support e$", "language"),
     ],
 )
-@pytest.mark.parametrize("kind", list(Kind))
+@pytest.mark.parametrize("kind", TRAININGS)
 def test_bad_input_is_explained_with_the_usage_of_the_command_typed(
     listeners: Listeners, text: str, reason: str, kind: Kind
 ) -> None:
