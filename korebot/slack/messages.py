@@ -2,8 +2,9 @@
 
 Everything that came from a user or from Kore.ai goes through ``escape`` first,
 so that typing ``<!channel>`` as a bot name can never ping a channel. Each message
-names its kind of training ("FAQ training for …", "ML training for …"), and those
-about a command name the kind's own (``/faq-status``, ``/ml-status``).
+names its kind of job ("FAQ training for …", "batch test “Smoke” of …"), and those
+about a command name the kind's own (``/faq-status``, ``/ml-status``, ``/batch-test``);
+a batch test's results are worded in korebot.slack.batch_messages.
 """
 
 from __future__ import annotations
@@ -108,9 +109,22 @@ def _target(name: str, bot_id: str, language: str, state: State) -> str:
     return f"*{bot}* · `{escape(language)}` · {state.value}"
 
 
-def _training(kind: Kind, name: str, language: str) -> str:
-    """The kind and the training, as in "ML training for support (en)"."""
-    return f"{label(kind)} training for {escape(name)} ({escape(language)})"
+def what(kind: Kind, subject: str = "") -> str:
+    """The kind of job: "ML training", "batch test “Smoke tests”"."""
+    if kind is Kind.BATCH:
+        return f"{label(kind)} \u201c{escape(subject, 100)}\u201d"
+    return f"{label(kind)} training"
+
+
+def _training(kind: Kind, name: str, language: str, subject: str = "") -> str:
+    """The job, as in "ML training for support (en)", "batch test “Smoke” of support (en)"."""
+    of = "of" if kind is Kind.BATCH else "for"
+    return f"{what(kind, subject)} {of} {escape(name)} ({escape(language)})"
+
+
+def job(watch: WatchView) -> str:
+    """The watch's job, as ``_training`` words it."""
+    return _training(watch.kind, watch.bot_name, watch.language, watch.subject)
 
 
 def _headline(name: str, language: str, result: JobStatus) -> str:
@@ -166,7 +180,7 @@ def watching(
 ) -> Message:
     """The parent message of a watch; the result will come in its thread. ``note`` (how
     long it usually takes, korebot.slack.history_messages) comes first in its context."""
-    training = _training(watch.kind, watch.bot_name, watch.language)
+    training = job(watch)
     if watch.via == "subscription":
         line = f"{training} started; I will post the result in this thread."
     elif watch.via == "train" and watch.askers:
@@ -238,31 +252,25 @@ def final_parent(watch: WatchView, result: JobStatus) -> Message:
 
 def gave_up_reply(watch: WatchView, reason: str) -> Message:
     mentions = " ".join(f"<@{user}>" for user in watch.askers)
-    training = _training(watch.kind, watch.bot_name, watch.language)
+    training = job(watch)
     line = f"{mentions} :warning: Watch of {training} ended: {reason}".strip()
     return Message(text=line, blocks=(_section(line),))
 
 
 def gave_up_parent(watch: WatchView, reason: str) -> Message:
-    line = (
-        f":warning: *No longer watching "
-        f"{_training(watch.kind, watch.bot_name, watch.language)}*\n{reason}"
-    )
+    line = f":warning: *No longer watching {job(watch)}*\n{reason}"
     return Message(text=line, blocks=(_section(line),))
 
 
 def stopped_parent(watch: WatchView, user: str) -> Message:
-    line = (
-        f":octagonal_sign: <@{user}> stopped watching "
-        f"{_training(watch.kind, watch.bot_name, watch.language)}."
-    )
+    line = f":octagonal_sign: <@{user}> stopped watching {job(watch)}."
     return Message(text=line, blocks=(_section(line),))
 
 
 def already_watching(watch: WatchView, link: str | None, note: str | None = None) -> Message:
     where = f"<{link}|this thread>" if link else "the thread of my earlier message"
     line = (
-        f"{_training(watch.kind, watch.bot_name, watch.language)} is already "
+        f"{job(watch)} is already "
         f"being watched here; I added you, and the result will come in {where}."
     )
     if note:
@@ -293,9 +301,12 @@ def watch_list(
         where = f" · <{link}|thread>" if link else ""
         status = escape(watch.last_status or "unknown")
         by = f" · started by <@{watch.askers[0]}>" if watch.via == "train" and watch.askers else ""
-        lines.append(f"• {label(watch.kind)} · {target} · {status} since {since}{by}{where}")
+        lines.append(
+            f"• {what(watch.kind, watch.subject)} · {target} · {status} since {since}{by}{where}"
+        )
     subscribed = [
-        f"• {label(sub.kind)} · {_target(sub.bot_name, sub.bot_id, sub.language, sub.state)}"
+        f"• {what(sub.kind, sub.subject)} · "
+        f"{_target(sub.bot_name, sub.bot_id, sub.language, sub.state)}"
         + (f" · :double_vertical_bar: paused: {escape(sub.paused)}" if sub.paused else "")
         for sub in subscriptions
     ]
@@ -317,37 +328,41 @@ def watch_list(
 def subscribed(sub: SubscriptionView, how: str, user: str) -> Message:
     """Told to the whole channel: the team should know it is subscribed."""
     target = _target(sub.bot_name, sub.bot_id, sub.language, sub.state)
-    kind = label(sub.kind)
+    kind = what(sub.kind, sub.subject)
     if how == "already":
-        text = f"This channel is already subscribed to {kind} training of {target}."
+        text = f"This channel is already subscribed to {kind} of {target}."
     elif how == "resumed":
+        text = f":bell: <@{user}> resumed this channel's subscription to {kind} of {target}."
+    elif sub.kind is Kind.BATCH:
         text = (
-            f":bell: <@{user}> resumed this channel's subscription to {kind} training of {target}."
+            f":bell: <@{user}> subscribed this channel to {kind} of {target}: I will post "
+            "each run's result here when it ends, whoever started it."
         )
     else:
         text = (
-            f":bell: <@{user}> subscribed this channel to {kind} training of {target}: I will "
+            f":bell: <@{user}> subscribed this channel to {kind} of {target}: I will "
             "announce each training's start here and post its result in the thread."
         )
     if sub.running and how != "already":
-        text += " A training is in progress now: its result will come in a thread here."
+        text += " A run is in progress now: its result will come in a thread here."
     return Message(text=text, blocks=(_section(text),))
 
 
 def unsubscribed(sub: SubscriptionView, user: str) -> Message:
     target = _target(sub.bot_name, sub.bot_id, sub.language, sub.state)
-    text = (
-        f":no_bell: <@{user}> unsubscribed this channel from {label(sub.kind)} training "
-        f"of {target}."
-    )
+    kind = what(sub.kind, sub.subject)
+    text = f":no_bell: <@{user}> unsubscribed this channel from {kind} of {target}."
     return Message(text=text, blocks=(_section(text),))
 
 
 def subscription_paused(sub: SubscriptionView, reason: str) -> Message:
     target = _target(sub.bot_name, sub.bot_id, sub.language, sub.state)
     again = f"{command(sub.kind)} subscribe {escape(sub.bot_name)} {escape(sub.language)}"
+    if sub.subject:
+        again += f' "{escape(sub.subject, 100)}"'
+    kind = what(sub.kind, sub.subject)
     text = (
-        f":double_vertical_bar: Subscription to {label(sub.kind)} training of {target} is paused: "
+        f":double_vertical_bar: Subscription to {kind} of {target} is paused: "
         f"{escape(reason, 400)} Fix it, then `{again}` to resume."
     )
     return Message(text=text, blocks=(_section(text),))
@@ -398,5 +413,5 @@ def problem(reason: str, *, show_usage: bool = True, kind: Kind = Kind.FAQ) -> M
 
 
 def stopped_confirmation(watch: WatchView) -> Message:
-    text = f"Stopped watching {_training(watch.kind, watch.bot_name, watch.language)}."
+    text = f"Stopped watching {job(watch)}."
     return Message(text=text, blocks=(_section(text),))

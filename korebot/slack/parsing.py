@@ -1,5 +1,6 @@
-"""Turns the text of ``/faq-status ...`` (or ``/ml-status ...``: one grammar) into a command,
-tolerating Slack's formatting."""
+"""Turns the text of a slash command into a command, tolerating Slack's formatting:
+``/faq-status ...`` and ``/ml-status ...`` share one grammar (``parse``), ``/batch-test
+...`` has its own (``parse_batch``: a suite's name, in quotes when it has spaces)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,9 @@ import re
 from dataclasses import dataclass
 
 from korebot.kore import InvalidInput, State, validation
+from korebot.kore.kinds import batch
+
+BATCH_COMMAND = "/batch-test"
 
 
 def usage(command: str = "/faq-status") -> str:
@@ -132,3 +136,118 @@ def _target(parts: list[str], command: str) -> tuple[str, str | None, State] | I
     except InvalidInput as error:
         return Invalid(str(error))
     return bot, language, state
+
+
+# -- /batch-test -------------------------------------------------------------------------
+
+BATCH_USAGE = f'{BATCH_COMMAND} BOT LANG "SUITE" [configured|published]'
+
+
+@dataclass(frozen=True)
+class Suites:
+    """``BOT LANG``: the bot's suites for the language, with their last results."""
+
+    bot: str
+    language: str
+
+
+@dataclass(frozen=True)
+class SuiteTargeted:
+    """A command about one suite of a bot, in one language, on one version."""
+
+    bot: str
+    language: str
+    suite: str
+    state: State
+
+
+class RunSuite(SuiteTargeted):
+    pass
+
+
+class SuiteHistory(SuiteTargeted):
+    pass
+
+
+class SubscribeSuite(SuiteTargeted):
+    pass
+
+
+class UnsubscribeSuite(SuiteTargeted):
+    pass
+
+
+class StopSuite(SuiteTargeted):
+    pass
+
+
+BatchCommand = Help | ListWatches | ListBots | Suites | SuiteTargeted | Invalid
+
+_SUITE_TARGETED: dict[str, type[SuiteTargeted]] = {
+    "history": SuiteHistory,
+    "subscribe": SubscribeSuite,
+    "unsubscribe": UnsubscribeSuite,
+    "stop": StopSuite,
+}
+# A quoted part ("…", “…”, or '…' standing alone), else a word.
+_TOKEN = re.compile(
+    r'"([^"]*)"|\u201c([^\u201d]*)\u201d|(?<!\S)\'([^\']*)\'(?!\S)|\u2018([^\u2019]*)\u2019|(\S+)'
+)
+
+
+def tokens(text: str) -> list[tuple[str, bool]]:
+    """The words of a command, with quoted parts kept whole and as typed: (text, quoted)."""
+    text = _SLACK_MARKUP.sub(lambda m: m.group(2) or m.group(1), text)
+    text = text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+    result = []
+    for match in _TOKEN.finditer(text):
+        quoted = next((part for part in match.groups()[:4] if part is not None), None)
+        if quoted is not None:
+            result.append((quoted, True))
+        elif word := match.group(5).strip(_QUOTES).lstrip("#@").strip(_QUOTES):
+            result.append((word, False))
+    return result
+
+
+def parse_batch(text: str) -> BatchCommand:
+    """The ``/batch-test`` command in ``text``."""
+    parts = tokens(text)
+    if not parts or (parts[0][0].lower() == "help" and not parts[0][1]):
+        return Help() if len(parts) <= 1 else Invalid("`help` takes no arguments.")
+    head = parts[0][0].lower() if not parts[0][1] else ""
+    if head in ("list", "bots"):
+        if len(parts) > 1:
+            return Invalid(f"`{head}` takes no arguments.")
+        return ListWatches() if head == "list" else ListBots()
+    if head in _SUITE_TARGETED:
+        rest = parts[1:]
+        if len(rest) < 3:
+            return Invalid(f'Say which suite: `{BATCH_COMMAND} {head} BOT LANG "SUITE"`.')
+        suite = _suite(rest)
+        return suite if isinstance(suite, Invalid) else _SUITE_TARGETED[head](*suite)
+    if len(parts) == 1:
+        return Invalid(f"Say which language: `{BATCH_COMMAND} {parts[0][0]} LANG`.")
+    if len(parts) == 2:
+        try:
+            return Suites(parts[0][0].lower(), validation.language(parts[1][0]))
+        except InvalidInput as error:
+            return Invalid(str(error))
+    suite = _suite(parts)
+    return suite if isinstance(suite, Invalid) else RunSuite(*suite)
+
+
+def _suite(parts: list[tuple[str, bool]]) -> tuple[str, str, str, State] | Invalid:
+    """BOT LANG SUITE [state]: an unquoted suite is the words between the language and a
+    trailing state (``smoke tests published``); a quoted one is taken as it is."""
+    (bot, _), (language, _), rest = parts[0], parts[1], parts[2:]
+    state = State.CONFIGURED
+    last, quoted = rest[-1]
+    if len(rest) > 1 and not quoted and last.lower() in {s.value for s in State}:
+        state, rest = State(last.lower()), rest[:-1]
+    if len(rest) > 1 and any(quoted for _, quoted in rest):
+        return Invalid(f"Put the suite's whole name in quotes: `{BATCH_USAGE}`.")
+    try:
+        name = batch.suite_name(" ".join(word for word, _ in rest))
+        return bot.lower(), validation.language(language), name, state
+    except InvalidInput as error:
+        return Invalid(str(error))

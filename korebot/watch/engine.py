@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -59,6 +60,9 @@ log = logging.getLogger(__name__)
 #: Seconds a poll's lease lasts unless renewed: how soon another process takes over
 #: the poll of a process that died.
 POLL_LEASE = 5.0
+#: A follower looks at the start it follows after this many seconds, doubling up to the
+#: second (a start takes a status call and a POST: well under a second, usually).
+FOLLOW_FIRST_LOOK, FOLLOW_MAX_LOOK = 0.05, 1.0
 #: Seconds between prunings of old watches (any process may do it: deleting is idempotent).
 PRUNE_EVERY = 3600.0
 
@@ -198,7 +202,7 @@ class WatchEngine:
         return Started(self.delivery.announce(joined, status), False)
 
     def watched_status(
-        self, bot: Bot, language: str, state: State, kind: Kind = Kind.FAQ
+        self, bot: Bot, language: str, state: State, kind: Kind = Kind.FAQ, subject: str = ""
     ) -> Fetched | None:
         """The last poll's answer while the training runs and its next poll is on time.
 
@@ -207,7 +211,7 @@ class WatchEngine:
         channels asking about one training cost no more calls than one. A poll just due
         (waiting for the tick, or under way) still counts as on time. None otherwise.
         """
-        target = self.store.targets.target_state(JobKey.of(bot, language, state, kind))
+        target = self.store.targets.target_state(JobKey.of(bot, language, state, kind, subject))
         moment = self.clock()
         if (
             target is None
@@ -228,9 +232,10 @@ class WatchEngine:
         state: State,
         user_id: str,
         kind: Kind = Kind.FAQ,
+        subject: str = "",
     ) -> WatchView | None:
-        """Stop the channel's watch of this training; None if there was none."""
-        key = JobKey.of(bot, language, state, kind)
+        """Stop the channel's watch of this job; None if there was none."""
+        key = JobKey.of(bot, language, state, kind, subject)
         watch_id = self.store.watches.find_watch(key, channel_id)
         return None if watch_id is None else self.stop_by_id(watch_id, channel_id, user_id)
 
@@ -253,8 +258,9 @@ class WatchEngine:
         language: str,
         state: State,
         kind: Kind = Kind.FAQ,
+        subject: str = "",
     ) -> tuple[SubscriptionView, Subscribed]:
-        key = JobKey.of(bot, language, state, kind)
+        key = JobKey.of(bot, language, state, kind, subject)
         return self.store.subscriptions.subscribe(team_id, channel_id, user_id, key, bot.name)
 
     def unsubscribe(
@@ -265,8 +271,9 @@ class WatchEngine:
         state: State,
         user_id: str,
         kind: Kind = Kind.FAQ,
+        subject: str = "",
     ) -> SubscriptionView | None:
-        key = JobKey.of(bot, language, state, kind)
+        key = JobKey.of(bot, language, state, kind, subject)
         gone = self.store.subscriptions.unsubscribe(channel_id, key)
         if gone is None:
             return None
@@ -295,6 +302,21 @@ class WatchEngine:
         """Claim a confirmation as its training's one start, or as a follower of the request
         holding it (``StartRequests.claim_start``): only a winner may POST."""
         return self.store.start_requests.claim_start(token, user_id)
+
+    def wait_for_start(self, leader: StartRequestView, stale_after: float) -> StartRequestView:
+        """Wait, reading the database, until the request holding a job's start has left
+        starting (its start ended, one way or the other) or is presumed dead
+        (``stale_after`` seconds after its claim); the request as it is then. A follower
+        of a start never POSTs: it waits here, then asks what runs."""
+        claimed_at = leader.claimed_at or self.clock()
+        left = claimed_at + timedelta(seconds=stale_after) - self.clock()
+        deadline = time.monotonic() + max(left.total_seconds(), 0.0)
+        now, pause = leader, FOLLOW_FIRST_LOOK
+        while now.state is StartState.STARTING and (wait := deadline - time.monotonic()) > 0:
+            time.sleep(min(pause, wait))
+            pause = min(pause * 2, FOLLOW_MAX_LOOK)
+            now = self.start_request(leader.token) or now
+        return now
 
     def take_stale_start_requests(self, stale_after: float) -> list[StartRequestView]:
         """The requests left starting by a dead process, each taken by one caller (the

@@ -100,6 +100,8 @@ class WatchView:
     #: A poll found the run far longer than usual (korebot.watch.store.runs.overdue): the
     #: message says so.
     overdue: bool = False
+    #: A batch test's suite ("" for trainings).
+    subject: str = ""
 
 
 @dataclass(frozen=True)
@@ -117,6 +119,8 @@ class SubscriptionView:
     #: Set by ``subscribe`` when a run is in progress (as of its last poll): the channel
     #: will get its result, as for any run the subscription sees.
     running: bool = False
+    #: A batch test's suite ("" for trainings).
+    subject: str = ""
 
 
 @dataclass(frozen=True)
@@ -235,10 +239,12 @@ class WatchRequest:
     state: State
     kind: Kind = Kind.FAQ
     via: Via = Via.ASK
+    #: A batch test's suite ("" for trainings).
+    subject: str = ""
 
     @property
     def key(self) -> JobKey:
-        return JobKey.of(self.bot, self.language, self.state, self.kind)
+        return JobKey.of(self.bot, self.language, self.state, self.kind, self.subject)
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,7 @@ def view(sub: Subscription) -> SubscriptionView:
         paused=sub.paused,
         last_status=target.last_status,
         kind=Kind(target.kind),
+        subject=target.subject,
     )
 
 

@@ -56,6 +56,7 @@ def view(watch: Watch) -> WatchView:
         last_status=target.last_status,
         failing_since=target.failing_since,
         kind=Kind(target.kind),
+        subject=target.subject,
         usual_seconds=target.usual_seconds,
         usual_runs=target.usual_runs,
         run_started_at=target.running_since,

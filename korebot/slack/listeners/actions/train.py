@@ -18,10 +18,8 @@ A request left starting by a process that died is taken over by the periodic swe
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 from slack_bolt import Respond
@@ -48,9 +46,6 @@ LOST = "I stopped before Kore.ai's answer to the start was recorded."
 #: Seconds between two sweeps for requests left starting (every process sweeps; the
 #: database gives each request to one): one is taken over within STALE_AFTER + this.
 SWEEP_EVERY = 30.0
-#: A follower looks at the request it follows after this many seconds, doubling up to
-#: the second (a start takes a status call and a POST: well under a second, usually).
-FOLLOW_FIRST_LOOK, FOLLOW_MAX_LOOK = 0.05, 1.0
 
 
 def _clicked(body: dict[str, Any], action: dict[str, Any]) -> tuple[str, str]:
@@ -251,15 +246,7 @@ def _follow(attempt: _Attempt, leader: StartRequestView) -> None:
     confirmation. So the follower ends up in the watch whenever the leader's start runs,
     whichever finishes first, in whatever process.
     """
-    engine = attempt.services.engine
-    claimed_at = leader.claimed_at or engine.clock()
-    left = claimed_at + timedelta(seconds=STALE_AFTER) - engine.clock()
-    deadline = time.monotonic() + max(left.total_seconds(), 0.0)
-    now, pause = leader, FOLLOW_FIRST_LOOK
-    while now.state is StartState.STARTING and (wait := deadline - time.monotonic()) > 0:
-        time.sleep(min(pause, wait))
-        pause = min(pause * 2, FOLLOW_MAX_LOOK)
-        now = engine.start_request(leader.token) or now
+    now = attempt.services.engine.wait_for_start(leader, STALE_AFTER)
     request, bot = attempt.request, attempt.bot
     kind, language = request.key.kind, request.key.language
     starter = now.started_by or now.user_id
