@@ -217,10 +217,10 @@ def batch_test(
                 f"{target.name} has no language {lang!r} configured; its languages: "
                 f"{', '.join(target.languages)}.",
             )
-        default_min, default_drop = loaded.f1_bar(target)
+        default = loaded.bar(target)
         bar = batch.Bar(
-            min_f1=default_min if min_f1 is None else min_f1,
-            max_drop=default_drop if max_drop is None else max_drop,
+            min_f1=default.min_f1 if min_f1 is None else min_f1,
+            max_drop=default.max_drop if max_drop is None else max_drop,
         )
         run = _BatchRun(target, lang, version, bar, as_json, time.monotonic() + timeout)
         run.start(loaded, name, no_wait=no_wait, interval=interval)

@@ -20,6 +20,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from korebot.errors import ConfigError as ConfigError  # raised here; the class is in the tree
 from korebot.kore import Credentials, InvalidInput, validation
+from korebot.kore.kinds import batch
 from korebot.registry import Bot, BotRegistry
 
 #: The environment URL Kore.ai's current API documentation uses.
@@ -76,6 +77,9 @@ class Settings(BaseSettings):
     korebot_allow_raw_ids: bool = False
     #: Slack user IDs (comma-separated) who may start trainings of every bot; empty: nobody.
     korebot_trainers: str = ""
+    #: Slack user IDs (comma-separated) who may run every bot's batch tests; empty: anyone
+    #: who may ask about the bot.
+    korebot_testers: str = ""
     #: Days an ended watch is kept before it is deleted (the run history is kept).
     korebot_keep_days: float = Field(default=30.0, gt=0)
     #: Batch tests (`korebot test`): the F1 a run must reach (unset: no bar), and how far
@@ -114,6 +118,8 @@ class BotEntry(BaseModel):
     users: list[str] = []
     #: Slack user IDs who may start its trainings (replaces KOREBOT_TRAINERS for this bot).
     trainers: list[str] | None = None
+    #: Slack user IDs who may run its batch tests (replaces KOREBOT_TESTERS for this bot).
+    testers: list[str] | None = None
     #: Batch tests: this bot's bar and tolerated drop (instead of KOREBOT_MIN_F1 and
     #: KOREBOT_MAX_F1_DROP).
     min_f1: float | None = Field(default=None, ge=0, le=1)
@@ -138,13 +144,28 @@ class Config:
             user for user in self.settings.korebot_trainers.replace(" ", "").split(",") if user
         )
 
-    def f1_bar(self, bot: Bot) -> tuple[float | None, float]:
-        """The batch test bar of a bot: (minimum F1 or None, tolerated drop), the bot's own
-        from the TOML file, else KOREBOT_MIN_F1 and KOREBOT_MAX_F1_DROP."""
+    @property
+    def testers(self) -> tuple[str, ...]:
+        """KOREBOT_TESTERS: who may run any bot's batch tests (a bot's ``testers`` aside);
+        empty: anyone who may ask about the bot."""
+        return tuple(
+            user for user in self.settings.korebot_testers.replace(" ", "").split(",") if user
+        )
+
+    def bar(self, bot: Bot) -> batch.Bar:
+        """The batch test bar of a bot: its ``min_f1`` and ``max_f1_drop`` from the TOML
+        file, else KOREBOT_MIN_F1 and KOREBOT_MAX_F1_DROP."""
         s = self.settings
         min_f1 = bot.min_f1 if bot.min_f1 is not None else s.korebot_min_f1
         drop = bot.max_f1_drop if bot.max_f1_drop is not None else s.korebot_max_f1_drop
-        return min_f1, drop
+        return batch.Bar(min_f1, drop)
+
+    def bar_of(self, bot_name: str) -> batch.Bar:
+        """``bar`` by the bot's name (a bot no longer configured: the defaults)."""
+        try:
+            return self.bar(self.registry.resolve(bot_name))
+        except InvalidInput:
+            return self.bar(Bot(bot_name, None, "", Credentials("", "")))
 
     def require_slack(self) -> None:
         """Check what serving Slack needs on top of the Kore.ai settings."""
@@ -337,6 +358,7 @@ def _file_bots(
                     channels=tuple(entry.channels),
                     users=tuple(entry.users),
                     trainers=None if entry.trainers is None else tuple(entry.trainers),
+                    testers=None if entry.testers is None else tuple(entry.testers),
                     min_f1=entry.min_f1,
                     max_f1_drop=entry.max_f1_drop,
                 )

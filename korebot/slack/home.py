@@ -15,12 +15,10 @@ from slack_sdk.models.blocks import (
     ActionsBlock,
     Block,
     ButtonElement,
-    ContextBlock,
     ConversationFilter,
     ConversationSelectElement,
     DividerBlock,
     HeaderBlock,
-    MarkdownTextObject,
     PlainTextObject,
     SectionBlock,
 )
@@ -29,7 +27,7 @@ from slack_sdk.models.views import View
 from korebot.kore import Kind, State, Status
 from korebot.registry import Bot
 from korebot.slack.kinds import command, label
-from korebot.slack.messages import duration, escape, slack_date
+from korebot.slack.messages import context_line, duration, escape, md, slack_date
 from korebot.watch.types import JobSnapshot, SubscriptionView, WatchView
 
 #: A conversations_select per training: the channel chosen gets a watch of it.
@@ -91,16 +89,8 @@ class HomeSnapshot:
     bots: list[Bot] = field(default_factory=list)
 
 
-def _md(text: str) -> MarkdownTextObject:
-    return MarkdownTextObject(text=text)
-
-
 def _plain(text: str) -> PlainTextObject:
     return PlainTextObject(text=text, emoji=True)
-
-
-def _context(text: str) -> ContextBlock:
-    return ContextBlock(elements=[_md(text)])
 
 
 def _clock(moment: datetime) -> str:
@@ -163,15 +153,15 @@ def _bot_blocks(bot: Bot, trainings: list[HomeTraining], now: datetime) -> list[
         about += " · languages " + ", ".join(f"`{escape(lang)}`" for lang in bot.languages)
     if bot.channels:
         about += " · asked about only in " + ", ".join(f"<#{c}>" for c in bot.channels[:5])
-    blocks: list[Block] = [SectionBlock(text=_md(about))]
+    blocks: list[Block] = [SectionBlock(text=md(about))]
     if not trainings:
         blocks.append(
-            _context(
+            context_line(
                 f"No language configured or asked about yet: `/faq-status {escape(bot.name)} LANG`."
             )
         )
     for training in trainings:
-        blocks.append(SectionBlock(text=_md(training_line(training, now))))
+        blocks.append(SectionBlock(text=md(training_line(training, now))))
         blocks.append(_controls(training))
     return blocks
 
@@ -191,12 +181,12 @@ def _sub_line(sub: SubscriptionView) -> str:
 def _listed(title: str, lines: list[str], empty: str) -> list[Block]:
     blocks: list[Block] = [HeaderBlock(text=_plain(title))]
     if not lines:
-        return [*blocks, _context(empty)]
+        return [*blocks, context_line(empty)]
     shown = lines[:MAX_LISTED]
     for start in range(0, len(shown), _PER_SECTION):
-        blocks.append(SectionBlock(text=_md("\n".join(shown[start : start + _PER_SECTION]))))
+        blocks.append(SectionBlock(text=md("\n".join(shown[start : start + _PER_SECTION]))))
     if len(lines) > len(shown):
-        blocks.append(_context(f"… and {len(lines) - len(shown)} more."))
+        blocks.append(context_line(f"… and {len(lines) - len(shown)} more."))
     return blocks
 
 
@@ -205,10 +195,10 @@ def home_view(snapshot: HomeSnapshot) -> View:
     now = snapshot.as_of
     head: list[Block] = [
         HeaderBlock(text=_plain("Kore.ai trainings")),
-        _context(f"As of {_clock(now)}. {SHOWS}"),
+        context_line(f"As of {_clock(now)}. {SHOWS}"),
     ]
     if snapshot.notice:
-        head.insert(1, SectionBlock(text=_md(snapshot.notice)))
+        head.insert(1, SectionBlock(text=md(snapshot.notice)))
     watches = [_watch_line(watch, link) for watch, link in snapshot.watches]
     subs = [_sub_line(sub) for sub in snapshot.subscriptions]
     tail: list[Block] = [
@@ -231,10 +221,10 @@ def home_view(snapshot: HomeSnapshot) -> View:
         body.extend(blocks)
         shown += 1
     if not by_bot:
-        body.append(_context("No bots are configured for you (`KOREBOT_BOTS`; ask an admin)."))
+        body.append(context_line("No bots are configured for you (`KOREBOT_BOTS`; ask an admin)."))
     elif shown < len(by_bot):
         body.append(
-            _context(
+            context_line(
                 f"… and {len(by_bot) - shown} more bots, left out (a tab holds "
                 f"{MAX_BLOCKS} blocks): `/faq-status bots` lists them all."
             )
@@ -248,6 +238,6 @@ def problem_view(reason: str) -> View:
         type="home",
         blocks=[
             HeaderBlock(text=_plain("Kore.ai trainings")),
-            SectionBlock(text=_md(f":warning: {reason}")),
+            SectionBlock(text=md(f":warning: {reason}")),
         ],
     )

@@ -68,16 +68,16 @@ def escape(value: str, limit: int = 200) -> str:
     return cleaned.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def _md(text: str) -> MarkdownTextObject:
+def md(text: str) -> MarkdownTextObject:
     return MarkdownTextObject(text=text)
 
 
-def _section(text: str) -> SectionBlock:
-    return SectionBlock(text=_md(text))
+def section(text: str) -> SectionBlock:
+    return SectionBlock(text=md(text))
 
 
-def _context(text: str) -> ContextBlock:
-    return ContextBlock(elements=[_md(text)])
+def context_line(text: str) -> ContextBlock:
+    return ContextBlock(elements=[md(text)])
 
 
 def duration(seconds: float) -> str:
@@ -104,7 +104,7 @@ def slack_date(moment: datetime) -> str:
     return f"<!date^{int(moment.timestamp())}^{{date_short_pretty}} at {{time}}|{fallback}>"
 
 
-def _target(name: str, bot_id: str, language: str, state: State) -> str:
+def target_line(name: str, bot_id: str, language: str, state: State) -> str:
     bot = escape(name) if name == bot_id else f"{escape(name)} (`{escape(bot_id)}`)"
     return f"*{bot}* · `{escape(language)}` · {state.value}"
 
@@ -166,8 +166,8 @@ def status(
     return Message(
         text=f"{headline}. Kore.ai says: {escape(result.message)}" + (f"; {sync}." if sync else ""),
         blocks=(
-            _section(f"*{headline}*\n{_target(bot.name, bot.bot_id, language, state)}"),
-            _context(f"{_details(result)} · asked by <@{user}>{fresh}"),
+            section(f"*{headline}*\n{target_line(bot.name, bot.bot_id, language, state)}"),
+            context_line(f"{_details(result)} · asked by <@{user}>{fresh}"),
         ),
     )
 
@@ -196,12 +196,12 @@ def watching(
             f":warning: Kore.ai unreachable since {slack_date(failing_since)}; "
             f"I keep trying · {context}"
         )
-    target = _target(watch.bot_name, watch.bot_id, watch.language, watch.state)
+    target = target_line(watch.bot_name, watch.bot_id, watch.language, watch.state)
     return Message(
         text=line,
         blocks=(
-            _section(f"{EMOJI[Status.IN_PROGRESS]} *{line}*\n{target}"),
-            _context(context),
+            section(f"{EMOJI[Status.IN_PROGRESS]} *{line}*\n{target}"),
+            context_line(context),
             ActionsBlock(
                 elements=[
                     ButtonElement(
@@ -216,10 +216,10 @@ def watching(
 def ran_between_checks(watch: WatchView, result: JobStatus) -> Message:
     """One message for a run that started and ended between two polls (subscriptions)."""
     headline = _headline(watch.bot_name, watch.language, result)
-    target = _target(watch.bot_name, watch.bot_id, watch.language, watch.state)
+    target = target_line(watch.bot_name, watch.bot_id, watch.language, watch.state)
     return Message(
         text=f"{headline} (it started and ended between my checks).",
-        blocks=(_section(f"*{headline}*\n{target}"), _context(_details(result))),
+        blocks=(section(f"*{headline}*\n{target}"), context_line(_details(result))),
     )
 
 
@@ -231,7 +231,7 @@ def final_reply(watch: WatchView, result: JobStatus, note: str | None = None) ->
     took = f" ({note})" if note else ""
     return Message(
         text=f"{mentions} {headline}{took}.".strip(),
-        blocks=(_section(f"{mentions} *{headline}*{took}".strip()), _context(_details(result))),
+        blocks=(section(f"{mentions} *{headline}*{took}".strip()), context_line(_details(result))),
     )
 
 
@@ -241,11 +241,11 @@ def final_parent(watch: WatchView, result: JobStatus) -> Message:
     return Message(
         text=f"{headline}.",
         blocks=(
-            _section(
+            section(
                 f"*{headline}*\n"
-                f"{_target(watch.bot_name, watch.bot_id, watch.language, watch.state)}"
+                f"{target_line(watch.bot_name, watch.bot_id, watch.language, watch.state)}"
             ),
-            _context(f"{_details(result)} · result in the thread"),
+            context_line(f"{_details(result)} · result in the thread"),
         ),
     )
 
@@ -254,17 +254,17 @@ def gave_up_reply(watch: WatchView, reason: str) -> Message:
     mentions = " ".join(f"<@{user}>" for user in watch.askers)
     training = job(watch)
     line = f"{mentions} :warning: Watch of {training} ended: {reason}".strip()
-    return Message(text=line, blocks=(_section(line),))
+    return Message(text=line, blocks=(section(line),))
 
 
 def gave_up_parent(watch: WatchView, reason: str) -> Message:
     line = f":warning: *No longer watching {job(watch)}*\n{reason}"
-    return Message(text=line, blocks=(_section(line),))
+    return Message(text=line, blocks=(section(line),))
 
 
 def stopped_parent(watch: WatchView, user: str) -> Message:
     line = f":octagonal_sign: <@{user}> stopped watching {job(watch)}."
-    return Message(text=line, blocks=(_section(line),))
+    return Message(text=line, blocks=(section(line),))
 
 
 def already_watching(watch: WatchView, link: str | None, note: str | None = None) -> Message:
@@ -275,7 +275,7 @@ def already_watching(watch: WatchView, link: str | None, note: str | None = None
     )
     if note:
         line += f"\n{note}."
-    return Message(text=line, blocks=(_section(line),))
+    return Message(text=line, blocks=(section(line),))
 
 
 def moved_to_dm(channel_id: str) -> Message:
@@ -284,7 +284,7 @@ def moved_to_dm(channel_id: str) -> Message:
         "by direct message. To have results in the channel, invite me there with "
         "`/invite @korebot` and ask again."
     )
-    return Message(text=line, blocks=(_section(line),))
+    return Message(text=line, blocks=(section(line),))
 
 
 def watch_list(
@@ -296,7 +296,7 @@ def watch_list(
     ``kind`` is the command's, for the usage line when there is none."""
     lines = []
     for watch, link in watches:
-        target = _target(watch.bot_name, watch.bot_id, watch.language, watch.state)
+        target = target_line(watch.bot_name, watch.bot_id, watch.language, watch.state)
         since = slack_date(watch.started_at)
         where = f" · <{link}|thread>" if link else ""
         status = escape(watch.last_status or "unknown")
@@ -306,7 +306,7 @@ def watch_list(
         )
     subscribed = [
         f"• {what(sub.kind, sub.subject)} · "
-        f"{_target(sub.bot_name, sub.bot_id, sub.language, sub.state)}"
+        f"{target_line(sub.bot_name, sub.bot_id, sub.language, sub.state)}"
         + (f" · :double_vertical_bar: paused: {escape(sub.paused)}" if sub.paused else "")
         for sub in subscriptions
     ]
@@ -315,19 +315,19 @@ def watch_list(
             "Nothing is watched or subscribed in this channel. "
             f"Ask with `{usage_line(command(kind))}`."
         )
-        return Message(text=text, blocks=(_section(text),))
+        return Message(text=text, blocks=(section(text),))
     blocks: list[Block] = []
     if lines:
-        blocks += [_section(f"*Watched in this channel ({len(lines)}):*\n" + "\n".join(lines))]
+        blocks += [section(f"*Watched in this channel ({len(lines)}):*\n" + "\n".join(lines))]
     if subscribed:
-        blocks += [_section(f"*Subscriptions ({len(subscribed)}):*\n" + "\n".join(subscribed))]
+        blocks += [section(f"*Subscriptions ({len(subscribed)}):*\n" + "\n".join(subscribed))]
     text = f"{len(lines)} watched, {len(subscribed)} subscribed in this channel."
     return Message(text=text, blocks=tuple(blocks))
 
 
 def subscribed(sub: SubscriptionView, how: str, user: str) -> Message:
     """Told to the whole channel: the team should know it is subscribed."""
-    target = _target(sub.bot_name, sub.bot_id, sub.language, sub.state)
+    target = target_line(sub.bot_name, sub.bot_id, sub.language, sub.state)
     kind = what(sub.kind, sub.subject)
     if how == "already":
         text = f"This channel is already subscribed to {kind} of {target}."
@@ -345,18 +345,18 @@ def subscribed(sub: SubscriptionView, how: str, user: str) -> Message:
         )
     if sub.running and how != "already":
         text += " A run is in progress now: its result will come in a thread here."
-    return Message(text=text, blocks=(_section(text),))
+    return Message(text=text, blocks=(section(text),))
 
 
 def unsubscribed(sub: SubscriptionView, user: str) -> Message:
-    target = _target(sub.bot_name, sub.bot_id, sub.language, sub.state)
+    target = target_line(sub.bot_name, sub.bot_id, sub.language, sub.state)
     kind = what(sub.kind, sub.subject)
     text = f":no_bell: <@{user}> unsubscribed this channel from {kind} of {target}."
-    return Message(text=text, blocks=(_section(text),))
+    return Message(text=text, blocks=(section(text),))
 
 
 def subscription_paused(sub: SubscriptionView, reason: str) -> Message:
-    target = _target(sub.bot_name, sub.bot_id, sub.language, sub.state)
+    target = target_line(sub.bot_name, sub.bot_id, sub.language, sub.state)
     again = f"{command(sub.kind)} subscribe {escape(sub.bot_name)} {escape(sub.language)}"
     if sub.subject:
         again += f' "{escape(sub.subject, 100)}"'
@@ -365,7 +365,7 @@ def subscription_paused(sub: SubscriptionView, reason: str) -> Message:
         f":double_vertical_bar: Subscription to {kind} of {target} is paused: "
         f"{escape(reason, 400)} Fix it, then `{again}` to resume."
     )
-    return Message(text=text, blocks=(_section(text),))
+    return Message(text=text, blocks=(section(text),))
 
 
 def bot_list(bots: Iterable[Bot]) -> Message:
@@ -379,7 +379,7 @@ def bot_list(bots: Iterable[Bot]) -> Message:
         text = "No bots are configured yet: an admin sets `KOREBOT_BOTS=alias=st-…`."
     else:
         text = "*Bots I know:*\n" + "\n".join(lines)
-    return Message(text=text, blocks=(_section(text),))
+    return Message(text=text, blocks=(section(text),))
 
 
 def usage(kind: Kind = Kind.FAQ) -> Message:
@@ -400,7 +400,7 @@ def usage(kind: Kind = Kind.FAQ) -> Message:
         f"• `{name} bots` — the bots I know\n"
         f"• `{name} help` — this message"
     )
-    return Message(text=text, blocks=(_section(text),))
+    return Message(text=text, blocks=(section(text),))
 
 
 def problem(reason: str, *, show_usage: bool = True, kind: Kind = Kind.FAQ) -> Message:
@@ -409,9 +409,9 @@ def problem(reason: str, *, show_usage: bool = True, kind: Kind = Kind.FAQ) -> M
     if show_usage:
         name = command(kind)
         text += f"\nUsage: `{usage_line(name)}` · `{name} help` for more."
-    return Message(text=text, blocks=(_section(text),))
+    return Message(text=text, blocks=(section(text),))
 
 
 def stopped_confirmation(watch: WatchView) -> Message:
     text = f"Stopped watching {job(watch)}."
-    return Message(text=text, blocks=(_section(text),))
+    return Message(text=text, blocks=(section(text),))

@@ -15,8 +15,9 @@ from typing import Any
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from korebot.kore import JobStatus
-from korebot.slack import history_messages, messages
+from korebot.kore import JobStatus, Kind
+from korebot.kore.kinds.batch import Bar
+from korebot.slack import batch_messages, history_messages, messages
 from korebot.watch.types import Outcome, SubscriptionView, Undeliverable, WatchView
 
 log = logging.getLogger(__name__)
@@ -68,6 +69,9 @@ class SlackNotifier:
         #: Told a bot's training changed (korebot.slack.home_refresh queues the open Home
         #: tabs to refresh); set once the app is built, as it needs the listeners' services.
         self.on_training_changed: Callable[[str], None] = lambda _bot_name: None
+        #: A bot's batch test bar, by the bot's name (korebot.config.Config.bar_of); set
+        #: once the configuration is known.
+        self.bar_of: Callable[[str], Bar] = lambda _bot_name: Bar()
 
     def training_changed(self, bot_name: str) -> None:
         try:
@@ -78,7 +82,7 @@ class SlackNotifier:
     # Announcing ------------------------------------------------------------------
 
     def announce(self, watch: WatchView, status: JobStatus) -> tuple[str, str]:
-        message = messages.watching(watch, status, note=history_messages.usual_note(watch))
+        message = self._watching(watch, status, None)
         meta = _metadata(ANNOUNCED, watch)
         try:
             return self._post(watch.channel_id, message, metadata=meta)
@@ -105,7 +109,14 @@ class SlackNotifier:
     # Concluding ------------------------------------------------------------------
 
     def finish(self, watch: WatchView, outcome: Outcome, *, posted: bool = False) -> None:
-        if outcome.result is not None:
+        if outcome.result is not None and watch.kind is Kind.BATCH:
+            bar = self.bar_of(watch.bot_name)
+            if watch.thread_ts:
+                reply = batch_messages.final_reply(watch, outcome.result, bar, outcome.took)
+            else:
+                reply = batch_messages.ran_between_checks(watch, outcome.result, bar)
+            parent = batch_messages.final_parent(watch, outcome.result, bar)
+        elif outcome.result is not None:
             if watch.thread_ts:
                 took = history_messages.took_note(outcome)
                 reply = messages.final_reply(watch, outcome.result, took)
@@ -163,15 +174,18 @@ class SlackNotifier:
 
     def _rewatch(self, watch: WatchView, failing_since: datetime | None) -> None:
         """Update the watch's message, still watching, as it is now."""
-        self._update(
-            watch,
-            messages.watching(
-                watch,
-                JobStatus.placeholder(watch.last_status, watch.kind),
-                failing_since=failing_since,
-                note=history_messages.usual_note(watch),
-            ),
-        )
+        status = JobStatus.placeholder(watch.last_status, watch.kind)
+        self._update(watch, self._watching(watch, status, failing_since))
+
+    @staticmethod
+    def _watching(
+        watch: WatchView, status: JobStatus, failing_since: datetime | None
+    ) -> messages.Message:
+        """A watch's message while it waits, in its kind's words."""
+        note = history_messages.usual_note(watch)
+        if watch.kind is Kind.BATCH:
+            return batch_messages.watching(watch, status, failing_since, note)
+        return messages.watching(watch, status, failing_since, note)
 
     def paused(self, subscription: SubscriptionView, reason: str) -> None:
         try:

@@ -283,20 +283,24 @@ class RunView:
 
 @dataclass(frozen=True)
 class StartAsk:
-    """A training asked for from Slack, before its confirmation is shown."""
+    """A job asked for from Slack, before it is started: a training before its
+    confirmation is shown, a batch test run before it is claimed at once."""
 
     team_id: str
     channel_id: str
     user_id: str
     key: JobKey
     bot_name: str
-    #: Seconds the confirmation can be clicked for.
+    #: Seconds the request can be claimed for (the confirmation clicked).
     valid_for: float = 600.0
+    #: The caller's own token: recording it again gives back the request recorded first
+    #: (a slash command run again after a crash); None: a new random one.
+    token: str | None = None
 
 
 @dataclass(frozen=True)
 class StartRequestView:
-    """A training request as recorded, with where it is now."""
+    """A start request as recorded, with where it is now."""
 
     request_id: int
     token: str

@@ -465,11 +465,11 @@ def test_the_bar_is_the_bots_own_else_the_environments(tmp_path: Path) -> None:
     env = {"KORE_CLIENT_ID": "cs-1", "KORE_CLIENT_SECRET": "s", "KOREBOT_CONFIG": str(toml)}
     loaded = config.load(env)
     strict, loose = (loaded.registry.resolve(name) for name in ("strict", "loose"))
-    assert loaded.f1_bar(strict) == (0.9, 0.02)
-    assert loaded.f1_bar(loose) == (None, 0.2)
+    assert loaded.bar(strict) == batch.Bar(0.9, 0.02)
+    assert loaded.bar(loose) == batch.Bar(None, 0.2)
     loaded = config.load(env | {"KOREBOT_MIN_F1": "0.8", "KOREBOT_MAX_F1_DROP": "0.05"})
-    assert loaded.f1_bar(loaded.registry.resolve("strict")) == (0.9, 0.05)
-    assert loaded.f1_bar(loaded.registry.resolve("loose")) == (0.8, 0.2)
+    assert loaded.bar(loaded.registry.resolve("strict")) == batch.Bar(0.9, 0.05)
+    assert loaded.bar(loaded.registry.resolve("loose")) == batch.Bar(0.8, 0.2)
 
 
 def test_a_bar_outside_0_to_1_is_a_configuration_error(tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, aliased
 from korebot.registry import JobKey
 from korebot.watch.store import abc
 from korebot.watch.store.database import Database
-from korebot.watch.store.tables import StartRequest
+from korebot.watch.store.tables import StartRequest, get_or_insert
 from korebot.watch.types import StartAsk, StartClaim, StartRequestView, StartState
 
 #: Claim transactions tried before giving up: another is needed only when a request for
@@ -59,24 +59,24 @@ class StartRequests(abc.StartRequests):
 
     def record_start_request(self, ask: StartAsk) -> StartRequestView:
         moment = self.db.policy.clock()
-        row = StartRequest(
-            # Hex, not base64: a token in a logged message body never reads as a JWT ("eyJ…").
-            token=secrets.token_hex(24),
-            team_id=ask.team_id,
-            channel_id=ask.channel_id,
-            user_id=ask.user_id,
-            key=str(ask.key),
-            bot_name=ask.bot_name,
-            language=ask.key.language,
-            kind=ask.key.kind.value,
-            subject=ask.key.subject,
-            created_at=moment,
-            expires_at=moment + timedelta(seconds=ask.valid_for),
-            state=StartState.PENDING.value,
-        )
         with self.db.begin() as session:
-            session.add(row)
-            session.flush()
+            row, _ = get_or_insert(
+                session,
+                StartRequest,
+                # Hex, not base64: a token in a logged message body never reads as a JWT.
+                {"token": ask.token or secrets.token_hex(24)},
+                team_id=ask.team_id,
+                channel_id=ask.channel_id,
+                user_id=ask.user_id,
+                key=str(ask.key),
+                bot_name=ask.bot_name,
+                language=ask.key.language,
+                kind=ask.key.kind.value,
+                subject=ask.key.subject,
+                created_at=moment,
+                expires_at=moment + timedelta(seconds=ask.valid_for),
+                state=StartState.PENDING.value,
+            )
             return _view(row)
 
     def start_request(self, token: str) -> StartRequestView | None:

@@ -348,8 +348,10 @@ _INSERTS: dict[str, Callable[[type[Base]], postgresql.Insert | sqlite.Insert]] =
 }
 
 
-def insert_missing(session: Session, model: type[Base], key: dict[str, Any], **values: Any) -> bool:
-    """Insert a row unless one with the same unique ``key`` exists; whether this inserted it.
+def insert_missing(
+    session: Session, model: type[Base], unique: dict[str, Any], /, **values: Any
+) -> bool:
+    """Insert a row unless one with the same unique ``unique`` exists; whether this inserted it.
 
     ``INSERT … ON CONFLICT (key) DO NOTHING``: a concurrent insert of the same key makes
     this a no-op instead of an IntegrityError (which, on PostgreSQL, would abort the whole
@@ -357,7 +359,9 @@ def insert_missing(session: Session, model: type[Base], key: dict[str, Any], **v
     later SELECT sees its row; SQLite runs one writer at a time.
     """
     insert = _INSERTS[session.get_bind().dialect.name](model)
-    statement = insert.values(**key, **values).on_conflict_do_nothing(index_elements=list(key))
+    statement = insert.values(**unique, **values).on_conflict_do_nothing(
+        index_elements=list(unique)
+    )
     # A row comes back only if one was inserted. (rowcount said 1 for a skipped row on
     # PostgreSQL, where SQLAlchemy adds its own RETURNING.) SQLite has RETURNING since 3.35.
     returned = session.execute(statement.returning(*inspect(model).primary_key))
@@ -365,13 +369,13 @@ def insert_missing(session: Session, model: type[Base], key: dict[str, Any], **v
 
 
 def get_or_insert(
-    session: Session, model: type[_Model], key: dict[str, Any], **values: Any
+    session: Session, model: type[_Model], unique: dict[str, Any], /, **values: Any
 ) -> tuple[_Model, bool]:
-    """The row with this unique ``key``, inserted with ``values`` if missing (safe when
+    """The row with this unique ``unique``, inserted with ``values`` if missing (safe when
     others insert it at the same moment); and whether this call inserted it."""
-    query = select(model).filter_by(**key)
+    query = select(model).filter_by(**unique)
     row = session.scalars(query).first()
     if row is not None:  # the usual case, without a write (nor a sequence number) spent
         return row, False
-    inserted = insert_missing(session, model, key, **values)
+    inserted = insert_missing(session, model, unique, **values)
     return session.scalars(query).one(), inserted
