@@ -93,6 +93,7 @@ class Runtime:
         config.registry.retry = RetryPolicy(attempts=2, budget=2.0)
         self.gateway = status_gateway(config, shared_budget(config, self.store))
         self.notifier = SlackNotifier(self.client)
+        self.notifier.bar_of = config.bar_of
         self.engine = watch_engine(
             config, self.store, self.gateway, self.client, notifier=self.notifier
         )
@@ -106,6 +107,7 @@ class Runtime:
             allow_raw_ids=settings.korebot_allow_raw_ids,
             commands=KeyedWindows({60: settings.korebot_commands_per_user_per_minute}),
             trainers=config.trainers,
+            testers=config.testers,
         )
         self.app = build_app(
             self.client, secret.get_secret_value() if secret else "", services, self.executor

@@ -53,13 +53,16 @@ from korebot.watch.types import (
     now,
 )
 
-__all__ = ["MAX_DELIVERY_ATTEMPTS", "WatchEngine"]
+__all__ = ["MAX_DELIVERY_ATTEMPTS", "STALE_AFTER", "WatchEngine"]
 
 log = logging.getLogger(__name__)
 
 #: Seconds a poll's lease lasts unless renewed: how soon another process takes over
 #: the poll of a process that died.
 POLL_LEASE = 5.0
+#: Seconds after which a start request still starting is its dead claimer's (a start
+#: POST waits KORE_TIMEOUT at most, 10 s by default).
+STALE_AFTER = 120.0
 #: A follower looks at the start it follows after this many seconds, doubling up to the
 #: second (a start takes a status call and a POST: well under a second, usually).
 FOLLOW_FIRST_LOOK, FOLLOW_MAX_LOOK = 0.05, 1.0

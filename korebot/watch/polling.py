@@ -120,7 +120,9 @@ class Polling:
             wait = error.retry_after if isinstance(error, RateLimited) else None
             self._failed(claim, str(error), permanent=not passing, retry_after=wait)
         else:
-            observed = self.targets.record_status(lease, result, self._timeout_reason)
+            observed = self.targets.record_status(
+                lease, result, self._timeout_reason, read_after=claim.seen
+            )
             for view in observed.recovered if observed else []:
                 self._quietly(partial(self.notifier.unreachable, view, None, ""), view.watch_id)
             for view in observed.overdue if observed else []:

@@ -359,6 +359,8 @@ class PollClaim:
     #: A batch test's suite, and the target's last answer (the run it follows).
     subject: str = ""
     last: JobStatus | None = None
+    #: When that answer was recorded (the poll's ``record_status(read_after=…)``).
+    seen: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from korebot.testing.clock import Clock
 from korebot.watch.store import Store, abc
 from korebot.watch.store.runs import KEEP_RUNS, overdue, usual
 from korebot.watch.store.tables import Run, Target
-from korebot.watch.types import Ended, RunStart, Via, WatchRequest
+from korebot.watch.types import Ended, RunEvent, RunStart, Via, WatchRequest
 
 
 def poll(store: abc.Store, raw: str, run: str = "run-1") -> None:
@@ -249,22 +249,30 @@ def test_a_run_far_past_its_usual_marks_its_watches_once(store: abc.Store, clock
     assert watch.overdue
 
 
-def test_a_poll_read_before_a_start_from_slack_leaves_the_started_run_open(
+def test_a_poll_read_before_a_start_from_slack_is_dropped_and_the_started_run_stays_open(
     store: abc.Store, clock: Clock
 ) -> None:
     ask(store, "C0OTHER")
     clock.advance(60)
     poll(store, "success", "run-1")
     clock.advance(600)
+    (under_way,) = store.targets.acquire_polls(1, target_id(store))  # a poll is reading...
     request = WatchRequest(
         "T0TEAM", "C0ONE", "U0STARTER", BOT, "en", State.CONFIGURED, via=Via.TRAIN
     )
-    store.watches.join_watch(request, status("in-progress", "run-3"))
+    store.watches.join_watch(request, status("in-progress", "run-3"))  # ...as one starts
     clock.advance(2)
-    poll(store, "failure", "run-2")  # read before the start: an earlier run, ended
-    ran, started, _ = store.runs.runs(KEY)  # newest recorded first
+    stale = status("failure", "run-2")  # what it read before the start
+    observed = store.targets.record_status(under_way.lease, stale, str, read_after=under_way.seen)
+    assert observed is not None
+    assert observed.event is RunEvent.SAME
+    started, first = store.runs.runs(KEY)  # newest recorded first
     assert (started.outcome, started.started_by) == (None, "U0STARTER")
-    assert (ran.outcome, ran.start) == (Status.FAILURE, None)
+    assert first.outcome is Status.SUCCESS
+    clock.advance(30)
+    poll(store, "success", "run-3")  # the start's own run ends: its watch has the result
+    ended, _ = store.runs.runs(KEY)
+    assert (ended.outcome, ended.started_by, ended.duration) == (Status.SUCCESS, "U0STARTER", 32.0)
 
 
 @pytest.mark.parametrize("raw", ["in-progress", "success"])

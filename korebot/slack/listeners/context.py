@@ -18,3 +18,6 @@ class Services:
     commands: KeyedWindows
     #: KOREBOT_TRAINERS: who may start any bot's trainings unless the bot names its own.
     trainers: tuple[str, ...] = ()
+    #: KOREBOT_TESTERS: who may run any bot's batch tests unless the bot names its own
+    #: (empty: anyone who may ask about the bot).
+    testers: tuple[str, ...] = ()

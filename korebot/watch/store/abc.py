@@ -99,13 +99,21 @@ class Targets(ABC):
 
     @abstractmethod
     def record_status(
-        self, lease: Lease, status: JobStatus, timeout_reason: Callable[[str], str]
+        self,
+        lease: Lease,
+        status: JobStatus,
+        timeout_reason: Callable[[str], str],
+        *,
+        read_after: datetime | None = None,
     ) -> Observed | None:
         """Record a poll's answer and release the target with its next poll time.
 
         Watches waiting get their outcome (the result if it is final, a timeout reason
         from the last status seen if past their deadline); subscriptions get a watch for
         the run that started or ended. None (and nothing recorded) if the lease was lost.
+        ``read_after``: when the answer the poll started from was recorded
+        (``PollClaim.seen``); a start from Slack recorded since then is newer than this
+        answer, which is dropped (the target is only released and rescheduled).
         """
 
     @abstractmethod

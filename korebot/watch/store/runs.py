@@ -128,14 +128,19 @@ def asked(
     request: WatchRequest,
     status: JobStatus,
     moment: datetime,
-) -> None:
-    """What a new watch's status tells the history: the target's first status, if it has
-    none; a run in progress, first seen now unless it is open already; and the exact start
-    of a training started from Slack (``Via.TRAIN``)."""
-    if target.last_checked_at is None:
-        observe(session, target, status, moment)
+) -> RunEvent:
+    """What a new watch's status tells the target and its history; what happened.
+
+    The target's first status, if it has none. A job started from Slack (``Via.TRAIN``):
+    the start's answer is the newest word on the target (a batch test run is followed by
+    the ID it names) and the run's exact start. Else a run in progress, first seen now
+    unless it is open already.
+    """
+    event = RunEvent.SAME
+    if target.last_checked_at is None or request.via is Via.TRAIN:
+        event, _ = observe(session, target, status, moment)
     if status.status is not Status.IN_PROGRESS:
-        return
+        return event
     if request.via is Via.TRAIN:
         _train_started(session, target, request.user_id, moment)
     elif not _polling(target, moment) and _open_run(session, target) is None:
@@ -143,6 +148,7 @@ def asked(
         # insert here would only wait for that poll's transaction.)
         _open(session, target, RunStart.FIRST_SEEN, moment)
         target.running_since = moment
+    return event
 
 
 def _train_started(session: Session, target: Target, user_id: str, moment: datetime) -> None:

@@ -180,12 +180,18 @@ class Targets(abc.Targets):
                     Kind(target.kind),
                     target.subject,
                     last_result(target),
+                    target.last_checked_at,
                 )
                 for target in taken
             ]
 
     def record_status(
-        self, lease: Lease, status: JobStatus, timeout_reason: Callable[[str], str]
+        self,
+        lease: Lease,
+        status: JobStatus,
+        timeout_reason: Callable[[str], str],
+        *,
+        read_after: datetime | None = None,
     ) -> Observed | None:
         policy = self.db.policy
         moment = policy.clock()
@@ -193,6 +199,11 @@ class Targets(abc.Targets):
             target: Target | None = leases.held(session, lease)
             if target is None:
                 return None
+            seen = target.last_checked_at
+            if read_after is not None and seen is not None and seen > read_after:
+                schedule(session, policy, target, moment, polled=True)
+                leases.clear(target)
+                return Observed([])
             recovered, usual = target.failing_since is not None, target.usual_seconds
             event, took = runs.observe(session, target, status, moment)
             # The final word says how long the run took against the usual before it.

@@ -29,6 +29,7 @@ from korebot.watch.types import (
     Joined,
     Lease,
     Outcome,
+    RunEvent,
     Via,
     WatchRequest,
     WatchView,
@@ -160,7 +161,7 @@ class Watches(abc.Watches):
         moment = policy.clock()
         with self.db.begin() as session:
             target = targets.target_for(session, request.key, request.bot.name)
-            runs.asked(session, target, request, status, moment)
+            event = runs.asked(session, target, request, status, moment)
             mine = select(Watch).filter_by(active_key=_active_key(target.id, request.channel_id))
             watch = session.scalars(mine).first()
             lease = None
@@ -183,6 +184,9 @@ class Watches(abc.Watches):
                 watch = session.scalars(mine).one()
                 lease = Lease("delivery", watch.id, owner) if created else None
             insert_missing(session, Asker, {"watch_id": watch.id, "user_id": request.user_id})
+            if event is not RunEvent.SAME:
+                # A start from Slack is news for subscribed channels now, not at the next poll.
+                subscriptions.heard(session, policy, target, event, None, moment)
             targets.schedule(session, policy, target, moment)
             session.flush()
             return Joined(view(watch), lease)

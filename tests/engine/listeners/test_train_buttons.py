@@ -14,13 +14,14 @@ from support.slack_app import BOT, alltext, new_channel
 
 from korebot.kore import State
 from korebot.registry import JobKey
-from korebot.slack.listeners.actions.train import STALE_AFTER, cancel_train, train_now
+from korebot.slack.listeners.actions.train import cancel_train, train_now
 from korebot.slack.listeners.commands.train import request_training
 from korebot.slack.listeners.context import Services
 from korebot.slack.parsing import Train
 from korebot.slack.training_messages import TRAIN_ACTION
 from korebot.testing.fake_kore import Status
 from korebot.testing.slack_payloads import block_actions_payload
+from korebot.watch.engine import STALE_AFTER
 from korebot.watch.store.tables import StartRequest
 from korebot.watch.types import StartAsk, StartState
 

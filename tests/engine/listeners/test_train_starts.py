@@ -22,14 +22,14 @@ from korebot.ratelimit import KeyedWindows
 from korebot.registry import JobKey
 from korebot.slack.app import web_client
 from korebot.slack.listeners import Services
-from korebot.slack.listeners.actions.train import STALE_AFTER, sweep_train_requests, train_now
+from korebot.slack.listeners.actions.train import sweep_train_requests, train_now
 from korebot.slack.notifier import SlackNotifier
 from korebot.slack.training_messages import TRAIN_ACTION
 from korebot.testing.clock import Clock
 from korebot.testing.fake_kore import Delay, Fail, FakeKore, Status
 from korebot.testing.fake_slack import FakeSlack
 from korebot.testing.slack_payloads import block_actions_payload
-from korebot.watch.engine import WatchEngine
+from korebot.watch.engine import STALE_AFTER, WatchEngine
 from korebot.watch.store.tables import Asker, Watch
 from korebot.watch.types import StartAsk, StartState
 

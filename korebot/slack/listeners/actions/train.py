@@ -25,23 +25,22 @@ from typing import Any
 from slack_bolt import Respond
 
 from korebot.errors import DatabaseUnavailable
-from korebot.kore import JobStatus, KoreError, KoreUnavailable, KoreUnreachable, Status
+from korebot.kore import JobStatus, Kind, KoreError, KoreUnavailable, KoreUnreachable, Status
 from korebot.registry import Bot, JobKey
 from korebot.slack import parsing, training_messages
 from korebot.slack.kinds import command as command_of
+from korebot.slack.listeners.commands.batch_test import take_over as take_over_run
 from korebot.slack.listeners.commands.status import begin_watch
 from korebot.slack.listeners.commands.train import may_train, offer
 from korebot.slack.listeners.common import Refusal, answering, target
 from korebot.slack.listeners.context import Services
 from korebot.slack.messages import Message
 from korebot.slack.notifier import SlackNotifier
+from korebot.watch.engine import STALE_AFTER
 from korebot.watch.types import StartRequestView, StartState, Via, WatchRequest
 
 log = logging.getLogger(__name__)
 
-#: Seconds after which a request still starting is its dead claimer's (a train POST
-#: waits KORE_TIMEOUT at most, 10 s by default).
-STALE_AFTER = 120.0
 LOST = "I stopped before Kore.ai's answer to the start was recorded."
 #: Seconds between two sweeps for requests left starting (every process sweeps; the
 #: database gives each request to one): one is taken over within STALE_AFTER + this.
@@ -290,7 +289,10 @@ def sweep_train_requests(services: Services, notifier: SlackNotifier) -> int:
         return 0
     for request in taken:
         try:
-            _take_over(services, notifier, request)
+            if request.key.kind is Kind.BATCH:
+                take_over_run(services, notifier, request)
+            else:
+                _take_over(services, notifier, request)
         except Exception:  # it is starting still, with its claim renewed: swept again later
             log.exception("Could not take over train request %d", request.request_id)
     return len(taken)

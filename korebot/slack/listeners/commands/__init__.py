@@ -1,5 +1,6 @@
-"""The slash commands, one per kind of training (``/faq-status``, ``/ml-status``): one
-module per subcommand, `dispatch` between them, the same for every kind.
+"""The slash commands, one per kind of job (``/faq-status``, ``/ml-status``,
+``/batch-test``): the trainings' share one module per subcommand and `dispatch` between
+them; ``/batch-test`` is batch_test.py.
 
 Slack waits 3 seconds for the acknowledgement, so ``ack()`` comes first, in the request's
 thread, and every Kore.ai or Web API call happens after it, in a lazy listener on Bolt's
@@ -38,8 +39,12 @@ def _lazy(services: Services, kind: Kind) -> Lazy:
     def lazy_status(
         command: dict[str, Any], respond: Respond, client: WebClient, context: BoltContext
     ) -> None:
-        work = partial(slash_command, services, command, respond, client, kind=kind)
-        run_recorded(services, context.get(LEASE), work)
+        lease = context.get(LEASE)
+        command_id = lease.id if lease is not None else None
+        work = partial(
+            slash_command, services, command, respond, client, kind=kind, command_id=command_id
+        )
+        run_recorded(services, lease, work)
 
     lazy_status.__name__ = f"lazy_{kind.value}_status"  # how Bolt's logs name it
     return lazy_status

@@ -1,6 +1,7 @@
 """A slash command's work after the ack: the per-user limit, one parse, the subcommand.
 
-Every kind's command (``/faq-status``, ``/ml-status``) comes here with its kind.
+Every kind's command comes here with its kind: the trainings' (``/faq-status``,
+``/ml-status``) share this grammar; ``/batch-test`` has its own (batch_test.py).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from slack_sdk import WebClient
 from korebot.kore import Kind
 from korebot.slack import messages, parsing
 from korebot.slack.kinds import command as command_of
+from korebot.slack.listeners.commands.batch_test import batch_command
 from korebot.slack.listeners.commands.bots import list_bots
 from korebot.slack.listeners.commands.help import show_help
 from korebot.slack.listeners.commands.history import show_history
@@ -33,7 +35,12 @@ def slash_command(
     client: WebClient,
     *,
     kind: Kind = Kind.FAQ,
+    command_id: int | None = None,
 ) -> None:
+    """``command_id``: the command's durable record (durable.py), when it has one."""
+    if kind is Kind.BATCH:
+        batch_command(services, command, respond, client, command_id)
+        return
     name = command_of(kind)
     with answering(respond, name):
         team, _, user = asked_by(command)

@@ -137,4 +137,6 @@ class CommandRecovery:
             "response_url": asked.response_url,
         }
         kind = kind_of(asked.command)
-        slash_command(self.services, command, respond, self.client, kind=kind)
+        slash_command(
+            self.services, command, respond, self.client, kind=kind, command_id=claim.lease.id
+        )
