@@ -2,8 +2,8 @@
 
 Nothing here stands in for the app: it is started as a child process exactly as
 ``python app.py`` starts it, pointed at a local FakeKore and FakeSlack, and sent a
-signed ``/faq-status`` command, then an ``/ml-status`` one: one training of each kind.
-What it then sends to Slack is printed as it arrives.
+signed ``/faq-status`` command, then an ``/ml-status`` one (one training of each kind),
+then a ``/batch-test`` of a suite. What it then sends to Slack is printed as it arrives.
 """
 
 from __future__ import annotations
@@ -19,9 +19,17 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from korebot.config import Settings
-from korebot.slack.kinds import COMMANDS
+from korebot.kore import TRAININGS, Kind
+from korebot.slack.kinds import command
 from korebot.testing.app_process import AppProcess
-from korebot.testing.fake_kore import FakeKore, MlStatus, Status
+from korebot.testing.fake_kore import (
+    BatchScript,
+    BatchSuite,
+    FakeKore,
+    MlStatus,
+    PastRun,
+    Status,
+)
 from korebot.testing.fake_slack import FakeSlack, SlackCall, SlackSender
 
 __all__ = ["DEMO_BOT_ID", "run_demo"]
@@ -31,6 +39,7 @@ ALIAS = "demo"
 LANGUAGE = "en"
 ASKER = "U0ASKER"
 CHANNEL = "C0GENERAL"
+SUITE = "Smoke tests"
 
 #: Exit codes of run_demo.
 OK, FAILED, INTERRUPTED = 0, 1, 130
@@ -100,6 +109,8 @@ def run_demo(
             kore.script(DEMO_BOT_ID, LANGUAGE, *[Status("in-progress")] * steps, Status("success"))
             running = [MlStatus("Inprogress")] * steps
             kore.script(DEMO_BOT_ID, LANGUAGE, *running, MlStatus("Finished"), kind="ml")
+            kore.batch_suites(DEMO_BOT_ID, BatchSuite(SUITE, results=(PastRun("0.89"),)))
+            kore.on_batch_run(DEMO_BOT_ID, SUITE, BatchScript(running_polls=steps, f1="0.91"))
             slack = stack.enter_context(FakeSlack())
             signing_secret = secrets.token_hex(32)
             app = AppProcess(_app_env(kore, slack, Path(workdir), interval, signing_secret))
@@ -111,10 +122,12 @@ def run_demo(
                     raise _DemoFailed("the app did not start") from None
                 sender = stack.enter_context(SlackSender(app.events_url, signing_secret))
             seen = 0
-            for command in COMMANDS.values():  # one training of each kind, in turn
+            asks = [(command(kind), f"{ALIAS} {LANGUAGE}") for kind in TRAININGS]
+            asks.append((command(Kind.BATCH), f'{ALIAS} {LANGUAGE} "{SUITE}"'))
+            for name, text in asks:  # one training of each kind, then a suite, in turn
                 echo("")
                 deadline = 30.0 + (steps + 1) * interval
-                seen = _converse(echo, app, slack, sender, command, seen, deadline=deadline)
+                seen = _converse(echo, app, slack, sender, name, text, seen, deadline=deadline)
         echo("")
         _outro(echo, steps, interval)
         return OK
@@ -134,7 +147,8 @@ def _intro(echo: Echo, steps: int, interval: float) -> None:
         script = f"in progress for the next {steps} status check(s), then success"
     else:
         script = "already succeeded"
-    echo(f'Fake Kore.ai: bot "{ALIAS}" ({DEMO_BOT_ID}), FAQ and ML training each {script}.')
+    echo(f'Fake Kore.ai: bot "{ALIAS}" ({DEMO_BOT_ID}), FAQ and ML training each {script},')
+    echo(f'and a batch test suite "{SUITE}" whose runs score F1 0.91 (0.89 the time before).')
     echo(f"Starting the app (it checks running trainings every {interval:g} s)…")
 
 
@@ -144,7 +158,8 @@ def _outro(echo: Echo, steps: int, interval: float) -> None:
             "What happened: for each command the app verified the signature, found the "
             "training in progress, posted in the channel, checked Kore.ai every "
             f"{interval:g} s, replied in the thread when the training succeeded and "
-            "updated its first message."
+            "updated its first message; then it ran the suite once and posted its scores "
+            "against the previous run in the same way."
         )
     else:
         echo(
@@ -196,20 +211,21 @@ def _converse(
     app: AppProcess,
     slack: FakeSlack,
     sender: SlackSender,
-    command: str,
+    name: str,
+    text: str,
     seen: int,
     *,
     deadline: float,
 ) -> int:
     """Send the command and print what the app says after the first ``seen`` Slack calls,
     until the conversation is complete; return how many calls there were by then."""
-    echo(f"you {SAYS} {command} {ALIAS} {LANGUAGE}")
+    echo(f"you {SAYS} {name} {text}")
     response = sender.command(
-        f"{ALIAS} {LANGUAGE}",
+        text,
         user_id=ASKER,
         channel_id=CHANNEL,
-        response_url=slack.response_url(f"demo{command}"),
-        command=command,
+        response_url=slack.response_url(f"demo{name}"),
+        command=name,
     )
     if response.status_code != 200:
         raise _DemoFailed(f"the app refused the slash command with HTTP {response.status_code}")

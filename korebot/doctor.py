@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from slack_sdk.errors import SlackApiError
@@ -13,7 +13,6 @@ from korebot.config import DEFAULT_KORE_HOST, LEGACY_KORE_HOST, Config
 from korebot.kore import (
     TRAININGS,
     CredentialsRejected,
-    JobStatus,
     Kind,
     KoreError,
     KoreUnreachable,
@@ -22,6 +21,7 @@ from korebot.kore import (
     UnreadableResponse,
     kinds,
 )
+from korebot.kore.kinds import batch
 from korebot.registry import Bot, BotRegistry
 from korebot.slack.app import web_client
 from korebot.watch.store import Store
@@ -48,30 +48,41 @@ def run(config: Config) -> Iterator[Check]:
 
 
 def _bot(registry: BotRegistry, bot: Bot) -> Check:
-    """One status call of each kind: the credentials, the host, and each kind's scope."""
+    """One read of each kind: a status call per training kind and the list of batch test
+    suites: the credentials, the host, and each kind's scope."""
     lang = bot.languages[0] if bot.languages else "en"
-    answers: list[tuple[Kind, JobStatus]] = []
-    failures: list[tuple[Kind, KoreError]] = []
-    for kind in TRAININGS:
+    client = registry.client(bot)
+
+    def training(kind: Kind) -> Callable[[], str]:
+        return lambda: client.training_status(bot.bot_id, lang, kind=kind).raw_status
+
+    def suites() -> str:
+        count = len(client.batch_test_suites(bot.bot_id, lang))
+        return f"{count} suite{'' if count == 1 else 's'}"
+
+    reads = [(kinds.spec(kind).label, kinds.spec(kind).scope, training(kind)) for kind in TRAININGS]
+    reads.append(("batch tests", batch.manage_scope, suites))
+    answers: list[str] = []
+    failures: list[tuple[str, str, KoreError]] = []
+    for label, scope, read in reads:
         try:
-            answers.append(
-                (kind, registry.client(bot).training_status(bot.bot_id, lang, kind=kind))
-            )
+            answers.append(f"{label} {read()}")
         except KoreError as error:
             if not answers and not failures and not isinstance(error, ScopeMissing):
                 # Wrong credentials or host: every kind would say the same; one call tells it.
                 hint = _try_hint(bot, error, own_host=bot.host != registry.default_host)
                 return Check(f"Bot {bot.label}", f"asked {bot.host} ({lang}): {error}{hint}", False)
-            failures.append((kind, error))
-    working = ", ".join(f"{kinds.spec(kind).label} {result.raw_status}" for kind, result in answers)
+            failures.append((label, scope, error))
+    working = ", ".join(answers)
     if not failures:
         return Check(f"Bot {bot.label}", f"credentials work on {bot.host}; {lang}: {working}", True)
-    missing = [
-        kinds.spec(kind).scope for kind, error in failures if isinstance(error, ScopeMissing)
-    ]
-    said = " ".join(f"{kinds.spec(kind).label}: {error}" for kind, error in failures)
+    missing = [scope for _, scope, error in failures if isinstance(error, ScopeMissing)]
+    said = " ".join(f"{label}: {error}" for label, _, error in failures)
     lacks = (
-        f"the JWT app lacks the {' and '.join(repr(s) for s in missing)} scope. " if missing else ""
+        f"the JWT app lacks the {' and '.join(map(repr, missing))} "
+        f"scope{'s' if len(missing) > 1 else ''}. "
+        if missing
+        else ""
     )
     works = f" ({working} works.)" if working else ""
     return Check(f"Bot {bot.label}", f"asked {bot.host} ({lang}): {lacks}{said}{works}", False)

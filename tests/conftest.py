@@ -50,6 +50,7 @@ ONE_APP_MODULES = (
     "e2e/test_home_tab.py",
     "e2e/test_ml_training.py",
     "e2e/test_one_start.py",
+    "e2e/test_batch_test.py",
     # Not one app, but its count of the inputs tried needs every test in one process.
     "e2e/test_hostile_input.py",
 )

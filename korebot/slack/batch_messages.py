@@ -260,7 +260,7 @@ def _last(suite: Suite, language: str) -> PastResult | None:
     ]
     if not dated:
         return None
-    return max(dated, key=lambda r: (r.at is not None, r.at or datetime.min.astimezone()))
+    return max(dated, key=lambda r: r.at.timestamp() if r.at else float("-inf"))
 
 
 def unknown_suite(bot: Bot, language: str, name: str, listed: Sequence[Suite]) -> str:

@@ -27,7 +27,7 @@ from slack_sdk.models.views import View
 from korebot.kore import Kind, State, Status
 from korebot.registry import Bot
 from korebot.slack.kinds import command, label
-from korebot.slack.messages import context_line, duration, escape, md, slack_date
+from korebot.slack.messages import context_line, duration, escape, job, md, slack_date, what
 from korebot.watch.types import JobSnapshot, SubscriptionView, WatchView
 
 #: A conversations_select per training: the channel chosen gets a watch of it.
@@ -87,6 +87,8 @@ class HomeSnapshot:
     notice: str | None = None
     #: Every bot shown, in order, also those with no training to show yet.
     bots: list[Bot] = field(default_factory=list)
+    #: The batch test suites korebot has run or followed for those bots, as last seen.
+    suites: list[JobSnapshot] = field(default_factory=list)
 
 
 def _plain(text: str) -> PlainTextObject:
@@ -134,6 +136,34 @@ def training_line(training: HomeTraining, now: datetime) -> str:
     return f"{name}: " + " · ".join(parts)
 
 
+def suite_line(suite: JobSnapshot, now: datetime) -> str:
+    """A suite's last run as korebot saw it: its verdict-free scores, or that it runs."""
+    key = suite.key
+    name = f"{what(Kind.BATCH, key.subject)} · `{escape(key.language)}`"
+    if key.state is State.PUBLISHED:
+        name += " · published"
+    parts: list[str] = []
+    result = suite.last_result
+    run = result.batch if result is not None else None
+    if suite.running_since is not None:
+        running_for = max((now - suite.running_since).total_seconds(), 0.0)
+        parts.append(f"{_EMOJI[Status.IN_PROGRESS]} running for {duration(round(running_for))}")
+    elif result is not None and run is not None and run.scores.known:
+        scores = run.scores
+        parts.append(
+            f"{_EMOJI[result.status]} F1 *{scores.f1:.2f}*"
+            + (f", precision {scores.precision:.2f}" if scores.precision is not None else "")
+            + (f", recall {scores.recall:.2f}" if scores.recall is not None else "")
+        )
+        if run.ended_at is not None:
+            parts.append(f"ended {slack_date(run.ended_at)}")
+    else:
+        parts.append(f"last status `{escape(suite.last_status or 'unknown', 60)}`")
+    if suite.checked_at is not None:
+        parts.append(f"as of {slack_date(suite.checked_at)}")
+    return f"• {name}: " + " · ".join(parts)
+
+
 def _controls(training: HomeTraining) -> ActionsBlock:
     elements: list[ConversationSelectElement | ButtonElement] = [
         ConversationSelectElement(
@@ -147,7 +177,9 @@ def _controls(training: HomeTraining) -> ActionsBlock:
     return ActionsBlock(block_id=f"home|{training.ref()}", elements=elements)
 
 
-def _bot_blocks(bot: Bot, trainings: list[HomeTraining], now: datetime) -> list[Block]:
+def _bot_blocks(
+    bot: Bot, trainings: list[HomeTraining], suites: list[JobSnapshot], now: datetime
+) -> list[Block]:
     about = f"*{escape(bot.name)}* (`{escape(bot.bot_id)}`)"
     if bot.languages:
         about += " · languages " + ", ".join(f"`{escape(lang)}`" for lang in bot.languages)
@@ -163,19 +195,24 @@ def _bot_blocks(bot: Bot, trainings: list[HomeTraining], now: datetime) -> list[
     for training in trainings:
         blocks.append(SectionBlock(text=md(training_line(training, now))))
         blocks.append(_controls(training))
+    if suites:
+        lines = [suite_line(suite, now) for suite in suites[:_PER_SECTION]]
+        more = len(suites) - len(lines)
+        if more:
+            lines.append(f"… and {more} more: `/batch-test {escape(bot.name)} LANG` lists them.")
+        blocks.append(SectionBlock(text=md("*Batch tests*\n" + "\n".join(lines))))
     return blocks
 
 
 def _watch_line(watch: WatchView, link: str | None) -> str:
-    what = f"{label(watch.kind)} training for {escape(watch.bot_name)} ({escape(watch.language)})"
     where = f"<{link}|thread in <#{watch.channel_id}>>" if link else f"in <#{watch.channel_id}>"
-    return f"• {what} · {where} · since {slack_date(watch.started_at)}"
+    return f"• {job(watch)} · {where} · since {slack_date(watch.started_at)}"
 
 
 def _sub_line(sub: SubscriptionView) -> str:
-    what = f"{label(sub.kind)} trainings of {escape(sub.bot_name)} ({escape(sub.language)})"
+    about = f"{what(sub.kind, sub.subject)} of {escape(sub.bot_name)} ({escape(sub.language)})"
     paused = f" · paused: {escape(sub.paused, 100)}" if sub.paused else ""
-    return f"• {what}, {sub.state.value} · in <#{sub.channel_id}>{paused}"
+    return f"• {about}, {sub.state.value} · in <#{sub.channel_id}>{paused}"
 
 
 def _listed(title: str, lines: list[str], empty: str) -> list[Block]:
@@ -211,11 +248,14 @@ def home_view(snapshot: HomeSnapshot) -> View:
     }
     for training in snapshot.trainings:
         by_bot.setdefault(training.bot.name, (training.bot, []))[1].append(training)
+    suites: dict[tuple[str, str], list[JobSnapshot]] = {}
+    for suite in snapshot.suites:
+        suites.setdefault(suite.key.bot, []).append(suite)
     room = MAX_BLOCKS - len(head) - len(tail) - 1  # one for the note on bots left out
     body: list[Block] = []
     shown = 0
     for bot, trainings in by_bot.values():
-        blocks = _bot_blocks(bot, trainings, now)
+        blocks = _bot_blocks(bot, trainings, suites.get((bot.host, bot.bot_id), []), now)
         if len(body) + len(blocks) > room:
             break
         body.extend(blocks)

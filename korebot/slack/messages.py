@@ -287,6 +287,11 @@ def moved_to_dm(channel_id: str) -> Message:
     return Message(text=line, blocks=(section(line),))
 
 
+def _kind(item: WatchView | SubscriptionView) -> str:
+    """A list line's kind: "FAQ", "ML", or the batch test with its suite."""
+    return what(item.kind, item.subject) if item.kind is Kind.BATCH else label(item.kind)
+
+
 def watch_list(
     watches: Iterable[tuple[WatchView, str | None]],
     subscriptions: Iterable[SubscriptionView] = (),
@@ -301,11 +306,9 @@ def watch_list(
         where = f" · <{link}|thread>" if link else ""
         status = escape(watch.last_status or "unknown")
         by = f" · started by <@{watch.askers[0]}>" if watch.via == "train" and watch.askers else ""
-        lines.append(
-            f"• {what(watch.kind, watch.subject)} · {target} · {status} since {since}{by}{where}"
-        )
+        lines.append(f"• {_kind(watch)} · {target} · {status} since {since}{by}{where}")
     subscribed = [
-        f"• {what(sub.kind, sub.subject)} · "
+        f"• {_kind(sub)} · "
         f"{target_line(sub.bot_name, sub.bot_id, sub.language, sub.state)}"
         + (f" · :double_vertical_bar: paused: {escape(sub.paused)}" if sub.paused else "")
         for sub in subscriptions
@@ -344,7 +347,8 @@ def subscribed(sub: SubscriptionView, how: str, user: str) -> Message:
             "announce each training's start here and post its result in the thread."
         )
     if sub.running and how != "already":
-        text += " A run is in progress now: its result will come in a thread here."
+        run = "A run" if sub.kind is Kind.BATCH else "A training"
+        text += f" {run} is in progress now: its result will come in a thread here."
     return Message(text=text, blocks=(section(text),))
 
 

@@ -343,14 +343,16 @@ def test_doctor_all_good(korebot: Korebot, fake: FakeKore) -> None:
     lines = result.stdout.splitlines()
     assert lines[:2] == [
         "✔ Configuration: 1 bot alias(es) configured",
-        f"✔ Bot support ({BOT}): credentials work on {fake.url}; en: FAQ success, ML Finished",
+        f"✔ Bot support ({BOT}): credentials work on {fake.url}; en: FAQ success, "
+        "ML Finished, batch tests 0 suites",
     ]
     assert "✘" not in result.stdout
     assert any(line.startswith("✔ Database: reachable") for line in lines), lines
     assert_clean(result)
-    # One status call of each kind: both scopes are checked.
-    assert [r.http_status for r in fake.requests] == [200, 200]
+    # One read of each kind: every scope is checked.
+    assert [r.http_status for r in fake.requests] == [200, 200, 200]
     assert fake.count(BOT, training="faq") == fake.count(BOT, training="ml") == 1
+    assert fake.count(BOT, kind="batch-suites") == 1
 
 
 def test_doctor_reports_each_problem_with_a_fix(korebot: Korebot, fake: FakeKore) -> None:
@@ -432,14 +434,15 @@ def test_doctor_on_a_missing_scope_gives_the_scope_hint_not_another_host(
     assert "bots.kore.ai" not in result.stdout
     assert "platform.kore.ai" not in result.stdout
     assert_clean(result)
-    # The ML scope is checked too: this app has it.
-    assert [r.http_status for r in fake.requests] == [401, 200]
+    # The ML and batch test scopes are checked too: this app has them.
+    assert [r.http_status for r in fake.requests] == [401, 200, 200]
     assert "the JWT app lacks the 'Train FAQ' scope" in line
-    assert line.endswith("(ML Finished works.)"), line
+    assert line.endswith("(ML Finished, batch tests 0 suites works.)"), line
 
 
 def test_doctor_says_which_scope_is_missing() -> None:
-    """A JWT app granted only Train FAQ: the doctor names Train ML, for each bot."""
+    """A JWT app granted only Train FAQ: the doctor names Train ML and Batch Tests
+    Management, for each bot."""
     with FakeKore(CLIENT_ID, SECRET, bots=[BOT], scopes=["faq"]) as fake:
         result = subprocess.run(  # noqa: S603 (our own console script, no shell)
             [str(KOREBOT), "doctor"], env=env_for(fake), capture_output=True, text=True, timeout=30
@@ -447,7 +450,11 @@ def test_doctor_says_which_scope_is_missing() -> None:
         url = fake.url
     assert result.returncode == 1
     line = bot_line(result, BOT)
-    assert f"asked {url} (en): the JWT app lacks the 'Train ML' scope." in line
+    assert (
+        f"asked {url} (en): the JWT app lacks the 'Train ML' and 'Batch Tests Management' "
+        "scopes." in line
+    )
+    assert "Grant the app the 'Batch Tests Management' scope" in line
     assert "Grant the app the 'Train ML' scope (Admin Console: Test and Train > Train ML)" in line
     assert line.endswith("(FAQ success works.)"), line
     assert "Wrong Kore.ai environment" not in line

@@ -276,7 +276,7 @@ def rows(url: str) -> dict[str, list[dict[str, Any]]]:
 def assert_survived(before: dict[str, list[dict[str, Any]]], url: str) -> None:
     """Every row is still there with its values; only last_message is gone (0003's lease
     columns are new, empty; 0005 made every target an FAQ one, its key saying so; 0007's
-    usual length and overdue mark are empty)."""
+    usual length and overdue mark are empty; 0010's subject is empty: a training's)."""
     after = rows(url)
     added = {
         "korebot_targets": {
@@ -286,6 +286,7 @@ def assert_survived(before: dict[str, list[dict[str, Any]]], url: str) -> None:
             "kind": "faq",
             "usual_seconds": None,
             "usual_runs": 0,
+            "subject": "",
         },
         "korebot_watches": {"lease_owner": None, "overdue_at": None},
     }

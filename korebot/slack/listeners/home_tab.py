@@ -14,7 +14,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from korebot.errors import DatabaseUnavailable
-from korebot.kore import TRAININGS, State
+from korebot.kore import TRAININGS, Kind, State
 from korebot.registry import Bot, JobKey
 from korebot.slack import home
 from korebot.slack.listeners.commands.train import may_train
@@ -51,10 +51,18 @@ def snapshot(
     bots = visible_bots(services, user)
     activity = services.engine.home_activity(user, bots)
     trainings: list[home.HomeTraining] = []
+    suites = sorted(
+        (known for key, known in activity.trainings.items() if key.kind is Kind.BATCH),
+        key=lambda known: (known.bot_name, known.key.language, known.key.subject.casefold()),
+    )
     for bot in bots:
         trainer = _trainer(services, bot, user)
         # The configured languages, then any other the store has seen asked about.
-        seen = [key.language for key in activity.trainings if key.bot == (bot.host, bot.bot_id)]
+        seen = [
+            key.language
+            for key in activity.trainings
+            if key.bot == (bot.host, bot.bot_id) and key.kind.is_training
+        ]
         for language in dict.fromkeys([*bot.languages, *seen]):
             for kind in TRAININGS:
                 for state in State:
@@ -73,6 +81,7 @@ def snapshot(
         subscriptions=activity.subscriptions,
         notice=notice,
         bots=bots,
+        suites=suites,
     )
 
 
