@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
 from support.slack_app import (
@@ -19,6 +20,7 @@ from support.slack_app import (
     check_clean,
     has_buttons,
     new_channel,
+    wait_until,
 )
 
 from korebot.testing.app_process import AppProcess
@@ -32,6 +34,7 @@ SUITES = (
     BatchSuite("Crowd", results=(PastRun("0.80", id="tx-3"),)),
     BatchSuite("Broken"),
     BatchSuite("Refused"),
+    BatchSuite("Watched", results=(PastRun("0.70", id="tx-4"),)),
     BatchSuite("Last100sentences", type="prebuilt"),
 )
 
@@ -46,7 +49,15 @@ def h(
     kore.on_batch_run(BOT, "Broken", BatchScript(status="failed"))
     kore.on_batch_run(BOT, "Refused", BatchScript(post=Fail(400, "Suite is being edited")))
     db = tmp_path_factory.mktemp("db") / "korebot.db"
-    env = app_env(kore, slack, db, KOREBOT_POLL_MAX_INTERVAL="0.2", KOREBOT_MIN_F1="0.80")
+    env = app_env(
+        kore,
+        slack,
+        db,
+        KOREBOT_POLL_MAX_INTERVAL="0.2",
+        KOREBOT_MIN_F1="0.80",
+        # Subscriptions read the suites' lists at every tick: nothing waits on a timer.
+        KOREBOT_SUBSCRIPTION_INTERVAL="0.05",
+    )
     with AppProcess(env) as app:
         yield Harness(kore, slack, app)
     check_clean(app, kore, slack)
@@ -162,3 +173,59 @@ def test_history_lists_the_runs_korebot_saw_with_a_trend(h: Harness) -> None:
     answer = alltext(h.answer(url))
     assert "Last 2 runs" in answer
     assert "F1 trend" in answer
+
+
+def test_a_run_on_the_published_version_says_so_to_kore(h: Harness) -> None:
+    channel = new_channel()
+    h.ask('support it "Smoke tests" published', channel, user="U0TEST", command=BATCH)
+    h.wait_reply(channel)
+    (post,) = [p for p in posts_of(h.kore, "Smoke tests") if p.language == "it"]  # type: ignore[attr-defined]
+    assert post.version == "published"  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    "suite",
+    [
+        '"Smoke" tests"',
+        "x" * 500,
+        '"a\u0007b"',
+        "<@U0ADMIN|admin> <!channel>",
+        '"../../run"',
+    ],
+    ids=["quotes", "500-chars", "control", "mentions", "dot-segments"],
+)
+def test_hostile_suite_names_get_a_private_answer_and_no_run(h: Harness, suite: str) -> None:
+    channel = new_channel()
+    before = len(h.kore.batch_posts)
+    url = h.ask(f"support en {suite}", channel, user="U0TEST", command=BATCH)
+    answer = h.answer(url)
+    text = alltext(answer)
+    assert text.startswith(":warning:")
+    assert answer.get("response_type") != "in_channel"
+    assert "<!channel>" not in text
+    assert "<@U0ADMIN" not in text
+    assert h.posts(channel) == []
+    assert len(h.kore.batch_posts) == before
+
+
+def test_a_subscribed_channel_hears_of_runs_started_elsewhere(h: Harness) -> None:
+    channel = new_channel()
+    looks = h.kore.count(BOT, kind="batch-suites")
+    url = h.ask('subscribe support en "Watched"', channel, user="U0LEAD", command=BATCH)
+    said = h.answer(url)
+    assert said["response_type"] == "in_channel"
+    assert "subscribed this channel to batch test \u201cWatched\u201d" in alltext(said)
+    # The command's own look, then the subscription's first poll (which arms it) and more.
+    wait_until(lambda: h.kore.count(BOT, kind="batch-suites") >= looks + 3, 10, "the first polls")
+    assert h.posts(channel) == []  # the last run before subscribing is not news
+    # Someone runs it in Kore.ai's builder: its result appears in the suite's list.
+    newer = PastRun("0.75", id="tx-5", end_time=datetime(2026, 12, 7, 9, 0, tzinfo=UTC))
+    others = [suite for suite in SUITES if suite.name != "Watched"]
+    h.kore.batch_suites(BOT, *others, BatchSuite("Watched", results=(newer, *SUITES[6].results)))
+    wait_until(lambda: len(h.posts(channel)) == 1, 10, "the run's announcement")
+    (post,) = h.posts(channel)
+    text = alltext(post.args)
+    assert "\u201cWatched\u201d of support (en) failed: F1 0.75 is below the bar of 0.80" in text
+    assert "previous run: F1 0.70" in text
+    url = h.ask('unsubscribe support en "Watched"', channel, user="U0LEAD", command=BATCH)
+    assert "unsubscribed this channel" in alltext(h.answer(url))
