@@ -10,6 +10,7 @@ from typing import Any
 
 from korebot.kore import TRAININGS, JobStatus, Kind, State, Status
 from korebot.kore.auth import Credentials
+from korebot.kore.kinds import batch
 from korebot.registry import Bot, JobKey
 from korebot.slack.home import (
     TRAIN_ACTION,
@@ -142,3 +143,34 @@ def test_the_problem_view_is_a_valid_minimal_tab() -> None:
     view = json.loads(json.dumps(problem_view("My database is unavailable").to_dict()))
     assert view_problems(view) == []
     assert "My database is unavailable" in text_of(view)
+
+
+def test_each_bots_suites_show_their_last_scores_or_that_they_run() -> None:
+    smoke = batch.as_status(
+        batch.parse_status(
+            {
+                "status": "completed",
+                "result": {"f1_score": "0.91", "precision": "0.93", "recall": "0.89"},
+            }
+        ),
+        None,
+    )
+    done = replace(
+        known(SUPPORT, "en", Kind.FAQ, Status.SUCCESS),
+        key=JobKey.of(SUPPORT, "en", State.CONFIGURED, Kind.BATCH, "Smoke <!channel>"),
+        last_result=smoke,
+    )
+    running = replace(
+        known(SUPPORT, "de", Kind.FAQ, Status.IN_PROGRESS),
+        key=JobKey.of(SUPPORT, "de", State.PUBLISHED, Kind.BATCH, "Regression"),
+    )
+    trainings = [HomeTraining(SUPPORT, "en", kind, None, False) for kind in TRAININGS]
+    view = dumped(HomeSnapshot("U1", NOW, trainings, bots=[SUPPORT], suites=[done, running]))
+    text = text_of(view)
+    assert "*Batch tests*" in text
+    assert "F1 *0.91*, precision 0.93, recall 0.89" in text
+    assert (
+        "Regression\\u201d \\u00b7 `de` \\u00b7 published: :hourglass_flowing_sand: running for 12 min"
+        in text
+    )
+    assert "<!channel>" not in text
