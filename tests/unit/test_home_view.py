@@ -169,8 +169,6 @@ def test_each_bots_suites_show_their_last_scores_or_that_they_run() -> None:
     text = text_of(view)
     assert "*Batch tests*" in text
     assert "F1 *0.91*, precision 0.93, recall 0.89" in text
-    assert (
-        "Regression\\u201d \\u00b7 `de` \\u00b7 published: :hourglass_flowing_sand: running for 12 min"
-        in text
-    )
+    regression = "Regression\\u201d \\u00b7 `de` \\u00b7 published:"
+    assert f"{regression} :hourglass_flowing_sand: running for 12 min" in text
     assert "<!channel>" not in text
