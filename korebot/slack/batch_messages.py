@@ -342,13 +342,6 @@ def help_message() -> Message:
     return Message(text=text, blocks=(section(text),))
 
 
-def problem(reason: str, *, show_usage: bool = True) -> Message:
-    text = f":warning: {escape(reason, 600)}"
-    if show_usage:
-        text += f"\nUsage: `{BATCH_USAGE}` · `{BATCH_COMMAND} help` for more."
-    return Message(text=text, blocks=(section(text),))
-
-
 def joined(watch: WatchView, link: str | None) -> Message:
     """Told to whoever asked for a suite already running: they are in its result."""
     where = f"<{link}|this thread>" if link else "the thread of my message"

@@ -409,7 +409,7 @@ def usage(kind: Kind = Kind.FAQ) -> Message:
 
 def problem(reason: str, *, show_usage: bool = True, kind: Kind = Kind.FAQ) -> Message:
     """A short, specific error for the asker only, with the usage line of the kind's command."""
-    text = f":warning: {escape(reason, 400)}"
+    text = f":warning: {escape(reason, 600)}"
     if show_usage:
         name = command(kind)
         text += f"\nUsage: `{usage_line(name)}` · `{name} help` for more."

@@ -11,10 +11,13 @@ from korebot.kore import InvalidInput, State, validation
 from korebot.kore.kinds import batch
 
 BATCH_COMMAND = "/batch-test"
+BATCH_USAGE = f'{BATCH_COMMAND} BOT LANG "SUITE" [configured|published]'
 
 
 def usage(command: str = "/faq-status") -> str:
     """The command's usage line."""
+    if command == BATCH_COMMAND:
+        return BATCH_USAGE
     return f"{command} BOT LANG [configured|published]"
 
 
@@ -139,9 +142,6 @@ def _target(parts: list[str], command: str) -> tuple[str, str | None, State] | I
 
 
 # -- /batch-test -------------------------------------------------------------------------
-
-BATCH_USAGE = f'{BATCH_COMMAND} BOT LANG "SUITE" [configured|published]'
-
 
 @dataclass(frozen=True)
 class Suites:

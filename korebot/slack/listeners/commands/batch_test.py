@@ -65,7 +65,7 @@ def batch_command(
             case parsing.Help():
                 respond(**batch_messages.help_message().kwargs())
             case parsing.Invalid(reason):
-                respond(**batch_messages.problem(reason).kwargs())
+                respond(**messages.problem(reason, kind=Kind.BATCH).kwargs())
             case parsing.ListBots():
                 list_bots(services, respond)
             case parsing.ListWatches():
@@ -161,7 +161,8 @@ def _run(
     if claim.won and claim.request is not None:
         # A start that ended between the first look and this claim left its run known.
         if engine.watched_status(bot, language, asked.state, Kind.BATCH, suite.name):
-            joined = _join(services, team, channel, user, bot, language, asked, respond, client)
+            named = parsing.RunSuite(bot.name, language, suite.name, asked.state)
+            joined = _join(services, team, channel, user, bot, language, named, respond, client)
             engine.finish_start_request(
                 claim.request.request_id, StartState.JOINED, "a run was going", joined
             )
@@ -289,15 +290,18 @@ def _again(services: Services, request: StartRequestView, bot: Bot, respond: Res
     name = messages.what(Kind.BATCH, key.subject)
     if request.state is StartState.STARTING:
         taken = services.engine.reclaim_start_request(request.token, STALE_AFTER)
-        if taken is None:
-            raise Refusal(f"{name} is being started right now; its message will follow.")
+        if taken is None:  # its claimer may still be at it, or died a moment ago
+            raise Refusal(
+                f"{name} was being started when I was interrupted. I will not send it twice; "
+                "if it does not show up here in a few minutes, I will tell you."
+            )
         _lost(services, taken)
         reason = LOST.format(list=f"{NAME} {bot.name} {key.language}")
         respond(**batch_messages.not_started(name, reason).kwargs())
         return
     if request.state in (StartState.STARTED, StartState.JOINED) and request.watch_id:
         text = f"{name} of {bot.name} ({key.language}) was started: its result comes in its thread."
-        respond(**batch_messages.problem(text, show_usage=False).kwargs())
+        respond(**messages.problem(text, show_usage=False).kwargs())
         return
     reason = request.result or request.state.value
     respond(**batch_messages.not_started(name, reason).kwargs())
