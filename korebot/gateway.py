@@ -2,10 +2,11 @@
 
 Kore.ai allows about 60 design-time calls a minute and 1800 an hour per bot,
 shared by everyone asking about that bot. The gateway makes one call serve
-everyone: concurrent asks for the same training (``JobKey``: host, bot,
-language, state and kind) share one request in flight, an answer fetched a moment
+everyone: concurrent asks for the same job (``JobKey``: host, bot, language,
+state, kind and subject) share one request in flight, an answer fetched a moment
 ago answers new asks without a call, and a per-bot budget, shared by every kind of
-training, keeps every caller (slash commands and polls) inside Kore.ai's limits.
+job (trainings, batch test runs and suite lists), keeps every caller (slash
+commands and polls) inside Kore.ai's limits.
 When the budget is spent, asks get the freshest known status with its age, and
 polls wait for the budget instead of failing.
 """

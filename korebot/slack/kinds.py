@@ -1,7 +1,8 @@
-"""Each kind of training's slash command, and its name in messages.
+"""Each kind of job's slash command, and its name in messages.
 
-One command per kind, with the same grammar (korebot.slack.parsing) and listeners
-(korebot.slack.listeners.commands, which registers every command listed here).
+One command per kind, all registered from korebot.slack.listeners.commands: the
+trainings' share one grammar and its listeners; ``/batch-test`` has its own
+(korebot.slack.parsing.parse_batch, korebot.slack.listeners.commands.batch_test).
 """
 
 from __future__ import annotations
@@ -26,5 +27,5 @@ def command(kind: Kind) -> str:
 
 
 def label(kind: Kind) -> str:
-    """What messages call the kind: "FAQ", "ML"."""
+    """What messages call the kind: "FAQ", "ML", "batch test"."""
     return kinds.spec(kind).label
