@@ -143,6 +143,7 @@ def _target(parts: list[str], command: str) -> tuple[str, str | None, State] | I
 
 # -- /batch-test -------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Suites:
     """``BOT LANG``: the bot's suites for the language, with their last results."""

@@ -161,11 +161,7 @@ def _run(
     if claim.won and claim.request is not None:
         # A start that ended between the first look and this claim left its run known.
         if engine.watched_status(bot, language, asked.state, Kind.BATCH, suite.name):
-            named = parsing.RunSuite(bot.name, language, suite.name, asked.state)
-            joined = _join(services, team, channel, user, bot, language, named, respond, client)
-            engine.finish_start_request(
-                claim.request.request_id, StartState.JOINED, "a run was going", joined
-            )
+            _joined(services, claim.request, bot, respond, client, "a run was going")
             return
         _start(services, claim.request, bot, suite, respond)
     elif claim.leader is not None and claim.request is not None:
@@ -249,11 +245,29 @@ def _after_leader(
         )
         respond(**batch_messages.not_started(name, reason).kwargs())
         return
+    _joined(services, request, bot, respond, client, said)
+
+
+def _joined(
+    services: Services,
+    request: StartRequestView,
+    bot: Bot,
+    respond: Respond,
+    client: WebClient,
+    said: str,
+) -> None:
+    """A claimed request that found its run going: join it, and finish the request (as
+    failed if it cannot be joined, so that it never stays starting)."""
+    key, engine = request.key, services.engine
     asked = parsing.RunSuite(bot.name, key.language, key.subject, key.state)
-    watch_id = _join(
-        services, request.team_id, request.channel_id, request.user_id, bot, key.language,
-        asked, respond, client,
-    )  # fmt: skip
+    try:
+        watch_id = _join(
+            services, request.team_id, request.channel_id, request.user_id, bot, key.language,
+            asked, respond, client,
+        )  # fmt: skip
+    except Refusal as refusal:
+        engine.finish_start_request(request.request_id, StartState.FAILED, f"{said}; {refusal}")
+        raise
     engine.finish_start_request(request.request_id, StartState.JOINED, said, watch_id)
 
 
