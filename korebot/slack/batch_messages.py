@@ -12,15 +12,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement
+from slack_sdk.models.blocks import Block
 
 from korebot.kore import JobStatus, Kind, State, Status
 from korebot.kore.kinds import batch
 from korebot.kore.kinds.batch import Bar, BatchRun, PastResult, Suite, Verdict
 from korebot.registry import Bot
+from korebot.slack import messages
 from korebot.slack.messages import (
     EMOJI,
-    STOP_ACTION,
     Message,
     context_line,
     duration,
@@ -156,38 +156,12 @@ def watching(
     failing_since: datetime | None = None,
     note: str | None = None,
 ) -> Message:
-    """The parent message of a suite run; the result will come in its thread."""
-    name = job(watch)
-    if watch.via == "subscription":
-        line = f"{name} is running; I will post the result in this thread."
-    elif watch.via == "train" and watch.askers:
-        line = f"<@{watch.askers[0]}> started {name}; I will post the result in this thread."
-    else:
-        line = f"{name} is running; I will post the result in this thread."
-    context = [VERSION_WORDS[watch.state], f"watching since {slack_date(watch.started_at)}"]
+    """The parent message of a suite run (``messages.watching``, with the run's progress
+    and the version tested); the result will come in its thread."""
+    about = [VERSION_WORDS[watch.state]]
     if done := progress(result.batch):
-        context.insert(0, done)
-    if note:
-        context.insert(0, note)
-    if failing_since is not None:
-        context.insert(
-            0, f":warning: Kore.ai unreachable since {slack_date(failing_since)}; I keep trying"
-        )
-    target = target_line(watch.bot_name, watch.bot_id, watch.language, watch.state)
-    return Message(
-        text=line,
-        blocks=(
-            section(f"{EMOJI[Status.IN_PROGRESS]} *{line}*\n{target}"),
-            context_line(" · ".join(context)),
-            ActionsBlock(
-                elements=[
-                    ButtonElement(
-                        text="Stop watching", action_id=STOP_ACTION, value=str(watch.watch_id)
-                    )
-                ]
-            ),
-        ),
-    )
+        about.insert(0, done)
+    return messages.watching(watch, result, failing_since, note, " · ".join(about))
 
 
 def final_reply(

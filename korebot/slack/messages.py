@@ -177,18 +177,21 @@ def watching(
     result: JobStatus,
     failing_since: datetime | None = None,
     note: str | None = None,
+    about: str | None = None,
 ) -> Message:
     """The parent message of a watch; the result will come in its thread. ``note`` (how
-    long it usually takes, korebot.slack.history_messages) comes first in its context."""
-    training = job(watch)
-    if watch.via == "subscription":
-        line = f"{training} started; I will post the result in this thread."
+    long it usually takes, korebot.slack.history_messages) comes first in its context;
+    ``about`` (a batch test's progress and version) replaces a training's details."""
+    name = job(watch)
+    running = "is running" if watch.kind is Kind.BATCH else "is in progress"
+    if watch.via == "subscription" and watch.kind is not Kind.BATCH:
+        line = f"{name} started; I will post the result in this thread."
     elif watch.via == "train" and watch.askers:
         # Its first asker is who started it from Slack (korebot.slack.listeners.actions.train).
-        line = f"<@{watch.askers[0]}> started {training}; I will post the result in this thread."
+        line = f"<@{watch.askers[0]}> started {name}; I will post the result in this thread."
     else:
-        line = f"{training} is in progress; I will post the result in this thread."
-    context = f"{_details(result)} · watching since {slack_date(watch.started_at)}"
+        line = f"{name} {running}; I will post the result in this thread."
+    context = f"{about or _details(result)} · watching since {slack_date(watch.started_at)}"
     if note:
         context = f"{note} · {context}"
     if failing_since is not None:
