@@ -30,6 +30,8 @@ scenarios (in the order they run):
   ack        ack latency of a burst of signed commands, korebot vs benchmarks/bare_app.py
   identical  Kore.ai calls for 100 identical asks within one second
   watchers   Kore.ai calls for W watchers over K trainings, W = 1, 10, 100, 1000
+  batch      Kore.ai calls (run POSTs, status, suite lists) for W channels running one
+             batch test suite (/batch-test), W = 1, 10, 100, 1000
   ratelimit  429s at the fake Kore.ai with 50 bots and 1000 watches
   adaptive   training end to thread message; calls for a 2-hour training (time-scaled)
   resources  memory and CPU above idle with 10,000 active watches; restart time

@@ -20,7 +20,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -29,6 +29,7 @@ import httpx
 from slack_sdk.signature import SignatureVerifier
 
 from korebot.config import Settings
+from korebot.testing import fake_batch
 from korebot.testing.app_process import AppProcess
 from korebot.testing.fake_kore import FakeKore, KoreRequest, Status
 from korebot.testing.fake_slack import FakeSlack, SlackCall
@@ -83,6 +84,19 @@ class BenchKore(FakeKore):
         self.script(bot, language, Status(status))
         return time.time()
 
+    def end_batch_runs(self, bot: str) -> float:
+        """End the bot's batch test runs now: each run's next status poll answers its final
+        status (a `BatchScript`'s end is a number of polls; this makes it a moment instead).
+        Returns the moment (time.time())."""
+        with self._cond:
+            for run in self._runs.values():
+                if run.bot_id == bot:
+                    run.script = replace(run.script, running_polls=run.polls)
+            for key, script in self._batch_scripts.items():  # and any run started later
+                if key[0] == bot:
+                    self._batch_scripts[key] = replace(script, running_polls=0)
+            return time.time()
+
 
 def status_calls(
     requests: Iterable[KoreRequest], since: float = 0.0
@@ -95,6 +109,24 @@ def status_calls(
         if request.at < since or not match or request.method != "GET":
             continue
         key = (match.group(1), request.query.get("language", ""))
+        calls[key] += 1
+        if request.http_status == 429:
+            limited[key] += 1
+    return calls, limited
+
+
+def batch_calls(
+    requests: Iterable[KoreRequest], since: float = 0.0
+) -> tuple[Counter[tuple[str, str]], Counter[tuple[str, str]]]:
+    """Batch test calls and 429 answers per (bot, kind) at or after ``since``; kinds as
+    ``FakeKore.count`` names them: "batch-run" (run POSTs), "batch-status", "batch-suites"."""
+    calls: Counter[tuple[str, str]] = Counter()
+    limited: Counter[tuple[str, str]] = Counter()
+    for request in requests:
+        routed = fake_batch.route(request.method, request.path)
+        if request.at < since or routed is None or routed[1] is None:
+            continue
+        key = (routed[1], routed[0])
         calls[key] += 1
         if request.http_status == 429:
             limited[key] += 1
@@ -194,7 +226,7 @@ class Stack:
         return self.app.pid
 
     def command(self, ask: Ask) -> tuple[int, float]:
-        """Send one signed /faq-status; returns (HTTP status, seconds to the ack)."""
+        """Send one signed slash command; returns (HTTP status, seconds to the ack)."""
         body, stamp = signed_command(ask, self.slack.response_url())
         timestamp, signature = stamp.split("|", 1)
         headers = {
@@ -257,12 +289,14 @@ def stack(
 
 @dataclass(frozen=True)
 class Ask:
-    """One /faq-status typed by ``user`` in ``channel`` of workspace ``team``."""
+    """One slash command (/faq-status unless ``command`` says otherwise) typed by ``user`` in
+    ``channel`` of workspace ``team``."""
 
     text: str
     channel: str
     user: str
     team: str = "T0BENCH"
+    command: str = "/faq-status"
 
 
 _users = itertools.count(1)
@@ -283,7 +317,7 @@ def signed_command(ask: Ask, response_url: str) -> tuple[bytes, str]:
         "channel_name": "general",
         "user_id": ask.user,
         "user_name": ask.user.lower(),
-        "command": "/faq-status",
+        "command": ask.command,
         "text": ask.text,
         "api_app_id": "A0KOREBOT",
         "is_enterprise_install": "false",

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 GOALS: dict[str, str] = {
     "ack": "Ack latency under a burst (p99 vs bare Bolt app)",
     "watchers": "Kore.ai calls vs number of watchers W",
+    "batch_watchers": "Kore.ai calls vs W, batch test run",
     "identical": "Kore.ai calls for 100 identical asks in 1 s",
     "ratelimit": "429s from Kore.ai, many bots and watches",
     "memory": "Memory above idle, many active watches",

@@ -22,6 +22,7 @@ SECTIONS = {
     "ack": "Ack latency under a burst",
     "identical": "100 identical asks",
     "watchers": "W watchers over K trainings",
+    "batch": "W channels running one batch test suite",
     "ratelimit": "Rate-limit compliance",
     "adaptive": "Training end to thread message; the 2-hour training",
     "resources": "Many active watches: memory, CPU, restart",

@@ -32,6 +32,7 @@ from benchmarks.harness import (
     Stack,
     TimedSlack,
     app_env,
+    batch_calls,
     bot_id,
     burst,
     channels,
@@ -49,7 +50,7 @@ from benchmarks.plan import Plan
 from korebot.config import Settings
 from korebot.runtime import LISTENER_THREADS, WAITRESS_THREADS
 from korebot.testing.app_process import AppProcess
-from korebot.testing.fake_kore import KoreRequest
+from korebot.testing.fake_kore import BatchScript, BatchSuite, KoreRequest, PastRun
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -426,12 +427,14 @@ def end_delays(
     requests: Sequence[KoreRequest],
     ended: dict[str, float],
     aliases: dict[str, str],
+    is_status: Callable[[str], bool] = lambda path: "/faqs/train/status" in path,
 ) -> tuple[list[_Delay], int]:
     """Delays of every thread reply of the trainings in ``ended`` (bot ID -> end moment).
 
     A reply belongs to the training named in its thread's first message (``aliases``: alias
-    -> bot ID). The current interval is the time between the last status call that saw the
-    training running and the first one after its end. Returns (delays, replies not matched).
+    -> bot ID). The current interval is the time between the last status call (a path that
+    ``is_status``) that saw the training running and the first one after its end. Returns
+    (delays, replies not matched).
     """
     names = re.compile(
         r"(?<![\w-])(" + "|".join(map(re.escape, sorted(aliases, key=len, reverse=True))) + r")"
@@ -446,7 +449,7 @@ def end_delays(
     polls: dict[str, list[float]] = {}
     for request in requests:
         match = _BOT_IN_PATH.search(request.path)
-        if match and request.http_status == 200 and "/faqs/train/status" in request.path:
+        if match and request.http_status == 200 and is_status(request.path):
             polls.setdefault(match.group(1), []).append(request.at)
     delays: list[_Delay] = []
     unmatched = 0
@@ -608,6 +611,143 @@ def watchers(ctx: Context) -> Outcome:
             ]
         ),
         *ctx.profile_summary("watchers", "while W watchers ask and wait"),
+    ]
+    return outcome
+
+
+# -- W channels running one batch test suite ----------------------------------------------------
+
+#: The suite every channel asks for in the batch scenario (quoted, as typed in Slack).
+BATCH_SUITE = "Smoke tests"
+
+
+def _batch_status(path: str) -> bool:
+    """A batch test run's status call (``GET …/testsuite/{suite}/{requestId}/status``)."""
+    return "/testsuite/" in path and path.endswith("/status")
+
+
+def batch_watchers(ctx: Context) -> Outcome:
+    """The watchers scenario for `/batch-test`: W channels run the same suite while it runs."""
+    plan = ctx.plan
+    groups = {w: (f"b{w}", bot_id(9, w)) for w in plan.watchers}
+    bots = dict(groups.values())
+    group_of_channel: dict[str, int] = {}
+    asks: list[Ask] = []
+    for w, (alias, _) in groups.items():
+        teams = _teams(f"B{w}", 200)
+        for channel in channels(w):
+            group_of_channel[channel] = w
+            text = f'{alias} en "{BATCH_SUITE}"'
+            asks.append(Ask(text, channel, user(), next(teams), command="/batch-test"))
+    random.Random(9).shuffle(asks)
+    # Each suite's first ask comes first, so that every run lasts the same span whatever its
+    # W (the others, sent 16 at a time, race it while its run is being started).
+    first: dict[str, Ask] = {}
+    for ask in asks:
+        first.setdefault(ask.text, ask)
+    asks = [*first.values(), *(ask for ask in asks if first[ask.text] is not ask)]
+    with stack(bots, env=plan.watch_env) as s, ctx.profile(s.pid, "batch"):
+        for bid in bots.values():
+            s.kore.batch_suites(bid, BatchSuite(BATCH_SUITE, results=(PastRun("0.91"),)))
+            # Running until ended below, at a moment (a poll count would end sooner the
+            # more often korebot polled, hiding extra polls).
+            s.kore.on_batch_run(bid, BATCH_SUITE, BatchScript(running_polls=10**9))
+        start = time.time()
+        acks, _ = _ask_all(s, asks, timeout=120)
+        asked_in = time.time() - start
+        length = max(plan.watch_length, time.time() - start + 3)
+        time.sleep(max(0.0, start + length - time.time()))
+        flipped = {bid: s.kore.end_batch_runs(bid) for bid in bots.values()}
+        ended = time.time()
+
+        def per_group(kind: str) -> Counter[int]:
+            seen: Counter[int] = Counter()
+            for post in s.slack.snapshot():
+                if post.method == "chat.postMessage" and post.ok and post.channel:
+                    is_reply = post.thread_ts is not None
+                    if (kind == "reply") == is_reply and post.channel in group_of_channel:
+                        seen[group_of_channel[post.channel]] += 1
+            return seen
+
+        def all_told() -> bool:
+            announced, replied = per_group("announcement"), per_group("reply")
+            return all(replied[w] >= announced[w] for w in groups)
+
+        told = wait(all_told, timeout=240, every=0.5)
+        told_in = time.time() - ended
+        requests = s.kore.requests
+        calls, limited = batch_calls(requests, since=start - 1)
+        later, _ = batch_calls(requests, since=start + asked_in)
+        every: Counter[str] = Counter()  # every call about each bot, of any kind
+        for request in requests:
+            match = _BOT_IN_PATH.search(request.path)
+            if match and request.at >= start - 1:
+                every[match.group(1)] += 1
+        announced, replied = per_group("announcement"), per_group("reply")
+        delays, _ = end_delays(
+            s.slack.snapshot(), requests, flipped, dict(groups.values()), is_status=_batch_status
+        )
+        responses = s.slack.counts["response_url"]
+
+    def of(kind: str, counter: Counter[tuple[str, str]] = calls) -> dict[int, int]:
+        return {w: counter[(bid, kind)] for w, (_, bid) in groups.items()}
+
+    posts, polls, lists = of("batch-run"), of("batch-status"), of("batch-suites")
+    base = min(groups)
+
+    def versus(counts: dict[int, int]) -> tuple[str, float]:
+        listing = ", ".join(f"W={w}: {counts[w]}" for w in groups)
+        worst = max(counts.values())
+        return listing, (worst / counts[base] if counts[base] else float("inf"))
+
+    (post_list, _), (poll_list, ratio), (list_list, list_ratio) = map(versus, (posts, polls, lists))
+    watching = all(announced[w] >= w for w in groups)
+    outcome = Outcome()
+    outcome.rows.append(
+        Row(
+            "batch_watchers",
+            f"run POSTs {post_list}; status calls {poll_list} (largest vs W={base} "
+            f"{ratio:.2f}x); suite-list calls {list_list} ({list_ratio:.2f}x) "
+            f"(runs {secs(length)} long)",
+            "exactly 1 run POST for any W; status calls the same for every W "
+            f"(met: <= 1.25x the W={base} count)",
+            all(n == 1 for n in posts.values()) and ratio <= 1.25 and told and watching,
+        )
+    )
+    interval = plan.watch_env.get("KOREBOT_POLL_INTERVAL", "the default")
+    outcome.details += [
+        f'For each W, W channels each run `/batch-test b<W> en "{BATCH_SUITE}"` (each W on '
+        "its own bot, so each has its own Kore.ai rate budget, and its own run); all W at "
+        "once in one app process; one ask for each suite first, then the others shuffled, "
+        f"sent 16 at a time ({len(asks)} asks, sent in {secs(asked_in)}, "
+        f"{sum(1 for c, _ in acks if c != 200)} not acked with 200; {responses} answered "
+        "privately). The fake's runs keep running until they all end at the same moment, "
+        f"{secs(length)} after the first ask; Kore.ai calls are counted from the first ask "
+        "until every watch's thread got its result "
+        f"({'done' if told else 'NOT all done'} {secs(told_in)} after the end). Met also "
+        "needs every channel watching the run and every result posted. "
+        f"Poll interval: {interval}.",
+        "",
+        "| W | asks | watches announced | results in threads | run POSTs | status calls "
+        "| while the asks came in | after | suite-list calls | all Kore.ai calls "
+        "| of which 429 |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    after = of("batch-status", later)
+    for w, (_, bid) in groups.items():
+        lim = sum(n for (b, _), n in limited.items() if b == bid)
+        outcome.details.append(
+            f"| {w} | {w} | {announced[w]} | {replied[w]} | {posts[w]} | {polls[w]} | "
+            f"{polls[w] - after[w]} | {after[w]} | {lists[w]} | {every[bid]} | {lim} |"
+        )
+    outcome.details += [
+        "",
+        "When the results reached the threads (from the moment the fake's runs ended):",
+        "",
+        *_delay_table(
+            [(f"W={w}", [d for d in delays if d.bot == bid]) for w, (_, bid) in groups.items()]
+        ),
+        *ctx.profile_summary("batch", "while W channels run one suite and wait"),
     ]
     return outcome
 
@@ -1022,6 +1162,7 @@ SCENARIOS: dict[str, tuple[Callable[[Context], Outcome], tuple[str, ...]]] = {
     "ack": (ack, ("ack",)),
     "identical": (identical, ("identical",)),
     "watchers": (watchers, ("watchers",)),
+    "batch": (batch_watchers, ("batch_watchers",)),
     "ratelimit": (ratelimit, ("ratelimit",)),
     "adaptive": (adaptive, ("delay", "long")),
     "resources": (resources, ("memory", "cpu", "startup")),
