@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol, TypeVar
 
 from korebot.kore import JobStatus, Kind, State
 from korebot.kore.errors import BudgetExhausted
@@ -30,6 +30,19 @@ from korebot.registry import Bot, BotRegistry, JobKey
 __all__ = ["Budget", "BudgetExhausted", "Fetched", "Limits", "LocalBudget", "StatusGateway"]
 
 Purpose = Literal["ask", "poll"]
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True)
+class _SuitesKey:
+    """A bot's list of batch test suites in one language, as the gateway shares it."""
+
+    host: str
+    bot_id: str
+    language: str
+
+
+_Key = JobKey | _SuitesKey
 
 
 @dataclass(frozen=True)
@@ -83,8 +96,9 @@ class StatusGateway:
         self.limits = limits
         self.clock = clock
         self._lock = threading.Lock()
-        self._cache: dict[JobKey, tuple[JobStatus, float]] = {}
-        self._in_flight: dict[JobKey, Future[JobStatus]] = {}
+        # Answers by what they answer (a job's status, a bot's suites in a language).
+        self._cache: dict[_Key, tuple[Any, float]] = {}
+        self._in_flight: dict[_Key, Future[Any]] = {}
         self.budget = budget or LocalBudget(limits, clock)
         #: Calls sent to Kore.ai so far (for the benchmarks and the logs).
         self.calls = 0
@@ -100,50 +114,16 @@ class StatusGateway:
         subject: str = "",
         last: JobStatus | None = None,
     ) -> Fetched:
-        """The job's status, shared with concurrent callers and within the bot's budget.
+        """The job's status, shared with concurrent callers and within the bot's budget
+        (``_shared``: what an ask and a poll each take).
 
         ``subject`` and ``last`` (the previous answer) are a batch test's: its suite, and
         the run being followed (``KoreClient.job_status``).
-
-        An ask takes an answer up to ``fresh_for`` seconds old; a poll wants a new
-        one (or joins one in flight). When the budget is spent, an ask gets the
-        last known answer with its age, and a poll gets BudgetExhausted with the
-        seconds to wait; so does an ask when nothing is known yet.
         """
         key = JobKey.of(bot, language, state, kind, subject)
-        with self._lock:
-            moment = self.clock()
-            known = self._known(key, moment)
-            if purpose == "ask" and known is not None and known.age <= self.fresh_for:
-                return known
-            joined = self._in_flight.get(key)
-            if joined is None:
-                wait = self.budget.acquire(key.bot)
-                if wait > 0:
-                    if purpose == "ask" and known is not None:
-                        return known
-                    raise BudgetExhausted(
-                        f"korebot's share of Kore.ai's rate limit for {bot.name} is used up; "
-                        f"try again in {math.ceil(wait)} s.",
-                        retry_after=wait,
-                    )
-                self.calls += 1
-                leading: Future[JobStatus] = Future()
-                self._in_flight[key] = leading
-        if joined is not None:
-            return Fetched(joined.result(), 0.0)
-        try:
-            result = self.registry.client(bot).job_status(key, last)
-        except BaseException as error:
-            with self._lock:
-                del self._in_flight[key]
-            leading.set_exception(error)
-            raise
-        with self._lock:
-            self._cache[key] = (result, self.clock())
-            del self._in_flight[key]
-        leading.set_result(result)
-        return Fetched(result, 0.0)
+        client = self.registry.client(bot)
+        status, age = self._shared(key, bot, purpose, lambda: client.job_status(key, last))
+        return Fetched(status, age)
 
     def start_training(self, bot: Bot, language: str, kind: Kind = Kind.FAQ) -> JobStatus:
         """POST a new training, once (never retried), within the bot's budget like an ask:
@@ -160,9 +140,59 @@ class StatusGateway:
         return batch.started(start, previous)
 
     def suites(self, bot: Bot, language: str) -> tuple[batch.Suite, ...]:
-        """The bot's batch test suites with their past results, within the bot's budget."""
-        self._spend(bot)
-        return self.registry.client(bot).batch_test_suites(bot.bot_id, language)
+        """The bot's batch test suites with their past results, shared and reused like an
+        ask's status (many asking to run a suite at once list them once)."""
+        client = self.registry.client(bot)
+        key = _SuitesKey(bot.host, bot.bot_id, language)
+        suites, _ = self._shared(
+            key, bot, "ask", lambda: client.batch_test_suites(bot.bot_id, language)
+        )
+        return suites
+
+    def _shared(
+        self, key: _Key, bot: Bot, purpose: Purpose, call: Callable[[], _T]
+    ) -> tuple[_T, float]:
+        """``call``'s answer and its age, shared with concurrent callers of the same key and
+        within the bot's budget.
+
+        An ask takes an answer up to ``fresh_for`` seconds old; a poll wants a new one (or
+        joins one in flight). When the budget is spent, an ask gets the last known answer
+        with its age, and a poll gets BudgetExhausted with the seconds to wait; so does an
+        ask when nothing is known yet.
+        """
+        with self._lock:
+            moment = self.clock()
+            known = self._known(key, moment)
+            if purpose == "ask" and known is not None and known[1] <= self.fresh_for:
+                return known
+            joined = self._in_flight.get(key)
+            if joined is None:
+                wait = self.budget.acquire((bot.host, bot.bot_id))
+                if wait > 0:
+                    if purpose == "ask" and known is not None:
+                        return known
+                    raise BudgetExhausted(
+                        f"korebot's share of Kore.ai's rate limit for {bot.name} is used up; "
+                        f"try again in {math.ceil(wait)} s.",
+                        retry_after=wait,
+                    )
+                self.calls += 1
+                leading: Future[Any] = Future()
+                self._in_flight[key] = leading
+        if joined is not None:
+            return joined.result(), 0.0
+        try:
+            result = call()
+        except BaseException as error:
+            with self._lock:
+                del self._in_flight[key]
+            leading.set_exception(error)
+            raise
+        with self._lock:
+            self._cache[key] = (result, self.clock())
+            del self._in_flight[key]
+        leading.set_result(result)
+        return result, 0.0
 
     def _spend(self, bot: Bot, starts: JobKey | None = None) -> None:
         """Count one call on the bot's budget (BudgetExhausted when it is spent); a call that
@@ -179,9 +209,9 @@ class StatusGateway:
             if starts is not None:
                 self._cache.pop(starts, None)
 
-    def _known(self, key: JobKey, moment: float) -> Fetched | None:
+    def _known(self, key: _Key, moment: float) -> tuple[Any, float] | None:
         cached = self._cache.get(key)
         if cached is None:
             return None
-        status, fetched_at = cached
-        return Fetched(status, max(0.0, moment - fetched_at))
+        answer, fetched_at = cached
+        return answer, max(0.0, moment - fetched_at)
