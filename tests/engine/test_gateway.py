@@ -11,7 +11,7 @@ from korebot.gateway import BudgetExhausted, Limits, StatusGateway
 from korebot.kore import NO_RETRY, TRAININGS, Credentials, Kind, KoreUnavailable, State
 from korebot.registry import Bot, BotRegistry
 from korebot.testing.clock import Clock
-from korebot.testing.fake_kore import Delay, Fail, FakeKore, MlStatus, Status
+from korebot.testing.fake_kore import BatchSuite, Delay, Fail, FakeKore, MlStatus, Status
 
 BOT = "st-1a2b3c4d-0000-4e6f-8a9b-0c1d2e3f4a5b"
 OTHER = "st-99999999-0000-4e6f-8a9b-0c1d2e3f4a5b"
@@ -178,3 +178,33 @@ def test_starting_a_training_counts_against_the_bots_budget_and_is_never_shared(
         door.start_training(bot, "en", kind)
     assert refused.value.retry_after > 0
     assert kore.count(BOT, kind="train", training=kind.value) == 1
+
+
+def test_a_bots_suites_are_listed_once_for_asks_at_once_and_reused_while_fresh(
+    kore: FakeKore, registry: BotRegistry
+) -> None:
+    kore.batch_suites(BOT, BatchSuite("Smoke"))
+    clock = Clock()
+    door = gateway(registry, clock, fresh_for=5.0)
+    bot = registry.resolve("support")
+    start = threading.Barrier(20)
+    names: list[str] = []
+
+    def ask() -> None:
+        start.wait()
+        names.extend(suite.name for suite in door.suites(bot, "en"))
+
+    threads = [threading.Thread(target=ask) for _ in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert names == ["Smoke"] * 20
+    clock.advance(4)
+    door.suites(bot, "en")
+    assert kore.count(BOT, kind="batch-suites") == 1
+    door.suites(bot, "de")  # another language: its own list
+    clock.advance(2)
+    door.suites(bot, "en")  # no longer fresh
+    assert kore.count(BOT, kind="batch-suites") == 3
+    assert door.calls == 3
