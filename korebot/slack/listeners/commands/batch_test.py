@@ -147,13 +147,17 @@ def _run(
     bot, language = _bot(services, command, asked.bot, asked.language)
     may_test(services, bot, user)
     engine = services.engine
+    token = None if command_id is None else f"batch-command-{command_id}"
+    earlier = None if token is None else engine.start_request(token)
+    if earlier is not None and earlier.state is not StartState.PENDING:
+        _again(services, earlier, bot, respond)  # run again after a crash: claimed before
+        return
     running = engine.watched_status(bot, language, asked.state, Kind.BATCH, asked.suite)
     if running is not None:  # a run korebot follows: join it, no call to Kore.ai
         _join(services, team, channel, user, bot, language, asked, respond, client)
         return
     suite = _suite(services, bot, language, asked.suite)
     key = JobKey.of(bot, language, asked.state, Kind.BATCH, suite.name)
-    token = None if command_id is None else f"batch-command-{command_id}"
     request = engine.record_start_request(
         StartAsk(team, channel, user, key, bot.name, VALID_FOR, token)
     )
@@ -284,20 +288,33 @@ def _join(
 
 
 def _again(services: Services, request: StartRequestView, bot: Bot, respond: Respond) -> None:
-    """A request that was claimed before: the same command run again (after a crash)."""
-    key = request.key
+    """A request that was claimed before: the same command run again (after a crash).
+
+    One left starting is taken over at once, not STALE_AFTER after its claim (the sweep's
+    wait): the command is run again only once its earlier run's lease lapsed (durable.py),
+    so that run is over. If it got as far as watching the run (the watch is recorded
+    before its message), the run started: the request ends with that watch, whose
+    message and result follow; else its POST may or may not have reached Kore.ai."""
+    key, engine = request.key, services.engine
     name = messages.what(Kind.BATCH, key.subject)
+    started = f"{name} of {bot.name} ({key.language}) was started: its result comes in its thread."
     if request.state is StartState.STARTING:
-        taken = services.engine.reclaim_start_request(request.token, STALE_AFTER)
+        taken = engine.reclaim_start_request(request.token, 0.0)
         if taken is None:
             raise Refusal(f"{name} is being started right now; its message will follow.")
+        watch_id = engine.find_watch(key, request.channel_id)
+        if watch_id is not None:
+            engine.finish_start_request(
+                taken.request_id, StartState.STARTED, "watched before a crash", watch_id
+            )
+            respond(**batch_messages.problem(started, show_usage=False).kwargs())
+            return
         _lost(services, taken)
         reason = LOST.format(list=f"{NAME} {bot.name} {key.language}")
         respond(**batch_messages.not_started(name, reason).kwargs())
         return
     if request.state in (StartState.STARTED, StartState.JOINED) and request.watch_id:
-        text = f"{name} of {bot.name} ({key.language}) was started: its result comes in its thread."
-        respond(**batch_messages.problem(text, show_usage=False).kwargs())
+        respond(**batch_messages.problem(started, show_usage=False).kwargs())
         return
     reason = request.result or request.state.value
     respond(**batch_messages.not_started(name, reason).kwargs())
