@@ -323,6 +323,26 @@ def joined(watch: WatchView, link: str | None) -> Message:
     return Message(text=text, blocks=(section(text),))
 
 
+def lost(name: str, suites: str, error: str | None = None) -> Message:
+    """A run whose POST's answer never came back: it may run; it is never sent again."""
+    why = (
+        f"Kore.ai did not answer my request to run {name} ({escape(error, 300)})"
+        if error
+        else f"I was interrupted while asking Kore.ai to run {name}"
+    )
+    text = (
+        f":warning: {why}, so it may or may not be running. I will not send it twice; its "
+        f"result will show in `{escape(suites)}` once it ends."
+    )
+    return Message(text=text, blocks=(section(text),))
+
+
+def already_started(name: str) -> Message:
+    """The same command run again (after a crash): its run was started and is watched."""
+    text = f":information_source: {name} was started; its result will come in its thread."
+    return Message(text=text, blocks=(section(text),))
+
+
 def not_started(name: str, reason: str) -> Message:
     text = f":warning: {name} was not started: {escape(reason, 600)}"
     return Message(text=text, blocks=(section(text),))

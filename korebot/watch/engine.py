@@ -239,8 +239,12 @@ class WatchEngine:
     ) -> WatchView | None:
         """Stop the channel's watch of this job; None if there was none."""
         key = JobKey.of(bot, language, state, kind, subject)
-        watch_id = self.store.watches.find_watch(key, channel_id)
+        watch_id = self.find_watch(key, channel_id)
         return None if watch_id is None else self.stop_by_id(watch_id, channel_id, user_id)
+
+    def find_watch(self, key: JobKey, channel_id: str) -> int | None:
+        """The channel's active watch of the job, if any."""
+        return self.store.watches.find_watch(key, channel_id)
 
     def stop_by_id(self, watch_id: int, channel_id: str, user_id: str) -> WatchView | None:
         """Stop a watch by ID (the button), only from the channel it belongs to."""

@@ -4,8 +4,10 @@
 from their request handlers, so a kill keyed to an event happens before the fake answers:
 ``HookedSlack`` fires on arrival ("before": nothing stored) and after a call was stored but
 before the app hears the answer ("after": the message exists, the app never learns its ts);
-``HookedKore`` fires when a status request arrives, and knows how long its answer will take
-(a ``Delay`` step), so a kill can land mid-poll.
+``HookedKore`` fires when a request arrives, once the fake has decided (and recorded) its
+answer but before sending it, and knows how long that answer will take (a ``Delay`` step),
+so a kill can land mid-poll; a batch test request is seen as its kind ("batch-run",
+"batch-status", "batch-suites") rather than "status".
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from korebot.testing import fake_slack
+from korebot.testing import fake_batch, fake_slack
 from korebot.testing.app_process import AppProcess
 from korebot.testing.fake_kore import FakeKore
 from korebot.testing.fake_slack import FakeSlack
@@ -34,7 +36,7 @@ class Seen:
 
     source: str  # "slack" or "kore"
     phase: str  # "before" (nothing done yet) or "after" (done, answer not sent)
-    method: str  # Web API method, or "status" for a Kore.ai status GET
+    method: str  # Web API method; Kore.ai: "status", or a batch test request's kind
     args: dict[str, Any]
     delay: float = 0.0  # Kore.ai: how long the fake will wait before answering
 
@@ -140,7 +142,7 @@ class Poll:
 
 
 class HookedKore(FakeKore):
-    """FakeKore that shows every status request to a Killer on arrival, and logs arrivals."""
+    """FakeKore that shows every request to a Killer on arrival, and logs arrivals."""
 
     def __init__(self, killer: Killer, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -154,7 +156,9 @@ class HookedKore(FakeKore):
         language = str(verdict.query.get("language", ""))
         with self._polls_lock:
             self.polls.append(Poll(language, time.monotonic(), delay))
-        self.killer.see(Seen("kore", "before", "status", dict(verdict.query), delay))
+        batch = fake_batch.route(incoming.method, verdict.path)
+        method = "status" if batch is None else batch[0]
+        self.killer.see(Seen("kore", "before", method, dict(verdict.query), delay))
         return verdict
 
     def polls_of(self, language: str) -> list[Poll]:

@@ -44,10 +44,6 @@ log = logging.getLogger(__name__)
 NAME = parsing.BATCH_COMMAND
 #: Seconds an ask's start request may be claimed (it is claimed at once).
 VALID_FOR = 60.0
-LOST = (
-    "I was interrupted while asking Kore.ai to run it, so it may or may not run; I will "
-    "not send it twice. Its result will show in `{list}` once it ends."
-)
 
 
 def batch_command(
@@ -147,13 +143,17 @@ def _run(
     bot, language = _bot(services, command, asked.bot, asked.language)
     may_test(services, bot, user)
     engine = services.engine
+    token = None if command_id is None else f"batch-command-{command_id}"
+    earlier = None if token is None else engine.start_request(token)
+    if earlier is not None and earlier.state is not StartState.PENDING:
+        _again(services, earlier, bot, respond)  # run again after a crash: claimed before
+        return
     running = engine.watched_status(bot, language, asked.state, Kind.BATCH, asked.suite)
     if running is not None:  # a run korebot follows: join it, no call to Kore.ai
         _join(services, team, channel, user, bot, language, asked, respond, client)
         return
     suite = _suite(services, bot, language, asked.suite)
     key = JobKey.of(bot, language, asked.state, Kind.BATCH, suite.name)
-    token = None if command_id is None else f"batch-command-{command_id}"
     request = engine.record_start_request(
         StartAsk(team, channel, user, key, bot.name, VALID_FOR, token)
     )
@@ -185,10 +185,8 @@ def _start(
     try:
         started = services.gateway.run_suite(bot, key, previous)
     except (KoreUnreachable, KoreUnavailable) as error:
-        engine.finish_start_request(request.request_id, StartState.UNKNOWN, str(error))
         log.warning("Batch test run POST for %s got no answer: %s", bot.name, error)
-        reason = f"{error} " + LOST.format(list=f"{NAME} {bot.name} {key.language}")
-        respond(**batch_messages.not_started(name, reason).kwargs())
+        respond(**_lost(services, request, str(error)).kwargs())
         return
     except KoreError as error:  # refused: nothing started
         engine.finish_start_request(request.request_id, StartState.FAILED, str(error))
@@ -299,47 +297,64 @@ def _join(
 
 
 def _again(services: Services, request: StartRequestView, bot: Bot, respond: Respond) -> None:
-    """A request that was claimed before: the same command run again (after a crash)."""
-    key = request.key
+    """A request that was claimed before: the same command run again (after a crash).
+
+    One left starting is taken over at once, not STALE_AFTER after its claim (the sweep's
+    wait): the command is run again only once its earlier run's lease lapsed (durable.py),
+    so that run is over. If it got as far as watching the run (the watch is recorded
+    before its message), the run started: the request ends with that watch, whose
+    message and result follow; else its POST may or may not have reached Kore.ai."""
+    key, engine = request.key, services.engine
     name = messages.what(Kind.BATCH, key.subject)
+    started = batch_messages.already_started(f"{name} of {bot.name} ({key.language})")
     if request.state is StartState.STARTING:
-        taken = services.engine.reclaim_start_request(request.token, STALE_AFTER)
-        if taken is None:  # its claimer may still be at it, or died a moment ago
-            raise Refusal(
-                f"{name} was being started when I was interrupted. I will not send it twice; "
-                "if it does not show up here in a few minutes, I will tell you."
+        taken = engine.reclaim_start_request(request.token, 0.0)
+        if taken is None:
+            raise Refusal(f"{name} is being started right now; its message will follow.")
+        watch_id = engine.find_watch(key, request.channel_id)
+        if watch_id is not None:
+            engine.finish_start_request(
+                taken.request_id, StartState.STARTED, "watched before a crash", watch_id
             )
-        _lost(services, taken)
-        reason = LOST.format(list=f"{NAME} {bot.name} {key.language}")
-        respond(**batch_messages.not_started(name, reason).kwargs())
+            respond(**started.kwargs())
+            return
+        respond(**_lost(services, taken).kwargs())
         return
     if request.state in (StartState.STARTED, StartState.JOINED) and request.watch_id:
-        text = f"{name} of {bot.name} ({key.language}) was started: its result comes in its thread."
-        respond(**messages.problem(text, show_usage=False).kwargs())
+        respond(**started.kwargs())
         return
     reason = request.result or request.state.value
     respond(**batch_messages.not_started(name, reason).kwargs())
 
 
-def _lost(services: Services, request: StartRequestView) -> None:
+def _lost(
+    services: Services, request: StartRequestView, error: str | None = None
+) -> messages.Message:
+    """Finish a request whose POST may or may not have reached Kore.ai (never sent again:
+    a run can be looked up only by the ID its POST answers); what to tell its asker."""
+    said = error or "interrupted around the run POST"
     services.engine.finish_start_request(
-        request.request_id, StartState.UNKNOWN, "interrupted around the run POST: not sent again"
+        request.request_id, StartState.UNKNOWN, f"{said}: not sent again"
     )
+    key = request.key
+    suites = f"{NAME} {request.bot_name} {key.language}"
+    return batch_messages.lost(messages.what(Kind.BATCH, key.subject), suites, error)
 
 
 def take_over(services: Services, notifier: SlackNotifier, request: StartRequestView) -> None:
-    """A batch test request left starting by a process that died (the periodic sweep):
-    its POST may or may not have reached Kore.ai, and its run cannot be looked up without
-    the POST's answer: never sent again; its asker is told."""
-    _lost(services, request)
-    key = request.key
-    name = messages.what(Kind.BATCH, key.subject)
-    reason = LOST.format(list=f"{NAME} {request.bot_name} {key.language}")
-    notifier.tell_user(
-        request.channel_id,
-        request.started_by or request.user_id,
-        batch_messages.not_started(name, reason),
-    )
+    """A batch test request left starting by a process that died (the periodic sweep).
+    If it got as far as watching its run (the watch is recorded before its message), the
+    run started: the request ends with that watch, whose result follows. Else its POST
+    may or may not have reached Kore.ai: never sent again; its asker is told."""
+    engine = services.engine
+    watch_id = engine.find_watch(request.key, request.channel_id)
+    if watch_id is not None:
+        engine.finish_start_request(
+            request.request_id, StartState.STARTED, "watched before a crash", watch_id
+        )
+        return
+    user = request.started_by or request.user_id
+    notifier.tell_user(request.channel_id, user, _lost(services, request))
 
 
 def _subscribe(
