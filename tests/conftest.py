@@ -38,6 +38,7 @@ LONGEST_FIRST = (
     "e2e/test_benchmarks_smoke.py::test_quick_benchmarks_write_a_row_per_goal[adaptive]",
     "e2e/test_benchmarks_smoke.py::test_quick_benchmarks_write_a_row_per_goal[ratelimit]",
     "e2e/test_benchmarks_smoke.py::test_quick_benchmarks_write_a_row_per_goal[watchers]",
+    "e2e/test_benchmarks_smoke.py::test_quick_benchmarks_write_a_row_per_goal[batch]",
     "e2e/test_benchmarks_smoke.py::test_quick_benchmarks_write_a_row_per_goal[ack]",
 )
 #: Modules whose tests share a module-scoped app process: one worker runs each, whole.
