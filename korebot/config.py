@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     kore_host: str = DEFAULT_KORE_HOST
     kore_client_id: str | None = None
     kore_client_secret: SecretStr | None = None
+    #: The Admin Console app that publishing needs (every other call uses the bot's app).
+    kore_admin_client_id: str | None = None
+    kore_admin_client_secret: SecretStr | None = None
     #: Seconds to wait for one Kore.ai answer (connecting: at most 5 s of it). The 10 s
     #: default suits Kore.ai; tests set it short to inject timeouts quickly.
     kore_timeout: float = Field(default=10.0, gt=0)
@@ -112,6 +115,9 @@ class BotEntry(BaseModel):
     client_id: str | None = None
     #: The *name* of the environment variable holding the secret, never the secret.
     client_secret_env: str | None = None
+    #: Its Admin Console app for publishing (instead of KORE_ADMIN_CLIENT_ID/_SECRET).
+    admin_client_id: str | None = None
+    admin_client_secret_env: str | None = None
     languages: list[str] = []
     channels: list[str] = []
     #: Slack user IDs allowed to ask (empty: anyone in an allowed channel).
@@ -205,6 +211,8 @@ def load(environ: Mapping[str, str] | None = None) -> Config:
     if settings.kore_client_id and secret and secret.get_secret_value():
         default_credentials = Credentials(settings.kore_client_id, secret.get_secret_value())
 
+    admin = _admin_credentials(problems, settings)
+
     bots: dict[str, Bot] = {}
     for alias, bot_id in _parse_aliases(problems, settings.korebot_bots):
         if default_credentials is None:
@@ -212,10 +220,13 @@ def load(environ: Mapping[str, str] | None = None) -> Config:
                 f"KOREBOT_BOTS: alias '{alias}' needs KORE_CLIENT_ID and KORE_CLIENT_SECRET."
             )
             continue
-        bots[alias.lower()] = Bot(bot_id, alias, host or DEFAULT_KORE_HOST, default_credentials)
+        bots[alias.lower()] = Bot(
+            bot_id, alias, host or DEFAULT_KORE_HOST, default_credentials, admin_credentials=admin
+        )
 
     if settings.korebot_config is not None:
-        for bot in _file_bots(problems, settings.korebot_config, env, host, default_credentials):
+        files = _file_bots(problems, settings.korebot_config, env, host, default_credentials, admin)
+        for bot in files:
             if bot.name.lower() in bots:
                 problems.append(
                     f"{settings.korebot_config}: bot '{bot.name}' is also in KOREBOT_BOTS; "
@@ -229,9 +240,21 @@ def load(environ: Mapping[str, str] | None = None) -> Config:
         bots.values(),
         default_host=host or DEFAULT_KORE_HOST,
         default_credentials=default_credentials,
+        default_admin_credentials=admin,
     )
     registry.timeout = settings.kore_timeout
     return Config(settings=settings, registry=registry)
+
+
+def _admin_credentials(problems: list[str], settings: Settings) -> Credentials | None:
+    """KORE_ADMIN_CLIENT_ID and KORE_ADMIN_CLIENT_SECRET: both, or neither."""
+    client_id, secret = settings.kore_admin_client_id, settings.kore_admin_client_secret
+    secret_value = secret.get_secret_value() if secret else ""
+    if client_id and secret_value:
+        return Credentials(client_id, secret_value)
+    if client_id or secret_value:
+        problems.append("Set both KORE_ADMIN_CLIENT_ID and KORE_ADMIN_CLIENT_SECRET, or neither.")
+    return None
 
 
 def _settings_kwargs(env: Mapping[str, str]) -> dict[str, Any]:
@@ -299,6 +322,7 @@ def _file_bots(
     env: Mapping[str, str],
     default_host: str | None,
     default_credentials: Credentials | None,
+    default_admin: Credentials | None,
 ) -> list[Bot]:
     where = str(path)
     try:
@@ -347,6 +371,19 @@ def _file_bots(
                 f"{here}: no credentials; set client_id and client_secret_env, or "
                 "KORE_CLIENT_ID and KORE_CLIENT_SECRET."
             )
+        admin = default_admin
+        if entry.admin_client_id or entry.admin_client_secret_env:
+            if not (entry.admin_client_id and entry.admin_client_secret_env):
+                problems.append(
+                    f"{here}: give both admin_client_id and admin_client_secret_env, or neither."
+                )
+            elif not env.get(entry.admin_client_secret_env):
+                problems.append(
+                    f"{here}.admin_client_secret_env: environment variable "
+                    f"{entry.admin_client_secret_env} is not set."
+                )
+            else:
+                admin = Credentials(entry.admin_client_id, env[entry.admin_client_secret_env])
         if len(problems) == before and bot_id and credentials is not None:
             bots.append(
                 Bot(
@@ -361,6 +398,7 @@ def _file_bots(
                     testers=None if entry.testers is None else tuple(entry.testers),
                     min_f1=entry.min_f1,
                     max_f1_drop=entry.max_f1_drop,
+                    admin_credentials=admin,
                 )
             )
     return bots

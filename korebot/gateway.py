@@ -21,9 +21,9 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, TypeVar
 
-from korebot.kore import JobStatus, Kind, State
+from korebot.kore import JobStatus, Kind, State, kinds
 from korebot.kore.errors import BudgetExhausted
-from korebot.kore.kinds import batch
+from korebot.kore.kinds import batch, publish
 from korebot.ratelimit import KeyedWindows
 from korebot.registry import Bot, BotRegistry, JobKey
 
@@ -121,7 +121,7 @@ class StatusGateway:
         the run being followed (``KoreClient.job_status``).
         """
         key = JobKey.of(bot, language, state, kind, subject)
-        client = self.registry.client(bot)
+        client = self.registry.client(bot, admin=kinds.spec(kind).admin_app)
         status, age = self._shared(key, bot, purpose, lambda: client.job_status(key, last))
         return Fetched(status, age)
 
@@ -138,6 +138,13 @@ class StatusGateway:
         client = self.registry.client(bot)
         start = client.run_batch_test(bot.bot_id, key.language, key.subject, key.state)
         return batch.started(start, previous)
+
+    def publish(self, bot: Bot, comment: str, *, train: bool = True) -> publish.Started:
+        """POST a publish of the bot with the Admin Console app, once (never retried),
+        within the bot's budget."""
+        client = self.registry.client(bot, admin=True)  # AdminCredentialsMissing first
+        self._spend(bot, JobKey.of(bot, publish.LANGUAGE, publish.STATE, Kind.PUBLISH))
+        return client.publish(bot.bot_id, comment, train=train)
 
     def suites(self, bot: Bot, language: str) -> tuple[batch.Suite, ...]:
         """The bot's batch test suites with their past results, shared and reused like an

@@ -12,6 +12,12 @@ import httpx
 from korebot.kore import Credentials, InvalidInput, Kind, KoreClient, RetryPolicy, State, validation
 
 
+class AdminCredentialsMissing(InvalidInput):
+    """Publishing needs an Admin Console app, and none is configured for the bot."""
+
+    kind = "admin_credentials_missing"
+
+
 class UnknownBot(InvalidInput):
     """The name is neither a configured alias nor an accepted raw bot ID."""
 
@@ -82,6 +88,8 @@ class Bot:
     #: Batch tests: the F1 a run must reach, and the drop tolerated (None: the defaults).
     min_f1: float | None = None
     max_f1_drop: float | None = None
+    #: The Admin Console app that publishes it (None: publishing is not configured).
+    admin_credentials: Credentials | None = None
 
     @property
     def name(self) -> str:
@@ -102,10 +110,12 @@ class BotRegistry:
         *,
         default_host: str,
         default_credentials: Credentials | None,
+        default_admin_credentials: Credentials | None = None,
     ) -> None:
         self._bots = {bot.alias.lower(): bot for bot in bots if bot.alias}
         self.default_host = default_host
         self.default_credentials = default_credentials
+        self.default_admin_credentials = default_admin_credentials
         #: The retry policy of the clients handed out (set before the first one).
         self.retry = RetryPolicy()
         #: Seconds to wait for one answer (KORE_TIMEOUT), for the clients handed out.
@@ -139,19 +149,37 @@ class BotRegistry:
                     "No Kore.ai credentials for raw bot IDs: set KORE_CLIENT_ID and "
                     "KORE_CLIENT_SECRET."
                 )
-            return Bot(bot_id, None, self.default_host, self.default_credentials)
+            return Bot(
+                bot_id,
+                None,
+                self.default_host,
+                self.default_credentials,
+                admin_credentials=self.default_admin_credentials,
+            )
         shown = validation.shown(name)
         raise UnknownBot(f"No bot called {shown}. {self._known()}")
 
-    def client(self, bot: Bot) -> KoreClient:
-        """The shared client for the bot's host and JWT app (connections are pooled)."""
-        key = (bot.host, bot.credentials.client_id)
+    def client(self, bot: Bot, *, admin: bool = False) -> KoreClient:
+        """The shared client for the bot's host and JWT app (connections are pooled):
+        its own App Builder app, or (``admin``) the Admin Console app that publishes it;
+        AdminCredentialsMissing when it has none."""
+        credentials = bot.credentials
+        if admin:
+            if bot.admin_credentials is None:
+                raise AdminCredentialsMissing(
+                    f"Publishing {bot.name} needs an Admin Console app (Bot Admin Console > "
+                    "Security & Control > API Scopes, with Bot Publish > Publish and Publish "
+                    "Status): set KORE_ADMIN_CLIENT_ID and KORE_ADMIN_CLIENT_SECRET, or the "
+                    "bot's admin_client_id and admin_client_secret_env in the KOREBOT_CONFIG file."
+                )
+            credentials = bot.admin_credentials
+        key = (bot.host, credentials.client_id)
         with self._lock:
             client = self._clients.get(key)
             if client is None:
                 client = self._clients[key] = KoreClient(
                     bot.host,
-                    bot.credentials,
+                    credentials,
                     retry=self.retry,
                     timeout=httpx.Timeout(self.timeout, connect=min(self.timeout, 5.0)),
                 )

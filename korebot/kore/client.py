@@ -31,7 +31,7 @@ from korebot.kore.errors import (
     ScopeMissing,
     UnreadableResponse,
 )
-from korebot.kore.kinds import batch
+from korebot.kore.kinds import batch, publish
 from korebot.kore.models import JobStatus, Kind, State
 
 if TYPE_CHECKING:  # the registry builds on the client
@@ -93,6 +93,10 @@ class _BatchApi:
 
 
 _BATCH_RUN = _BatchApi(batch.label, batch.scope, batch.admin_scope, "status")
+_PUBLISH = _BatchApi(
+    publish.label, publish.scope, publish.admin_scope, "status", subject="or its publishing"
+)
+_PUBLISH_STATUS = replace(_PUBLISH, scope=publish.status_scope, admin_scope=publish.status_scope)
 _BATCH_LIST = _BatchApi(batch.label, batch.manage_scope, batch.manage_scope, "count")
 
 
@@ -163,6 +167,8 @@ class KoreClient:
         result from the list (korebot.kore.kinds.batch)."""
         if key.kind.is_training:
             return self.training_status(key.bot_id, key.language, key.state, key.kind)
+        if key.kind is Kind.PUBLISH:
+            return publish.as_status(self.publish_status(key.bot_id))
         request_id = batch.following(last)
         if request_id is not None:
             run = self.batch_test_status(key.bot_id, key.language, key.subject, request_id)
@@ -176,6 +182,24 @@ class KoreClient:
         spec = kinds.training(kind)
         request = spec.train_request(bot, lang)
         return self._call(request, spec, spec.parse_train, bot=bot, language=lang)
+
+    # -- publishing (korebot.kore.kinds.publish): an Admin Console app's client ------------
+
+    def publish_status(self, bot_id: str) -> publish.Publish:
+        """GET the bot's current or latest publish job, retrying transient failures."""
+        bot = validation.bot_id(bot_id)
+        request = publish.status_request(bot)
+        for attempt in self._retrying():
+            with attempt:
+                return self._call(request, _PUBLISH_STATUS, publish.parse_publish, bot=bot)
+        raise AssertionError("unreachable: tenacity either returns or raises")  # pragma: no cover
+
+    def publish(self, bot_id: str, comment: str, *, train: bool = True) -> publish.Started:
+        """POST a publish of the bot (its published version trained unless ``train`` is
+        False). Never retried: the call is not idempotent."""
+        bot = validation.bot_id(bot_id)
+        request = publish.publish_request(bot, comment, train)
+        return self._call(request, _PUBLISH, publish.parse_start, bot=bot)
 
     # -- batch tests (korebot.kore.kinds.batch) ----------------------------------------------
 
@@ -273,7 +297,7 @@ class KoreClient:
         parse: Callable[[Any], T],
         *,
         bot: str,
-        language: str,
+        language: str | None = None,
     ) -> T:
         headers = {**request.headers, "auth": self.credentials.token()}
         try:
@@ -305,7 +329,7 @@ class KoreClient:
         parse: Callable[[Any], T],
         *,
         bot: str,
-        language: str,
+        language: str | None,
     ) -> T:
         code = response.status_code
         body = _json_or_none(response)
@@ -331,11 +355,11 @@ class KoreClient:
             )
         if code == 404 or (code == 400 and _NOT_FOUND_TEXT.search(detail)):
             subject = spec.subject if isinstance(spec, _BatchApi) else f"with {spec.label} training"
+            where = f" in language '{language}'" if language else ""
+            checks = "the bot ID, the language and" if language else "the bot ID and"
             raise NotFound(
-                f"Kore.ai does not know bot {bot} {subject} in language "
-                f"'{language}' "
-                f"(HTTP {code}: {detail or 'no detail'}). Check the bot ID, the language and "
-                f"the host {self.host}."
+                f"Kore.ai does not know bot {bot} {subject}{where} "
+                f"(HTTP {code}: {detail or 'no detail'}). Check {checks} the host {self.host}."
             )
         if code >= 500:
             raise KoreUnavailable(

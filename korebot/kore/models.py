@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:  # the batch kind's module builds on this one
+if TYPE_CHECKING:  # the kinds' modules build on this one
     from korebot.kore.kinds.batch import BatchRun, PastResult
+    from korebot.kore.kinds.publish import Publish
 
 
 class State(enum.StrEnum):
@@ -20,7 +21,7 @@ class State(enum.StrEnum):
 
 class Kind(enum.StrEnum):
     """Which kind of Kore.ai job: training the FAQs (Knowledge Graph) or the ML (NLU)
-    model, or running a batch test suite.
+    model, running a batch test suite, or publishing the bot.
 
     Each kind has a module in korebot.kore.kinds that speaks its Kore.ai API.
     """
@@ -28,6 +29,7 @@ class Kind(enum.StrEnum):
     FAQ = "faq"
     ML = "ml"
     BATCH = "batch"
+    PUBLISH = "publish"
 
     @property
     def is_training(self) -> bool:
@@ -83,6 +85,8 @@ class JobStatus:
     #: suite's previous completed run of the same version and language (the comparison).
     batch: BatchRun | None = None
     previous: PastResult | None = None
+    #: A publish job: its state, resources and any dialogs awaiting approval.
+    publish: Publish | None = None
 
     @classmethod
     def from_json(cls, data: Any, kind: Kind = Kind.FAQ) -> JobStatus:

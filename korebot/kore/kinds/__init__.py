@@ -13,14 +13,14 @@ layer (``korebot.slack.kinds``).
 
 from __future__ import annotations
 
-from korebot.kore.kinds import batch, faq, ml
+from korebot.kore.kinds import batch, faq, ml, publish
 from korebot.kore.kinds.protocol import Request, Spec, Training
 from korebot.kore.models import Kind
 
 __all__ = ["Kind", "Request", "Spec", "Training", "spec", "training"]
 
 _TRAININGS: dict[Kind, Training] = {Kind.FAQ: faq, Kind.ML: ml}
-_SPECS: dict[Kind, Spec] = {**_TRAININGS, Kind.BATCH: batch}
+_SPECS: dict[Kind, Spec] = {**_TRAININGS, Kind.BATCH: batch, Kind.PUBLISH: publish}
 
 
 def spec(kind: Kind) -> Spec:

@@ -62,6 +62,7 @@ admin_scope = "Batch Tests Execution"
 manage_scope = "Batch Tests Management"
 #: The key of a run's status answer (``Spec``).
 status_field = "status"
+admin_app = False
 
 #: The longest suite name accepted (Kore.ai's own limit is not documented).
 MAX_SUITE_NAME = 200

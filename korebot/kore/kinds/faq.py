@@ -25,6 +25,7 @@ label = "FAQ"
 scope = "Train FAQ"
 admin_scope = "Test and Train > Train FAQ"
 status_field = "status"
+admin_app = False
 
 
 def _base(bot_id: str) -> str:

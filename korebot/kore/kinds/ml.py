@@ -22,6 +22,7 @@ label = "ML"
 scope = "Train ML"
 admin_scope = "Test and Train > Train ML"
 status_field = "trainingStatus"
+admin_app = False
 
 _STATUSES = {"finished": Status.SUCCESS, "inprogress": Status.IN_PROGRESS, "failed": Status.FAILURE}
 _IN_SYNC = "isMlInSyncWith"

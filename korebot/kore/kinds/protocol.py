@@ -15,7 +15,7 @@ class Request:
     method: str
     path: str
     params: dict[str, str] | None = None
-    json: dict[str, str] | None = None
+    json: dict[str, str | bool] | None = None
     headers: dict[str, str] = field(default_factory=dict)
 
 
@@ -29,6 +29,8 @@ class Spec(Protocol):
     admin_scope: str
     #: The key of a status answer that makes it this API's (a body without it is unshaped).
     status_field: str
+    #: Whether its calls need the Admin Console app's JWT (publishing), not the bot's app.
+    admin_app: bool
 
     def parse(self, data: Any) -> JobStatus:
         """A status answer (or what ``as_json`` wrote); UnreadableResponse if it is not one."""

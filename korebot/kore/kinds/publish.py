@@ -1,0 +1,282 @@
+"""Publishing a bot: ``POST …/publish`` and ``GET …/publish/status``, per bot (no language).
+
+Both need a JWT of an **Admin Console** app ("Bot Publish > Publish" and "Publish
+Status"), not the bot's App Builder app (``admin_app``). The POST answers an array with
+one entry per resource and no job id: a dialog may come back ``awaitingApproval`` (an
+admin approves it in the Admin Console, unless the bot auto-approves). The status call
+reports only the bot's current or latest publish job, ``successful``, ``failed`` or
+``inprogress``, with a per-resource summary; a job is told apart by its ``_id`` and
+``requestedTime`` (its run identity here), and after korebot's own POST the first job
+not older than the POST is korebot's (``ours``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote
+
+from korebot.kore.errors import InvalidInput, UnreadableResponse
+from korebot.kore.kinds.protocol import Request
+from korebot.kore.models import JobStatus, Kind, State, Status, describe, optional_str, parse_time
+from korebot.kore.validation import shown
+
+label = "publish"
+#: The Admin Console app's scopes: the POST, and the status call.
+scope = "Bot Publish > Publish"
+admin_scope = "Bot Publish > Publish"
+status_scope = "Bot Publish > Publish Status"
+status_field = "status"
+#: Its calls carry the Admin Console app's JWT, not the bot's own app's.
+admin_app = True
+#: A publish is per bot: its JobKey has no language, and is about the published version.
+LANGUAGE = ""
+STATE = State.PUBLISHED
+#: The longest version comment accepted (Kore.ai's own limit is not documented).
+MAX_COMMENT = 500
+
+_STATUSES = {
+    "successful": Status.SUCCESS,
+    "inprogress": Status.IN_PROGRESS,
+    "failed": Status.FAILURE,
+}
+
+
+@dataclass(frozen=True)
+class Resource:
+    """One resource of a publish (dialog, NL, settings…) and how it went."""
+
+    name: str
+    type: str | None
+    status: str | None
+
+    @property
+    def failed(self) -> bool:
+        return (self.status or "").upper() not in ("", "SUCCESS")
+
+
+@dataclass(frozen=True)
+class Approval:
+    """A dialog the POST answered ``awaitingApproval``, in these languages."""
+
+    name: str
+    languages: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Publish:
+    """One answer of the status call: the bot's current or latest publish job."""
+
+    job_id: str | None
+    raw_status: str
+    percent: int | None
+    requested_at: datetime | None
+    initiated_at: datetime | None
+    modified_at: datetime | None
+    created_by: str | None
+    resources: tuple[Resource, ...]
+    #: Dialogs korebot's own POST was told await approval (not in the status answer).
+    awaiting: tuple[Approval, ...] = ()
+
+    @property
+    def failed_resources(self) -> tuple[Resource, ...]:
+        return tuple(resource for resource in self.resources if resource.failed)
+
+
+@dataclass(frozen=True)
+class Started:
+    """What the POST answered: each resource, and the dialogs awaiting approval."""
+
+    resources: tuple[Resource, ...]
+    awaiting: tuple[Approval, ...]
+
+
+# -- requests ----------------------------------------------------------------------------
+
+
+def _base(bot_id: str) -> str:
+    return f"/api/public/bot/{quote(bot_id, safe='')}/publish"
+
+
+def status_request(bot_id: str) -> Request:
+    return Request("GET", _base(bot_id) + "/status")
+
+
+def publish_request(bot_id: str, comment: str, train: bool) -> Request:
+    return Request(
+        "POST",
+        _base(bot_id),
+        json={"versionComment": version_comment(comment), "initiateTraining": train},
+    )
+
+
+def version_comment(value: str) -> str:
+    """The comment as given, or InvalidInput: non-empty, at most MAX_COMMENT characters,
+    no control characters (checked before any request)."""
+    text = " ".join(value.split()) if isinstance(value, str) else ""
+    if not text:
+        raise InvalidInput("A publish needs a version comment.")
+    if len(text) > MAX_COMMENT:
+        raise InvalidInput(f"A version comment has at most {MAX_COMMENT} characters.")
+    if any(not ch.isprintable() for ch in text):
+        raise InvalidInput(f"{shown(text)} holds control or invisible characters.")
+    return text
+
+
+# -- answers -----------------------------------------------------------------------------
+
+
+def status_of(raw: str) -> Status:
+    return _STATUSES.get(raw.strip().lower(), Status.UNKNOWN)
+
+
+def _resource(data: Any) -> Resource | None:
+    if not isinstance(data, dict):
+        return None
+    result = _object(data.get("result"))
+    name = (
+        optional_str(data.get("name"))
+        or optional_str(result.get("name"))
+        or optional_str(data.get("resourceId"))
+        or optional_str(data.get("resourceType"))
+    )
+    if name is None:
+        return None
+    return Resource(name, optional_str(data.get("resourceType")), optional_str(data.get("status")))
+
+
+def parse_start(data: Any) -> Started:
+    """The POST's array: each resource, and the dialogs left ``awaitingApproval``."""
+    if not isinstance(data, list):
+        raise UnreadableResponse(
+            f"Kore.ai answered the publish request with {describe(data)}, not its resources."
+        )
+    resources, awaiting = [], []
+    for item in data:
+        resource = _resource(item)
+        if resource is None:
+            continue
+        resources.append(resource)
+        result = _object(item.get("result"))
+        if str(result.get("state", "")).lower() == "awaitingapproval":
+            languages = result.get("approvalRequestedLanguages")
+            langs = (
+                tuple(x for x in languages if isinstance(x, str))
+                if isinstance(languages, list)
+                else ()
+            )
+            awaiting.append(Approval(resource.name, langs))
+    return Started(tuple(resources), tuple(awaiting))
+
+
+def parse_publish(data: Any) -> Publish:
+    if not isinstance(data, dict) or not isinstance(data.get(status_field), str):
+        raise UnreadableResponse(
+            "Kore.ai answered without a publish status (expected a JSON object with a "
+            f"'status' string, got {describe(data)})."
+        )
+    summary = data.get("statusSummary")
+    resources = tuple(
+        r
+        for r in (_resource(item) for item in (summary if isinstance(summary, list) else []))
+        if r is not None
+    )
+    percent = data.get("percentageComplete")
+    own = _object(data.get(_OWN))
+    awaiting = tuple(
+        Approval(str(item.get("name")), tuple(str(x) for x in item.get("languages", [])))
+        for item in own.get("awaiting", [])
+        if isinstance(item, dict) and item.get("name")
+    )
+    return Publish(
+        job_id=optional_str(data.get("_id")),
+        raw_status=data[status_field],
+        percent=percent if isinstance(percent, int) and not isinstance(percent, bool) else None,
+        requested_at=parse_time(data.get("requestedTime")),
+        initiated_at=parse_time(data.get("initiatedOn")),
+        modified_at=parse_time(data.get("lastModifiedOn")),
+        created_by=optional_str(data.get("createdBy")),
+        resources=resources,
+        awaiting=awaiting,
+    )
+
+
+def ours(publish: Publish, posted_at: datetime) -> bool:
+    """Whether the job is the one korebot's POST at ``posted_at`` started: the first not
+    older than the POST (its ``requestedTime``; a job without one is not korebot's)."""
+    return publish.requested_at is not None and publish.requested_at >= posted_at
+
+
+# -- the kinds' Spec ---------------------------------------------------------------------
+
+#: Where korebot keeps what it knows beside Kore.ai's shape (the dialogs awaiting approval).
+_OWN = "korebot"
+
+
+def as_status(publish: Publish) -> JobStatus:
+    return JobStatus(
+        status=status_of(publish.raw_status),
+        raw_status=publish.raw_status,
+        message=publish.raw_status,
+        training_id=publish.job_id,
+        modified_on=publish.modified_at or publish.requested_at,
+        modified_by=publish.created_by,
+        kind=Kind.PUBLISH,
+        publish=publish,
+    )
+
+
+def parse(data: Any) -> JobStatus:
+    return as_status(parse_publish(data))
+
+
+def as_json(status: JobStatus) -> dict[str, Any]:
+    job = status.publish
+    if job is None:
+        return {status_field: status.raw_status}
+    data: dict[str, Any] = {
+        name: value
+        for name, value in (
+            ("_id", job.job_id),
+            ("status", job.raw_status),
+            ("percentageComplete", job.percent),
+            ("requestedTime", _iso(job.requested_at)),
+            ("initiatedOn", _iso(job.initiated_at)),
+            ("lastModifiedOn", _iso(job.modified_at)),
+            ("createdBy", job.created_by),
+        )
+        if value is not None
+    }
+    data["statusSummary"] = [
+        {"name": r.name, "resourceType": r.type, "status": r.status} for r in job.resources
+    ]
+    if job.awaiting:
+        data[_OWN] = {
+            "awaiting": [{"name": a.name, "languages": list(a.languages)} for a in job.awaiting]
+        }
+    return data
+
+
+def placeholder(raw_status: str | None) -> JobStatus:
+    raw = raw_status or "inprogress"
+    return JobStatus(status_of(raw), raw, raw, None, None, None, kind=Kind.PUBLISH)
+
+
+def run_of(status: JobStatus) -> str | None:
+    job = status.publish
+    if job is None or (job.job_id is None and job.requested_at is None):
+        return None
+    return f"{job.job_id or ''}|{_iso(job.requested_at) or ''}"
+
+
+def new_run(before: str | None, now: str | None) -> bool:
+    return now != before
+
+
+def _object(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
