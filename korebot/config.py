@@ -83,6 +83,8 @@ class Settings(BaseSettings):
     #: Slack user IDs (comma-separated) who may run every bot's batch tests; empty: anyone
     #: who may ask about the bot.
     korebot_testers: str = ""
+    #: Slack user IDs (comma-separated) who may publish every bot; empty: nobody.
+    korebot_publishers: str = ""
     #: Days an ended watch is kept before it is deleted (the run history is kept).
     korebot_keep_days: float = Field(default=30.0, gt=0)
     #: Batch tests (`korebot test`): the F1 a run must reach (unset: no bar), and how far
@@ -126,6 +128,8 @@ class BotEntry(BaseModel):
     trainers: list[str] | None = None
     #: Slack user IDs who may run its batch tests (replaces KOREBOT_TESTERS for this bot).
     testers: list[str] | None = None
+    #: Slack user IDs who may publish it (replaces KOREBOT_PUBLISHERS for this bot).
+    publishers: list[str] | None = None
     #: Batch tests: this bot's bar and tolerated drop (instead of KOREBOT_MIN_F1 and
     #: KOREBOT_MAX_F1_DROP).
     min_f1: float | None = Field(default=None, ge=0, le=1)
@@ -146,17 +150,18 @@ class Config:
     @property
     def trainers(self) -> tuple[str, ...]:
         """KOREBOT_TRAINERS: who may start any bot's trainings (a bot's ``trainers`` aside)."""
-        return tuple(
-            user for user in self.settings.korebot_trainers.replace(" ", "").split(",") if user
-        )
+        return _users(self.settings.korebot_trainers)
 
     @property
     def testers(self) -> tuple[str, ...]:
         """KOREBOT_TESTERS: who may run any bot's batch tests (a bot's ``testers`` aside);
         empty: anyone who may ask about the bot."""
-        return tuple(
-            user for user in self.settings.korebot_testers.replace(" ", "").split(",") if user
-        )
+        return _users(self.settings.korebot_testers)
+
+    @property
+    def publishers(self) -> tuple[str, ...]:
+        """KOREBOT_PUBLISHERS: who may publish any bot (a bot's ``publishers`` aside)."""
+        return _users(self.settings.korebot_publishers)
 
     def bar(self, bot: Bot) -> batch.Bar:
         """The batch test bar of a bot: its ``min_f1`` and ``max_f1_drop`` from the TOML
@@ -244,6 +249,11 @@ def load(environ: Mapping[str, str] | None = None) -> Config:
     )
     registry.timeout = settings.kore_timeout
     return Config(settings=settings, registry=registry)
+
+
+def _users(text: str) -> tuple[str, ...]:
+    """Slack user IDs, comma-separated."""
+    return tuple(user for user in text.replace(" ", "").split(",") if user)
 
 
 def _admin_credentials(problems: list[str], settings: Settings) -> Credentials | None:
@@ -396,6 +406,7 @@ def _file_bots(
                     users=tuple(entry.users),
                     trainers=None if entry.trainers is None else tuple(entry.trainers),
                     testers=None if entry.testers is None else tuple(entry.testers),
+                    publishers=None if entry.publishers is None else tuple(entry.publishers),
                     min_f1=entry.min_f1,
                     max_f1_drop=entry.max_f1_drop,
                     admin_credentials=admin,

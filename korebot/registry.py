@@ -85,6 +85,8 @@ class Bot:
     trainers: tuple[str, ...] | None = None
     #: Slack user IDs allowed to run its batch tests (None: KOREBOT_TESTERS decides).
     testers: tuple[str, ...] | None = None
+    #: Slack user IDs allowed to publish it (None: KOREBOT_PUBLISHERS decides).
+    publishers: tuple[str, ...] | None = None
     #: Batch tests: the F1 a run must reach, and the drop tolerated (None: the defaults).
     min_f1: float | None = None
     max_f1_drop: float | None = None

@@ -108,6 +108,7 @@ class Runtime:
             commands=KeyedWindows({60: settings.korebot_commands_per_user_per_minute}),
             trainers=config.trainers,
             testers=config.testers,
+            publishers=config.publishers,
         )
         self.app = build_app(
             self.client, secret.get_secret_value() if secret else "", services, self.executor

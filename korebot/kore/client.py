@@ -168,7 +168,7 @@ class KoreClient:
         if key.kind.is_training:
             return self.training_status(key.bot_id, key.language, key.state, key.kind)
         if key.kind is Kind.PUBLISH:
-            return publish.as_status(self.publish_status(key.bot_id))
+            return publish.as_status(publish.following(self.publish_status(key.bot_id), last))
         request_id = batch.following(last)
         if request_id is not None:
             run = self.batch_test_status(key.bot_id, key.language, key.subject, request_id)

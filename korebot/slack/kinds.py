@@ -13,6 +13,7 @@ COMMANDS: dict[Kind, str] = {
     Kind.FAQ: "/faq-status",
     Kind.ML: "/ml-status",
     Kind.BATCH: "/batch-test",
+    Kind.PUBLISH: "/publish-status",
 }
 
 

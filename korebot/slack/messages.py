@@ -106,6 +106,8 @@ def slack_date(moment: datetime) -> str:
 
 def target_line(name: str, bot_id: str, language: str, state: State) -> str:
     bot = escape(name) if name == bot_id else f"{escape(name)} (`{escape(bot_id)}`)"
+    if not language:  # a job of the whole bot (a publish)
+        return f"*{bot}*"
     return f"*{bot}* · `{escape(language)}` · {state.value}"
 
 
@@ -113,11 +115,16 @@ def what(kind: Kind, subject: str = "") -> str:
     """The kind of job: "ML training", "batch test “Smoke tests”"."""
     if kind is Kind.BATCH:
         return f"{label(kind)} \u201c{escape(subject, 100)}\u201d"
+    if kind is Kind.PUBLISH:
+        return label(kind)
     return f"{label(kind)} training"
 
 
 def _training(kind: Kind, name: str, language: str, subject: str = "") -> str:
-    """The job, as in "ML training for support (en)", "batch test “Smoke” of support (en)"."""
+    """The job, as in "ML training for support (en)", "batch test “Smoke” of support (en)",
+    "publish of support" (a publish is per bot)."""
+    if kind is Kind.PUBLISH:
+        return f"{label(kind)} of {escape(name)}"
     of = "of" if kind is Kind.BATCH else "for"
     return f"{what(kind, subject)} {of} {escape(name)} ({escape(language)})"
 

@@ -17,7 +17,7 @@ from slack_sdk.errors import SlackApiError
 
 from korebot.kore import JobStatus, Kind
 from korebot.kore.kinds.batch import Bar
-from korebot.slack import batch_messages, history_messages, messages
+from korebot.slack import batch_messages, history_messages, messages, publish_messages
 from korebot.watch.types import Outcome, SubscriptionView, Undeliverable, WatchView
 
 log = logging.getLogger(__name__)
@@ -116,6 +116,12 @@ class SlackNotifier:
             else:
                 reply = batch_messages.ran_between_checks(watch, outcome.result, bar)
             parent = batch_messages.final_parent(watch, outcome.result, bar)
+        elif outcome.result is not None and watch.kind is Kind.PUBLISH:
+            if watch.thread_ts:
+                reply = publish_messages.final_reply(watch, outcome.result, outcome.took)
+            else:
+                reply = publish_messages.ran_between_checks(watch, outcome.result)
+            parent = publish_messages.final_parent(watch, outcome.result)
         elif outcome.result is not None:
             if watch.thread_ts:
                 took = history_messages.took_note(outcome)
@@ -185,6 +191,8 @@ class SlackNotifier:
         note = history_messages.usual_note(watch)
         if watch.kind is Kind.BATCH:
             return batch_messages.watching(watch, status, failing_since, note)
+        if watch.kind is Kind.PUBLISH:
+            return publish_messages.watching(watch, status, failing_since, note)
         return messages.watching(watch, status, failing_since, note)
 
     def paused(self, subscription: SubscriptionView, reason: str) -> None:

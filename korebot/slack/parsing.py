@@ -18,6 +18,8 @@ def usage(command: str = "/faq-status") -> str:
     """The command's usage line."""
     if command == BATCH_COMMAND:
         return BATCH_USAGE
+    if command == PUBLISH_COMMAND:
+        return PUBLISH_USAGE
     return f"{command} BOT LANG [configured|published]"
 
 
@@ -252,3 +254,78 @@ def _suite(parts: list[tuple[str, bool]]) -> tuple[str, str, str, State] | Inval
         return bot.lower(), validation.language(language), name, state
     except InvalidInput as error:
         return Invalid(str(error))
+
+
+# -- /publish-status ---------------------------------------------------------------------
+
+PUBLISH_COMMAND = "/publish-status"
+PUBLISH_USAGE = f"{PUBLISH_COMMAND} BOT"
+
+
+@dataclass(frozen=True)
+class BotTargeted:
+    """A command about one bot as a whole (its publishes)."""
+
+    bot: str
+
+
+class PublishStatus(BotTargeted):
+    pass
+
+
+class PublishHistory(BotTargeted):
+    pass
+
+
+class SubscribePublishes(BotTargeted):
+    pass
+
+
+class UnsubscribePublishes(BotTargeted):
+    pass
+
+
+class StopPublishWatch(BotTargeted):
+    pass
+
+
+@dataclass(frozen=True)
+class Publish:
+    """``publish BOT [comment…]``: the comment as typed (None: korebot's default)."""
+
+    bot: str
+    comment: str | None
+
+
+PublishCommand = Help | ListWatches | ListBots | BotTargeted | Publish | Invalid
+
+_BOT_TARGETED: dict[str, type[BotTargeted]] = {
+    "history": PublishHistory,
+    "subscribe": SubscribePublishes,
+    "unsubscribe": UnsubscribePublishes,
+    "stop": StopPublishWatch,
+}
+
+
+def parse_publish(text: str) -> PublishCommand:
+    """The ``/publish-status`` command in ``text``."""
+    parts = tokens(text)
+    if not parts or (parts[0][0].lower() == "help" and not parts[0][1]):
+        return Help() if len(parts) <= 1 else Invalid("`help` takes no arguments.")
+    head = parts[0][0].lower() if not parts[0][1] else ""
+    if head in ("list", "bots"):
+        if len(parts) > 1:
+            return Invalid(f"`{head}` takes no arguments.")
+        return ListWatches() if head == "list" else ListBots()
+    if head == "publish":
+        if len(parts) < 2:
+            return Invalid(f"Say which bot: `{PUBLISH_COMMAND} publish BOT [comment]`.")
+        comment = " ".join(word for word, _ in parts[2:]) or None
+        return Publish(parts[1][0].lower(), comment)
+    if head in _BOT_TARGETED:
+        if len(parts) != 2:
+            return Invalid(f"Expected `{PUBLISH_COMMAND} {head} BOT`.")
+        return _BOT_TARGETED[head](parts[1][0].lower())
+    if len(parts) > 1:
+        return Invalid(f"Too many words: expected `{PUBLISH_USAGE}` (a publish has no language).")
+    return PublishStatus(parts[0][0].lower())

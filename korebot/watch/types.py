@@ -296,6 +296,8 @@ class StartAsk:
     #: The caller's own token: recording it again gives back the request recorded first
     #: (a slash command run again after a crash); None: a new random one.
     token: str | None = None
+    #: What its POST will send (a publish's version comment).
+    note: str | None = None
 
 
 @dataclass(frozen=True)
@@ -319,6 +321,7 @@ class StartRequestView:
     #: The request whose start this one joined (its claim found that one starting the
     #: same training): this request never POSTs. None for any other.
     follows: int | None = None
+    note: str | None = None
 
 
 @dataclass(frozen=True)

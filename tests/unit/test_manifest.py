@@ -65,6 +65,7 @@ def test_slash_commands_are_the_apps_one_per_kind(manifest: dict[str, Any]) -> N
         "/faq-status",
         "/ml-status",
         "/batch-test",
+        "/publish-status",
     ]
     assert [command["command"] for command in commands] == list(COMMANDS.values())
     for command in commands:
@@ -74,6 +75,7 @@ def test_slash_commands_are_the_apps_one_per_kind(manifest: dict[str, Any]) -> N
     assert commands[0]["usage_hint"] == commands[1]["usage_hint"]
     assert [c["description"].split()[1] for c in commands[:2]] == ["FAQ", "ML"]
     assert "SUITE" in commands[2]["usage_hint"]
+    assert "publish BOT" in commands[3]["usage_hint"]
 
 
 def test_interactivity_posts_to_events_path(manifest: dict[str, Any]) -> None:

@@ -12,7 +12,7 @@ not older than the POST is korebot's (``ours``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
@@ -76,8 +76,10 @@ class Publish:
     modified_at: datetime | None
     created_by: str | None
     resources: tuple[Resource, ...]
-    #: Dialogs korebot's own POST was told await approval (not in the status answer).
+    #: What korebot's own POST said and sent (neither is in the status answer): the
+    #: dialogs awaiting approval, and the version comment.
     awaiting: tuple[Approval, ...] = ()
+    comment: str | None = None
 
     @property
     def failed_resources(self) -> tuple[Resource, ...]:
@@ -184,6 +186,7 @@ def parse_publish(data: Any) -> Publish:
     )
     percent = data.get("percentageComplete")
     own = _object(data.get(_OWN))
+    comment = optional_str(own.get("comment"))
     awaiting = tuple(
         Approval(str(item.get("name")), tuple(str(x) for x in item.get("languages", [])))
         for item in own.get("awaiting", [])
@@ -199,7 +202,17 @@ def parse_publish(data: Any) -> Publish:
         created_by=optional_str(data.get("createdBy")),
         resources=resources,
         awaiting=awaiting,
+        comment=comment,
     )
+
+
+def following(publish: Publish, last: JobStatus | None) -> Publish:
+    """The status call's answer with what korebot's POST said of the same job (the dialogs
+    awaiting approval, the comment), kept from the last answer."""
+    before = last.publish if last is not None else None
+    if before is None or before.job_id is None or before.job_id != publish.job_id:
+        return publish
+    return replace(publish, awaiting=before.awaiting, comment=before.comment)
 
 
 def ours(publish: Publish, posted_at: datetime) -> bool:
@@ -251,11 +264,12 @@ def as_json(status: JobStatus) -> dict[str, Any]:
     data["statusSummary"] = [
         {"name": r.name, "resourceType": r.type, "status": r.status} for r in job.resources
     ]
+    own: dict[str, Any] = {}
     if job.awaiting:
-        data[_OWN] = {
-            "awaiting": [{"name": a.name, "languages": list(a.languages)} for a in job.awaiting]
-        }
-    return data
+        own["awaiting"] = [{"name": a.name, "languages": list(a.languages)} for a in job.awaiting]
+    if job.comment:
+        own["comment"] = job.comment
+    return {**data, _OWN: own} if own else data
 
 
 def placeholder(raw_status: str | None) -> JobStatus:

@@ -21,3 +21,5 @@ class Services:
     #: KOREBOT_TESTERS: who may run any bot's batch tests unless the bot names its own
     #: (empty: anyone who may ask about the bot).
     testers: tuple[str, ...] = ()
+    #: KOREBOT_PUBLISHERS: who may publish any bot unless the bot names its own (empty: nobody).
+    publishers: tuple[str, ...] = ()

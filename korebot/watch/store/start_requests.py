@@ -50,6 +50,7 @@ def _view(row: StartRequest) -> StartRequestView:
         result=row.result,
         watch_id=row.watch_id,
         follows=row.follows,
+        note=row.note,
     )
 
 
@@ -73,6 +74,7 @@ class StartRequests(abc.StartRequests):
                 language=ask.key.language,
                 kind=ask.key.kind.value,
                 subject=ask.key.subject,
+                note=ask.note,
                 created_at=moment,
                 expires_at=moment + timedelta(seconds=ask.valid_for),
                 state=StartState.PENDING.value,

@@ -281,6 +281,8 @@ class StartRequest(Base):
     language: Mapped[str] = mapped_column(String(16))
     kind: Mapped[str] = mapped_column(String(16))
     subject: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    #: What its POST will send (a publish's version comment), chosen when it was asked.
+    note: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
     state: Mapped[str] = mapped_column(String(16))

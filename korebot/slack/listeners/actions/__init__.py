@@ -1,5 +1,5 @@
-"""Interactive components: the "Stop watching" button, a training's confirmation and the
-Home tab's controls (acked first, as commands are)."""
+"""Interactive components: the "Stop watching" button, a training's and a publish's
+confirmations and the Home tab's controls (acked first, as commands are)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ from typing import Any
 from slack_bolt import App, Respond
 from slack_sdk import WebClient
 
-from korebot.slack import home, messages, training_messages
+from korebot.slack import home, messages, publish_messages, training_messages
 from korebot.slack.listeners.actions.home_controls import train_from_home, watch_in_channel
+from korebot.slack.listeners.actions.publish import cancel_publish, publish_now
 from korebot.slack.listeners.actions.stop_watching import stop_watching
 from korebot.slack.listeners.actions.train import cancel_train, train_now
 from korebot.slack.listeners.common import acknowledge
@@ -30,6 +31,15 @@ def register(app: App, services: Services) -> None:
 
     app.action(training_messages.TRAIN_ACTION)(ack=acknowledge, lazy=[lazy_train_now])
     app.action(training_messages.CANCEL_TRAIN_ACTION)(ack=acknowledge, lazy=[lazy_cancel_train])
+
+    def lazy_publish(body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
+        publish_now(services, body, action, respond)
+
+    def lazy_cancel_publish(body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
+        cancel_publish(services, body, action, respond)
+
+    app.action(publish_messages.PUBLISH_ACTION)(ack=acknowledge, lazy=[lazy_publish])
+    app.action(publish_messages.CANCEL_ACTION)(ack=acknowledge, lazy=[lazy_cancel_publish])
 
     def lazy_home_watch(body: dict[str, Any], action: dict[str, Any], client: WebClient) -> None:
         watch_in_channel(services, body, action, client)

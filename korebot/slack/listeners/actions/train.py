@@ -29,6 +29,7 @@ from korebot.kore import JobStatus, Kind, KoreError, KoreUnavailable, KoreUnreac
 from korebot.registry import Bot, JobKey
 from korebot.slack import parsing, training_messages
 from korebot.slack.kinds import command as command_of
+from korebot.slack.listeners.actions.publish import take_over as take_over_publish
 from korebot.slack.listeners.commands.batch_test import take_over as take_over_run
 from korebot.slack.listeners.commands.status import begin_watch
 from korebot.slack.listeners.commands.train import may_train, offer
@@ -291,6 +292,8 @@ def sweep_train_requests(services: Services, notifier: SlackNotifier) -> int:
         try:
             if request.key.kind is Kind.BATCH:
                 take_over_run(services, notifier, request)
+            elif request.key.kind is Kind.PUBLISH:
+                take_over_publish(services, notifier, request)
             else:
                 _take_over(services, notifier, request)
         except Exception:  # it is starting still, with its claim renewed: swept again later

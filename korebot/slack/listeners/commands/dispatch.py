@@ -19,6 +19,7 @@ from korebot.slack.listeners.commands.bots import list_bots
 from korebot.slack.listeners.commands.help import show_help
 from korebot.slack.listeners.commands.history import show_history
 from korebot.slack.listeners.commands.list import list_watches
+from korebot.slack.listeners.commands.publish_status import publish_command
 from korebot.slack.listeners.commands.status import ask_status
 from korebot.slack.listeners.commands.stop import stop_watch
 from korebot.slack.listeners.commands.subscribe import subscribe
@@ -40,6 +41,9 @@ def slash_command(
     """``command_id``: the command's durable record (durable.py), when it has one."""
     if kind is Kind.BATCH:
         batch_command(services, command, respond, client, command_id)
+        return
+    if kind is Kind.PUBLISH:
+        publish_command(services, command, respond, client)
         return
     name = command_of(kind)
     with answering(respond, name):
