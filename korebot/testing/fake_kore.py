@@ -1,17 +1,22 @@
 """A fake Kore.ai server speaking real HTTP on 127.0.0.1, strict the way Kore.ai is.
 
-It serves the FAQ and the ML training APIs (status ``GET`` and train ``POST`` of each) and
-the batch test APIs (run, run status, suites list; see `fake_batch`),
-checks every request as Kore.ai would (path, ``auth`` JWT, the JWT app's scopes, bot, query,
-body or ``bot-language`` header, per-bot rate limits shared by both kinds) and answers from
-per-bot scripts. Used by the tests, the benchmarks and ``korebot demo``::
+It serves the FAQ and the ML training APIs (status ``GET`` and train ``POST`` of each),
+the batch test APIs (run, run status, suites list; see `fake_batch`) and the bot publish APIs
+(publish, publish status; see `fake_publish`), checks every request as Kore.ai would (path,
+``auth`` JWT, the JWT app's scopes, bot, query, body or ``bot-language`` header, per-bot rate
+limits shared by all kinds) and answers from per-bot scripts. Two JWT apps: the bot's App
+Builder app (``client_id``) for every API but publishing, and an Admin Console app
+(``admin_client_id``) for the publish APIs only. Used by the tests, the benchmarks and
+``korebot demo``::
 
     with FakeKore(bots=[BOT]) as kore:
         kore.script(BOT, "en", Status("in-progress"), Status("success"))
         kore.script(BOT, "en", MlStatus("Inprogress"), MlStatus("Finished"), kind="ml")
         kore.batch_suites(BOT, BatchSuite("smoke tests", results=(PastRun("0.91"),)))
         kore.on_batch_run(BOT, "smoke tests", BatchScript(running_polls=2, f1="0.87"))
+        kore.on_publish(BOT, PublishScript(running_polls=2, awaiting=("mortgage",)))
         ...  # point a client at kore.url with kore.client_id / kore.client_secret
+        ...  # (publishing: kore.admin_client_id / kore.admin_client_secret)
         assert kore.count(BOT) == 2
 
 Token expiry (``exp``/``iat``) is checked against real time, because clients mint tokens with
@@ -20,7 +25,8 @@ real time; the injected ``clock`` drives rate limits, ``KoreRequest.at`` and ``m
 This module holds `FakeKore` itself: its lifecycle, scripting, records and the order of the
 checks. The pieces: `kore_http` (the server), `kore_checks` (path, JWT, scope, query and
 body checks), `kore_rate_limit` (per-bot rate limits), `kore_script` (the steps and how
-they are answered), `fake_ml` (the ML answer's shape) and `fake_batch` (batch tests).
+they are answered), `fake_ml` (the ML answer's shape), `fake_batch` (batch tests) and
+`fake_publish` (bot publishing).
 """
 
 from __future__ import annotations
@@ -32,10 +38,11 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
-from korebot.testing import fake_batch, fake_ml
+from korebot.testing import fake_batch, fake_ml, fake_publish
 from korebot.testing.fake_batch import (
     BATCH_SCOPES,
     BatchPost,
@@ -45,6 +52,12 @@ from korebot.testing.fake_batch import (
     PastRun,
 )
 from korebot.testing.fake_ml import MlStatus
+from korebot.testing.fake_publish import (
+    PUBLISH_SCOPES,
+    PublishJob,
+    PublishPost,
+    PublishScript,
+)
 from korebot.testing.kore_checks import (
     SCOPES,
     Refused,
@@ -83,11 +96,14 @@ __all__ = [
     "KoreRequest",
     "MlStatus",
     "PastRun",
+    "PublishJob",
+    "PublishPost",
+    "PublishScript",
     "Status",
     "Step",
 ]
 
-_KINDS = ("status", "train", "any", *fake_batch.KINDS)
+_KINDS = ("status", "train", "any", *fake_batch.KINDS, *fake_publish.KINDS)
 _POLL_INTERVAL = 0.01  # how soon stop() takes effect (serve_forever polls for shutdown)
 
 
@@ -109,6 +125,12 @@ class FakeKore:
     ``scopes``: the kinds of training ("faq", "ml") the JWT app is granted, and the batch
     test scopes ("batch-run": Batch Tests Execution, "batch-manage": Batch Tests Management);
     the others' calls get Kore.ai's 401 "Permission denied. Scope is incorrect!".
+
+    ``admin_client_id`` and ``admin_client_secret``: the Admin Console app, the only one the
+    publish APIs accept; ``admin_scopes`` its publish scopes ("publish": Bot Publish >
+    Publish, "publish-status": Bot Publish > Publish Status). Either app's JWT on the other
+    app's APIs gets the 401 scope error (the App Builder app's on a publish API is how
+    korebot learns that the admin credentials are missing or wrong).
     """
 
     def __init__(
@@ -124,6 +146,9 @@ class FakeKore:
         clock: Callable[[], float] = time.time,
         port: int = 0,
         scopes: Iterable[str] = (*SCOPES, *BATCH_SCOPES),
+        admin_client_id: str = "cs-fake-admin",
+        admin_client_secret: str = "fake-admin-secret-do-not-use-in-production",  # noqa: S107
+        admin_scopes: Iterable[str] = tuple(PUBLISH_SCOPES),
     ) -> None:
         self._rate_limiter = (
             None
@@ -134,6 +159,14 @@ class FakeKore:
             raise ValueError("latency must not be negative")
         self.client_id = client_id
         self.client_secret = client_secret
+        if admin_client_id == client_id:
+            raise ValueError("the Admin Console app and the App Builder app must differ")
+        self.admin_client_id = admin_client_id
+        self.admin_client_secret = admin_client_secret
+        self.admin_scopes = frozenset(admin_scopes)
+        unknown = self.admin_scopes - set(PUBLISH_SCOPES)
+        if unknown:
+            raise ValueError(f"admin_scopes takes {tuple(PUBLISH_SCOPES)}, not {sorted(unknown)}")
         self._enforce_jti = enforce_jti
         self._latency = latency
         self._clock = clock
@@ -150,6 +183,8 @@ class FakeKore:
         self._batch_scripts: dict[tuple[str, str], BatchScript] = {}
         self._runs: dict[str, LiveRun] = {}
         self._batch_posts: list[BatchPost] = []
+        # Publishing: scripts, each bot's latest job, POSTs.
+        self._publishes = fake_publish.Publishes()
         self._requests: list[KoreRequest] = []
         self._generation = itertools.count(1)
         self._server: KoreServer | None = None
@@ -258,6 +293,55 @@ class FakeKore:
         with self._cond:
             return list(self._batch_posts)
 
+    def on_publish(self, bot_id: str, script: PublishScript) -> None:
+        """Script what the bot's publish POSTs do (default: ``PublishScript()``)."""
+        check_bot_id(bot_id)
+        with self._cond:
+            self._bots.add(bot_id)
+            self._publishes.set_script(bot_id, script)
+
+    def start_publish_elsewhere(
+        self,
+        bot_id: str,
+        script: PublishScript | None = None,
+        requested_at: datetime | None = None,
+        *,
+        initiate_training: bool = True,
+    ) -> PublishJob:
+        """Start a publish as the builder does (no POST): it becomes the bot's current job,
+        requested at ``requested_at`` (default: the clock's now; naive: UTC) by
+        `BUILDER_USER`. ``script``: default the bot's (``on_publish``); its ``post`` plays
+        no part. Returns the job (read its ``job_id``; the server moves the rest on)."""
+        check_bot_id(bot_id)
+        with self._cond:
+            self._bots.add(bot_id)
+            if script is None:
+                script = self._publishes.script_for(bot_id)
+            if requested_at is None:
+                when = datetime.fromtimestamp(self._clock(), UTC)
+            elif requested_at.tzinfo is None:
+                when = requested_at.replace(tzinfo=UTC)  # naive: taken as UTC
+            else:
+                when = requested_at
+            comment = "published from the builder"
+            return self._new_publish(
+                bot_id, script, when, fake_publish.BUILDER_USER, initiate_training, comment
+            )
+
+    def never_published(self, bot_id: str, answer: Fail | None = None) -> None:
+        """Make the bot one never published (until a POST): its status call answers 200
+        with ``{}`` (Kore.ai does not document this case), or ``answer`` if given."""
+        check_bot_id(bot_id)
+        with self._cond:
+            self._bots.add(bot_id)
+            self._publishes.never_published(bot_id, answer)
+
+    @property
+    def publish_posts(self) -> list[PublishPost]:
+        """A copy of every publish POST that reached a known path, in order."""
+        with self._cond:
+            return list(self._publishes.posts)
+
     # -- inspection ------------------------------------------------------------------------
 
     @property
@@ -272,15 +356,20 @@ class FakeKore:
         """Count recorded requests (refused ones too) of a kind: "status", "train" or "any";
         of one kind of training ("faq", "ml") only, if ``training`` is given. The batch test
         calls count as "batch-run", "batch-status" and "batch-suites" (their ``training``:
-        "batch")."""
+        "batch"), the publish calls as "publish" and "publish-status" (``training``:
+        "publish")."""
         if kind not in _KINDS:
             raise ValueError(f"kind must be one of {_KINDS}, not {kind!r}")
         total = 0
         for request in self.requests:
             batch = fake_batch.route(request.method, request.path)
+            publish = fake_publish.route(request.method, request.path)
             if batch is not None:
                 request_kind, request_bot = batch
                 request_training = "batch"
+            elif publish is not None:
+                request_kind, request_bot = publish
+                request_training = "publish"
             else:
                 request_kind, request_training, request_bot = route(request.method, request.path)
             if kind != "any" and request_kind != kind:
@@ -307,6 +396,20 @@ class FakeKore:
         seed = "|".join((*key, str(next(self._generation))))
         return hashlib.sha256(seed.encode()).hexdigest()[:24]
 
+    def _check_auth(self, incoming: Incoming) -> dict[str, Any]:
+        """The JWT's claims, if it is the App Builder app's or the Admin Console app's."""
+        return check_auth(
+            incoming,
+            client_id=self.client_id,
+            client_secret=self.client_secret,
+            seen_jti=self._seen_jti if self._enforce_jti else None,
+            others={self.admin_client_id: self.admin_client_secret},
+        )
+
+    def _builder_scopes(self, claims: dict[str, Any]) -> set[str]:
+        """The App Builder scopes of the JWT's app (the Admin Console app has none)."""
+        return set() if claims.get("appId") == self.admin_client_id else self.scopes
+
     def _record(self, request: KoreRequest) -> None:
         with self._cond:
             self._requests.append(request)
@@ -318,18 +421,15 @@ class FakeKore:
         pairs = parse_qsl(raw_query, keep_blank_values=True)
         if fake_batch.route(incoming.method, path) is not None:
             return self._decide_batch(incoming, path, pairs)
+        if fake_publish.route(incoming.method, path) is not None:
+            return self._decide_publish(incoming, path, pairs)
         with self._cond:
             now = self._clock()
             claims: dict[str, Any] | None = None
             try:
                 kind, training, bot_id = check_path(incoming.method, path)
-                claims = check_auth(
-                    incoming,
-                    client_id=self.client_id,
-                    client_secret=self.client_secret,
-                    seen_jti=self._seen_jti if self._enforce_jti else None,
-                )
-                check_scope(training, self.scopes)
+                claims = self._check_auth(incoming)
+                check_scope(training, self._builder_scopes(claims))
                 if bot_id not in self._bots:
                     raise Refused(error(404, "Bot not found"))
                 if kind == "status":
@@ -400,14 +500,10 @@ class FakeKore:
                     post = {"bot_id": target.bot_id, "suite": target.suite, "version": None}
                     post |= {"engine": None, "language": incoming.bot_language}
                     post |= _run_body(incoming.body)
-                claims = check_auth(
-                    incoming,
-                    client_id=self.client_id,
-                    client_secret=self.client_secret,
-                    seen_jti=self._seen_jti if self._enforce_jti else None,
-                )
+                claims = self._check_auth(incoming)
                 check_scope(
-                    "batch-manage" if target.kind == "batch-suites" else "batch-run", self.scopes
+                    "batch-manage" if target.kind == "batch-suites" else "batch-run",
+                    self._builder_scopes(claims),
                 )
                 if target.bot_id not in self._bots:
                     raise Refused(error(404, "Bot not found"))
@@ -468,6 +564,94 @@ class FakeKore:
                 past = (fake_batch.recorded(run), *suite.results)
                 suites[index] = BatchSuite(suite.name, suite.type, suite.description, past)
                 run.suite = suites[index]
+
+    # -- publishing -------------------------------------------------------------------------
+
+    def _decide_publish(
+        self, incoming: Incoming, path: str, pairs: list[tuple[str, str]]
+    ) -> _Verdict:
+        """The checks of the publish APIs: path, JWT of the Admin Console app with the API's
+        scope, bot, body (POST) or no query (status), rate limit."""
+        with self._cond:
+            now = self._clock()
+            claims: dict[str, Any] | None = None
+            post: dict[str, Any] | None = None
+            job: PublishJob | None = None
+            try:
+                kind, bot_id = fake_publish.parse_path(incoming.method, path)
+                if kind == "publish":
+                    post = {"bot_id": bot_id, **fake_publish.post_fields(incoming.body)}
+                claims = self._check_auth(incoming)
+                admin = claims.get("appId") == self.admin_client_id
+                fake_publish.check_app(kind, admin=admin, admin_scopes=self.admin_scopes)
+                if bot_id not in self._bots:
+                    raise Refused(error(404, "Bot not found"))
+                if kind == "publish":
+                    comment, initiate_training = fake_publish.check_body(incoming.body)
+                else:
+                    fake_publish.check_status_query(pairs)
+                if self._rate_limiter is not None:
+                    self._rate_limiter.check(bot_id, now)
+                if kind == "publish":
+                    script = self._publishes.script_for(bot_id)
+                    if script.post is not None:
+                        answer = fake_publish.refusal(script.post, now)
+                    else:
+                        moment = datetime.fromtimestamp(now, UTC)
+                        job = self._new_publish(
+                            bot_id,
+                            script,
+                            moment,
+                            fake_publish.ADMIN_USER,
+                            initiate_training,
+                            comment,
+                        )
+                        answer = Answer(200, json.dumps(job.post_answer()).encode())
+                else:
+                    answer, ended = self._publishes.status(bot_id, now)
+                    if ended is not None and ended.trains:
+                        self._train_published(bot_id, ended.script.languages)
+            except Refused as refused:
+                answer = refused.answer
+            if post is not None:
+                job_id = job.job_id if job is not None else None
+                self._publishes.posts.append(
+                    PublishPost(**post, http_status=answer.http_status, job_id=job_id)
+                )
+        return _Verdict(answer, path, dict(pairs), claims, now)
+
+    def _new_publish(
+        self,
+        bot_id: str,
+        script: PublishScript,
+        requested_at: datetime,
+        created_by: str,
+        initiate_training: bool,
+        version_comment: str,
+    ) -> PublishJob:
+        """A new job, now the bot's current publish."""
+        seed = f"publish|{bot_id}|{next(self._generation)}"
+        job_id = fake_publish.new_job_id(seed)
+        job = PublishJob(
+            job_id, bot_id, script, requested_at, created_by, initiate_training, version_comment
+        )
+        self._publishes.start(job)
+        return job
+
+    def _train_published(self, bot_id: str, languages: Iterable[str]) -> None:
+        """A publish with training ended: the published version's FAQ and ML trainings of
+        these languages answer in progress for one status call, then success."""
+        steps: dict[str, tuple[Step, ...]] = {
+            "faq": (Status("in-progress"), Status("success")),
+            "ml": (MlStatus("Inprogress"), MlStatus("Finished")),
+        }
+        for language in languages:
+            for kind, kind_steps in steps.items():
+                key = (kind, bot_id, language.lower(), "published")
+                old = self._scripts.get(key)
+                version = old.version + 1 if old else 2
+                units = group_steps(kind_steps, kind)
+                self._scripts[key] = Script(units, self._new_training_id(key), version=version)
 
 
 def _run_body(body: bytes) -> dict[str, Any]:

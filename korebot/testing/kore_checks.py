@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Set
+from collections.abc import Mapping, Set
 from typing import Any
 
 import jwt
@@ -82,9 +82,19 @@ def check_path(method: str, path: str) -> tuple[str, str, str]:
 
 
 def check_auth(
-    incoming: Incoming, *, client_id: str, client_secret: str, seen_jti: set[str] | None
+    incoming: Incoming,
+    *,
+    client_id: str,
+    client_secret: str,
+    seen_jti: set[str] | None,
+    others: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """The claims of the request's ``auth`` JWT; each ``jti`` once unless `seen_jti` is None."""
+    """The claims of the request's ``auth`` JWT; each ``jti`` once unless `seen_jti` is None.
+
+    ``others``: more JWT apps (client ID to client secret), such as the Admin Console app; a
+    token whose ``appId`` names one of them is checked against its secret. The caller tells
+    the apps apart by the claims' ``appId``.
+    """
 
     def refuse(why: str) -> Refused:
         return Refused(error(401, f"Invalid SDK credentials: {why}", 4002))
@@ -93,16 +103,25 @@ def check_auth(
         if incoming.has_authorization:
             raise refuse("no auth header (Authorization is not accepted)")
         raise refuse("no auth header")
+    secret = client_secret
+    if others:
+        try:
+            unverified = jwt.decode(incoming.auth, options={"verify_signature": False})
+        except jwt.InvalidTokenError:
+            unverified = {}
+        named = unverified.get("appId")
+        if isinstance(named, str) and named in others:
+            secret = others[named]
     try:
         claims = jwt.decode(
             incoming.auth,
-            client_secret,
+            secret,
             algorithms=["HS256"],
             options={"require": ["exp", "iat"]},
         )
     except jwt.InvalidTokenError as exc:
         raise refuse(f"bad token ({exc})") from None
-    if claims.get("appId") != client_id:
+    if claims.get("appId") != client_id and claims.get("appId") not in (others or {}):
         raise refuse("appId mismatch")
     if seen_jti is not None:
         jti = claims.get("jti")
