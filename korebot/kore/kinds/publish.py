@@ -172,7 +172,13 @@ def parse_start(data: Any) -> Started:
     return Started(tuple(resources), tuple(awaiting))
 
 
+#: The status of a bot never published (Kore.ai answers an empty object, or 404).
+NEVER = "never published"
+
+
 def parse_publish(data: Any) -> Publish:
+    if data == {}:
+        return Publish(None, NEVER, None, None, None, None, None, ())
     if not isinstance(data, dict) or not isinstance(data.get(status_field), str):
         raise UnreadableResponse(
             "Kore.ai answered without a publish status (expected a JSON object with a "
