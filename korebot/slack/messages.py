@@ -338,6 +338,10 @@ def watch_list(
     return Message(text=text, blocks=tuple(blocks))
 
 
+#: What one run of each kind is called ("each training's start").
+_RUN_WORD = {Kind.FAQ: "training", Kind.ML: "training", Kind.BATCH: "run", Kind.PUBLISH: "publish"}
+
+
 def subscribed(sub: SubscriptionView, how: str, user: str) -> Message:
     """Told to the whole channel: the team should know it is subscribed."""
     target = target_line(sub.bot_name, sub.bot_id, sub.language, sub.state)
@@ -354,11 +358,11 @@ def subscribed(sub: SubscriptionView, how: str, user: str) -> Message:
     else:
         text = (
             f":bell: <@{user}> subscribed this channel to {kind} of {target}: I will "
-            "announce each training's start here and post its result in the thread."
+            f"announce each {_RUN_WORD[sub.kind]}'s start here and post its result in the thread."
         )
     if sub.running and how != "already":
-        run = "A run" if sub.kind is Kind.BATCH else "A training"
-        text += f" {run} is in progress now: its result will come in a thread here."
+        run = _RUN_WORD[sub.kind]
+        text += f" A {run} is in progress now: its result will come in a thread here."
     return Message(text=text, blocks=(section(text),))
 
 
