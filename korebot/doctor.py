@@ -21,7 +21,7 @@ from korebot.kore import (
     UnreadableResponse,
     kinds,
 )
-from korebot.kore.kinds import batch
+from korebot.kore.kinds import batch, publish
 from korebot.registry import Bot, BotRegistry
 from korebot.slack.app import web_client
 from korebot.watch.store import Store
@@ -48,8 +48,9 @@ def run(config: Config) -> Iterator[Check]:
 
 
 def _bot(registry: BotRegistry, bot: Bot) -> Check:
-    """One read of each kind: a status call per training kind and the list of batch test
-    suites: the credentials, the host, and each kind's scope."""
+    """One read of each kind: a status call per training kind, the list of batch test
+    suites and, where publishing is configured, the latest publish (with the Admin Console
+    app): the credentials, the host, and each kind's scope."""
     lang = bot.languages[0] if bot.languages else "en"
     client = registry.client(bot)
 
@@ -60,8 +61,14 @@ def _bot(registry: BotRegistry, bot: Bot) -> Check:
         count = len(client.batch_test_suites(bot.bot_id, lang))
         return f"{count} suite{'' if count == 1 else 's'}"
 
+    def published() -> str:
+        latest = registry.client(bot, admin=True).publish_status(bot.bot_id)
+        return latest.raw_status
+
     reads = [(kinds.spec(kind).label, kinds.spec(kind).scope, training(kind)) for kind in TRAININGS]
     reads.append(("batch tests", batch.manage_scope, suites))
+    if bot.admin_credentials is not None:  # publishing is configured: its Admin Console app
+        reads.append(("latest publish", publish.status_scope, published))
     answers: list[str] = []
     failures: list[tuple[str, str, KoreError]] = []
     for label, scope, read in reads:

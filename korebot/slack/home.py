@@ -89,6 +89,8 @@ class HomeSnapshot:
     bots: list[Bot] = field(default_factory=list)
     #: The batch test suites korebot has run or followed for those bots, as last seen.
     suites: list[JobSnapshot] = field(default_factory=list)
+    #: Their latest publishes, as korebot last saw them (a bot's publishes followed once).
+    publishes: list[JobSnapshot] = field(default_factory=list)
 
 
 def _plain(text: str) -> PlainTextObject:
@@ -164,6 +166,23 @@ def suite_line(suite: JobSnapshot, now: datetime) -> str:
     return f"• {name}: " + " · ".join(parts)
 
 
+def publish_line(latest: JobSnapshot, now: datetime) -> str:
+    """A bot's latest publish as korebot last saw it."""
+    result = latest.last_result
+    if latest.running_since is not None:
+        running_for = max((now - latest.running_since).total_seconds(), 0.0)
+        state = f"{_EMOJI[Status.IN_PROGRESS]} publishing for {duration(round(running_for))}"
+    elif result is not None:
+        state = f"{_EMOJI[result.status]} {escape(result.raw_status, 40)}"
+        job = result.publish
+        if job is not None and job.requested_at is not None:
+            state += f", requested {slack_date(job.requested_at)}"
+    else:
+        state = f"`{escape(latest.last_status or 'unknown', 40)}`"
+    seen = f" · as of {slack_date(latest.checked_at)}" if latest.checked_at else ""
+    return f"*Latest publish*: {state}{seen}"
+
+
 def _controls(training: HomeTraining) -> ActionsBlock:
     elements: list[ConversationSelectElement | ButtonElement] = [
         ConversationSelectElement(
@@ -178,7 +197,11 @@ def _controls(training: HomeTraining) -> ActionsBlock:
 
 
 def _bot_blocks(
-    bot: Bot, trainings: list[HomeTraining], suites: list[JobSnapshot], now: datetime
+    bot: Bot,
+    trainings: list[HomeTraining],
+    suites: list[JobSnapshot],
+    latest: JobSnapshot | None,
+    now: datetime,
 ) -> list[Block]:
     about = f"*{escape(bot.name)}* (`{escape(bot.bot_id)}`)"
     if bot.languages:
@@ -201,6 +224,8 @@ def _bot_blocks(
         if more:
             lines.append(f"… and {more} more: `/batch-test {escape(bot.name)} LANG` lists them.")
         blocks.append(SectionBlock(text=md("*Batch tests*\n" + "\n".join(lines))))
+    if latest is not None:
+        blocks.append(SectionBlock(text=md(publish_line(latest, now))))
     return blocks
 
 
@@ -251,11 +276,13 @@ def home_view(snapshot: HomeSnapshot) -> View:
     suites: dict[tuple[str, str], list[JobSnapshot]] = {}
     for suite in snapshot.suites:
         suites.setdefault(suite.key.bot, []).append(suite)
+    latest = {known.key.bot: known for known in snapshot.publishes}
     room = MAX_BLOCKS - len(head) - len(tail) - 1  # one for the note on bots left out
     body: list[Block] = []
     shown = 0
     for bot, trainings in by_bot.values():
-        blocks = _bot_blocks(bot, trainings, suites.get((bot.host, bot.bot_id), []), now)
+        key = (bot.host, bot.bot_id)
+        blocks = _bot_blocks(bot, trainings, suites.get(key, []), latest.get(key), now)
         if len(body) + len(blocks) > room:
             break
         body.extend(blocks)

@@ -82,6 +82,7 @@ def snapshot(
         notice=notice,
         bots=bots,
         suites=suites,
+        publishes=[known for key, known in activity.trainings.items() if key.kind is Kind.PUBLISH],
     )
 
 
