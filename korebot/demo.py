@@ -3,7 +3,8 @@
 Nothing here stands in for the app: it is started as a child process exactly as
 ``python app.py`` starts it, pointed at a local FakeKore and FakeSlack, and sent a
 signed ``/faq-status`` command, then an ``/ml-status`` one (one training of each kind),
-then a ``/batch-test`` of a suite. What it then sends to Slack is printed as it arrives.
+then a ``/batch-test`` of a suite, then a ``/publish-status publish`` whose confirmation
+it clicks. What it then sends to Slack is printed as it arrives.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pathlib import Path
 from korebot.config import Settings
 from korebot.kore import TRAININGS, Kind
 from korebot.slack.kinds import command
+from korebot.slack.publish_messages import PUBLISH_ACTION
 from korebot.testing.app_process import AppProcess
 from korebot.testing.fake_kore import (
     BatchScript,
@@ -28,6 +30,7 @@ from korebot.testing.fake_kore import (
     FakeKore,
     MlStatus,
     PastRun,
+    PublishScript,
     Status,
 )
 from korebot.testing.fake_slack import FakeSlack, SlackCall, SlackSender
@@ -40,6 +43,7 @@ LANGUAGE = "en"
 ASKER = "U0ASKER"
 CHANNEL = "C0GENERAL"
 SUITE = "Smoke tests"
+COMMENT = "Demo release"
 
 #: Exit codes of run_demo.
 OK, FAILED, INTERRUPTED = 0, 1, 130
@@ -111,6 +115,7 @@ def run_demo(
             kore.script(DEMO_BOT_ID, LANGUAGE, *running, MlStatus("Finished"), kind="ml")
             kore.batch_suites(DEMO_BOT_ID, BatchSuite(SUITE, results=(PastRun("0.89"),)))
             kore.on_batch_run(DEMO_BOT_ID, SUITE, BatchScript(running_polls=steps, f1="0.91"))
+            kore.on_publish(DEMO_BOT_ID, PublishScript(running_polls=steps, awaiting=("Greeting",)))
             slack = stack.enter_context(FakeSlack())
             signing_secret = secrets.token_hex(32)
             app = AppProcess(_app_env(kore, slack, Path(workdir), interval, signing_secret))
@@ -124,6 +129,7 @@ def run_demo(
             seen = 0
             asks = [(command(kind), f"{ALIAS} {LANGUAGE}") for kind in TRAININGS]
             asks.append((command(Kind.BATCH), f'{ALIAS} {LANGUAGE} "{SUITE}"'))
+            asks.append((command(Kind.PUBLISH), f'publish {ALIAS} "{COMMENT}"'))
             for name, text in asks:  # one training of each kind, then a suite, in turn
                 echo("")
                 deadline = 30.0 + (steps + 1) * interval
@@ -148,7 +154,8 @@ def _intro(echo: Echo, steps: int, interval: float) -> None:
     else:
         script = "already succeeded"
     echo(f'Fake Kore.ai: bot "{ALIAS}" ({DEMO_BOT_ID}), FAQ and ML training each {script},')
-    echo(f'and a batch test suite "{SUITE}" whose runs score F1 0.91 (0.89 the time before).')
+    echo(f'a batch test suite "{SUITE}" whose runs score F1 0.91 (0.89 the time before),')
+    echo("and publishing, where one dialog waits for an admin's approval.")
     echo(f"Starting the app (it checks running trainings every {interval:g} s)…")
 
 
@@ -159,7 +166,8 @@ def _outro(echo: Echo, steps: int, interval: float) -> None:
             "training in progress, posted in the channel, checked Kore.ai every "
             f"{interval:g} s, replied in the thread when the training succeeded and "
             "updated its first message; then it ran the suite once and posted its scores "
-            "against the previous run in the same way."
+            "against the previous run in the same way; then, after your click on Publish, "
+            "it published the bot once and followed the publish to its end."
         )
     else:
         echo(
@@ -181,6 +189,9 @@ def _app_env(
         "KORE_CLIENT_ID": kore.client_id,
         "KORE_CLIENT_SECRET": kore.client_secret,
         "KOREBOT_BOTS": f"{ALIAS}={DEMO_BOT_ID}",
+        "KORE_ADMIN_CLIENT_ID": kore.admin_client_id,
+        "KORE_ADMIN_CLIENT_SECRET": kore.admin_client_secret,
+        "KOREBOT_PUBLISHERS": ASKER,
         "SLACK_BOT_TOKEN": slack.token,
         "SLACK_SIGNING_SECRET": signing_secret,
         "SLACK_API_URL": slack.api_url,
@@ -248,7 +259,19 @@ def _converse(
                 continue
             text = str(call.args.get("text") or "")
             if call.method == "response_url":
-                if call.args.get("response_type") == "in_channel":
+                token = _button(call, PUBLISH_ACTION)
+                if token is not None:  # the publish's confirmation: the demo's user clicks
+                    echo(f"you {SAYS} [ Publish ]")
+                    clicked = sender.action(
+                        PUBLISH_ACTION,
+                        token,
+                        user_id=ASKER,
+                        channel_id=CHANNEL,
+                        response_url=slack.response_url("demo-publish-click"),
+                    )
+                    if clicked.status_code != 200:
+                        raise _DemoFailed(f"the app refused the click with {clicked.status_code}")
+                elif call.args.get("response_type") == "in_channel":
                     answered = True  # a final status at once: nothing to watch
                 elif text.startswith(":warning:"):
                     raise _DemoFailed("the app answered with a problem instead of a status")
@@ -260,6 +283,15 @@ def _converse(
                 updated = True
         seen = len(calls)
     return seen
+
+
+def _button(call: SlackCall, action_id: str) -> str | None:
+    """The value of the answer's button ``action_id``, if it has one."""
+    for block in call.args.get("blocks") or []:
+        for element in block.get("elements") or [] if block.get("type") == "actions" else []:
+            if element.get("action_id") == action_id:
+                return str(element.get("value"))
+    return None
 
 
 def _calls_after(
