@@ -17,7 +17,7 @@ from support.store import open_store
 
 from korebot import config
 from korebot.gateway import StatusGateway
-from korebot.kore import State
+from korebot.kore import Kind, State
 from korebot.ratelimit import KeyedWindows
 from korebot.registry import JobKey
 from korebot.slack.app import web_client
@@ -26,7 +26,7 @@ from korebot.slack.listeners.actions.train import sweep_train_requests, train_no
 from korebot.slack.notifier import SlackNotifier
 from korebot.slack.training_messages import TRAIN_ACTION
 from korebot.testing.clock import Clock
-from korebot.testing.fake_kore import Delay, Fail, FakeKore, Status
+from korebot.testing.fake_kore import Delay, Fail, FakeKore, PublishScript, Status
 from korebot.testing.fake_slack import FakeSlack
 from korebot.testing.slack_payloads import block_actions_payload
 from korebot.watch.engine import STALE_AFTER, WatchEngine
@@ -50,7 +50,14 @@ class World:
 
     def __init__(self, kore: FakeKore, slack: FakeSlack, folder: Path, clock: Clock) -> None:
         self.kore, self.slack = kore, slack
-        env = app_env(kore, slack, folder / "korebot.db", KOREBOT_TRAINERS=f"{ALICE},{BOB}")
+        env = app_env(
+            kore,
+            slack,
+            folder / "korebot.db",
+            KOREBOT_TRAINERS=f"{ALICE},{BOB}",
+            KORE_ADMIN_CLIENT_ID=kore.admin_client_id,
+            KORE_ADMIN_CLIENT_SECRET=kore.admin_client_secret,
+        )
         loaded = config.load(env)
         self.store = open_store(loaded.settings.database_url, upgrade=True)
         self.notifier = SlackNotifier(web_client(slack.token, slack.api_url))
@@ -70,8 +77,8 @@ class World:
             trainers=loaded.trainers,
         )
 
-    def ask(self, language: str, user: str, channel: str) -> str:
-        ask = StartAsk(TEAM, channel, user, self.key(language), "support", valid_for=600)
+    def ask(self, language: str, user: str, channel: str, key: JobKey | None = None) -> str:
+        ask = StartAsk(TEAM, channel, user, key or self.key(language), "support", valid_for=600)
         return self.store.start_requests.record_start_request(ask).token
 
     def key(self, language: str) -> JobKey:
@@ -282,3 +289,47 @@ def test_the_sweep_takes_over_a_follower_whose_process_died(world: World, clock:
     assert world.askers(there) == [BOB]
     assert f"<@{ALICE}> started" in world.slack.messages(here)[0]["text"]
     assert "is in progress" in world.slack.messages(there)[0]["text"]  # BOB asked; not started
+
+
+# --- The sweep, for the other kinds of start (korebot/slack/listeners/actions/train.py) -------
+
+
+@pytest.mark.parametrize("running", [True, False], ids=["publish-seen", "none-seen"])
+def test_the_sweep_reads_a_publishs_status_and_never_posts(
+    world: World, clock: Clock, running: bool
+) -> None:
+    kore, channel = world.kore, new_channel()
+    if running:  # the dead process's POST reached Kore.ai: a publish newer than the click
+        kore.start_publish_elsewhere(BOT, PublishScript(running_polls=5))
+    else:
+        kore.never_published(BOT)
+    token = world.ask("", ALICE, channel, JobKey(kore.url, BOT, "", State.PUBLISHED, Kind.PUBLISH))
+    assert world.store.start_requests.claim_start(token, ALICE).won  # then its process died
+    clock.advance(STALE_AFTER + 1)
+    assert sweep_train_requests(world.services, world.notifier) == 1
+    assert kore.publish_posts == []
+    request = world.request(token)
+    assert request.state is StartState.UNKNOWN
+    if running:
+        assert request.watch_id is not None
+        (parent,) = world.slack.messages(channel)
+        assert f"<@{ALICE}> started publish of support" in parent["text"]
+    else:
+        assert request.watch_id is None
+        (told,) = world.ephemerals(channel, ALICE)
+        assert "no publish newer than your click shows" in alltext(told)
+
+
+def test_the_sweep_tells_a_batch_test_asker_their_run_may_or_may_not_run(
+    world: World, clock: Clock
+) -> None:
+    kore, channel = world.kore, new_channel()
+    key = JobKey(kore.url, BOT, "en", State.CONFIGURED, Kind.BATCH, "Smoke")
+    token = world.ask("en", ALICE, channel, key)
+    assert world.store.start_requests.claim_start(token, ALICE).won  # then its process died
+    clock.advance(STALE_AFTER + 1)
+    assert sweep_train_requests(world.services, world.notifier) == 1
+    assert kore.batch_posts == []
+    assert world.request(token).state is StartState.UNKNOWN
+    (told,) = world.ephemerals(channel, ALICE)
+    assert "may or may not be running. I will not send it twice" in alltext(told)
