@@ -11,7 +11,7 @@ from datetime import datetime
 from slack_sdk.models.blocks import ActionsBlock, ButtonElement
 
 from korebot.kore import JobStatus, Kind, Status
-from korebot.kore.kinds.publish import Publish
+from korebot.kore.kinds.publish import NEVER, Publish
 from korebot.registry import Bot
 from korebot.slack import messages
 from korebot.slack.messages import (
@@ -43,6 +43,8 @@ APPROVE = (
 
 
 def state_words(result: JobStatus) -> str:
+    if result.raw_status == NEVER:
+        return "not found: the bot was never published"
     words = _STATES[result.status]
     if result.status is Status.UNKNOWN:
         words += f" `{escape(result.raw_status, 60)}`"
