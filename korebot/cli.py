@@ -1,9 +1,11 @@
 """The ``korebot`` command: FAQ and ML training status for humans and release pipelines,
-and batch tests (``korebot test``: does the bot still understand people?).
+batch tests (``korebot test``: does the bot still understand people?) and publishing
+(``korebot publish``, ``korebot status BOT --kind publish``).
 
-Exit codes: 0 training succeeded (a batch test passed), 1 training failed (a batch test
-failed or fell below the bar), 2 usage or configuration error, 3 still in progress (or
-watch timed out), 4 Kore.ai error.
+Exit codes: 0 training succeeded (a batch test passed, the bot was published), 1 training
+failed (a batch test failed or fell below the bar, the publish failed), 2 usage or
+configuration error, 3 still in progress (or watch timed out; a publish's dialogs await
+approval), 4 Kore.ai error.
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
-from enum import IntEnum
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from enum import IntEnum, StrEnum
 from typing import TYPE_CHECKING, Annotated, NoReturn, TypeVar
 
 import typer
@@ -30,13 +33,16 @@ from korebot.kore import (
     Kind,
     KoreClient,
     KoreError,
+    KoreUnavailable,
+    KoreUnreachable,
     State,
     Status,
     UnreadableResponse,
     kinds,
     validation,
 )
-from korebot.kore.kinds import batch
+from korebot.kore.errors import BudgetExhausted
+from korebot.kore.kinds import batch, publish
 from korebot.kore.kinds.ml import part_names
 from korebot.registry import Bot, BotRegistry
 
@@ -65,10 +71,11 @@ _MARKS = {
 
 app = typer.Typer(
     name="korebot",
-    help="Kore.ai FAQ and ML training status: check it, wait for it, start it; and batch "
-    "tests (`korebot test`): does the bot still understand people?\n\n"
+    help="Kore.ai FAQ and ML training status: check it, wait for it, start it; batch "
+    "tests (`korebot test`): does the bot still understand people?; and publishing "
+    "(`korebot publish`, `korebot status BOT --kind publish`).\n\n"
     "Exit codes: 0 succeeded, 1 failed, 2 usage or configuration error, "
-    "3 still in progress (or timed out), 4 Kore.ai error.",
+    "3 still in progress (or timed out; a publish awaiting approval), 4 Kore.ai error.",
     no_args_is_help=True,
     add_completion=False,
     rich_markup_mode="rich",
@@ -86,10 +93,29 @@ StateOpt = Annotated[
     State,
     typer.Option("--state", "-s", help="configured (in development) or published."),
 ]
+
+
+class TrainingKind(StrEnum):
+    """The kinds ``watch`` and ``train`` take: trainings."""
+
+    FAQ = Kind.FAQ.value
+    ML = Kind.ML.value
+
+
+class StatusKind(StrEnum):
+    """The kinds ``status`` takes: the trainings, and the bot's latest publish."""
+
+    FAQ = Kind.FAQ.value
+    ML = Kind.ML.value
+    PUBLISH = Kind.PUBLISH.value
+
+
 KindOpt = Annotated[
-    Kind,
+    TrainingKind,
     typer.Option("--kind", "-k", help="faq (FAQ training) or ml (the ML model's training)."),
 ]
+#: ``korebot publish``'s version comment when none is given.
+DEFAULT_COMMENT = "Published from the korebot CLI"
 IntervalOpt = Annotated[float, typer.Option(min=0.1, help="Seconds between status checks.")]
 TimeoutOpt = Annotated[
     float, typer.Option(min=0.1, help="Give up (exit 3) after this many seconds.")
@@ -102,20 +128,62 @@ def main() -> None:
     app()
 
 
-@app.command(epilog="Example: korebot status support en --state published --kind ml --json")
+@app.command(
+    epilog="Example: korebot status support en --state published --kind ml --json\n\n"
+    "korebot status support --kind publish (no language: a publish is the whole bot's)"
+)
 def status(
     bot: BotArg,
-    language: LangArg = None,
-    state: StateOpt = State.CONFIGURED,
-    kind: KindOpt = Kind.FAQ,
+    language: Annotated[
+        str | None,
+        typer.Argument(
+            help="Language code, e.g. en. Default: the bot's first configured language. "
+            "Give none for --kind publish."
+        ),
+    ] = None,
+    state: Annotated[
+        State | None,
+        typer.Option(
+            "--state",
+            "-s",
+            help="configured (in development, the default) or published. Not for --kind "
+            "publish (a publish is of the published version).",
+            show_default=False,
+        ),
+    ] = None,
+    kind: Annotated[
+        StatusKind,
+        typer.Option(
+            "--kind",
+            "-k",
+            help="faq (FAQ training), ml (the ML model's training) or publish (the bot's "
+            "latest publish; needs its Admin Console app).",
+        ),
+    ] = StatusKind.FAQ,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
 ) -> None:
-    """Print the FAQ (or, with --kind ml, ML) training status of a bot."""
+    """Print the FAQ (or, with --kind ml, ML) training status of a bot, or (--kind publish)
+    its latest publish: exit 0 succeeded, 1 failed, 3 still in progress, 4 Kore.ai error."""
+    if kind is StatusKind.PUBLISH:
+        if language is not None:
+            _fail(
+                Exit.USAGE,
+                f"A publish is the whole bot's, in every language: give no language "
+                f"(`korebot status {_plain(bot)} --kind publish`).",
+            )
+        if state is not None:
+            _fail(
+                Exit.USAGE,
+                "--state is not for --kind publish: a publish is of the published version.",
+            )
+        _publish_status(bot, as_json)
+    training = Kind(kind.value)
+    version = state or State.CONFIGURED
     with _registry() as registry:
         target, lang = _target(registry, bot, language)
         client = registry.client(target)
-        result = _ask(lambda: client.training_status(target.bot_id, lang, state, kind))
-        _show(target, lang, state, result, as_json)
+        result = _ask(lambda: client.training_status(target.bot_id, lang, version, training))
+        _show(target, lang, version, result, as_json)
         raise typer.Exit(_exit_code(result))
 
 
@@ -124,21 +192,21 @@ def watch(
     bot: BotArg,
     language: LangArg = None,
     state: StateOpt = State.CONFIGURED,
-    kind: KindOpt = Kind.FAQ,
+    kind: KindOpt = TrainingKind.FAQ,
     interval: IntervalOpt = 10.0,
     timeout: TimeoutOpt = 3600.0,
 ) -> None:
     """Wait until the FAQ (or ML) training ends; exit 0 if it succeeded, 1 if it failed."""
     with _loaded() as loaded:
         target, lang = _target(loaded.registry, bot, language)
-        _watch(loaded, target, lang, state, interval, timeout, kind)
+        _watch(loaded, target, lang, state, interval, timeout, Kind(kind.value))
 
 
 @app.command(epilog="Example: korebot train support en --kind ml --watch --timeout 1800")
 def train(
     bot: BotArg,
     language: LangArg = None,
-    kind: KindOpt = Kind.FAQ,
+    kind: KindOpt = TrainingKind.FAQ,
     wait: Annotated[
         bool, typer.Option("--watch", help="Wait for the training to end, like `korebot watch`.")
     ] = False,
@@ -149,13 +217,14 @@ def train(
     with _loaded() as loaded:
         target, lang = _target(loaded.registry, bot, language)
         client = loaded.registry.client(target)
-        result = _ask(lambda: client.start_training(target.bot_id, lang, kind))
-        what = kinds.spec(kind).label
+        training = Kind(kind.value)
+        result = _ask(lambda: client.start_training(target.bot_id, lang, training))
+        what = kinds.spec(training).label
         out.print(f"Started {what} training of {target.label} ({lang}): {result.message}")
         if result.status is Status.FAILURE:
             raise typer.Exit(Exit.FAILURE)
         if wait:
-            _watch(loaded, target, lang, State.CONFIGURED, interval, timeout, kind)
+            _watch(loaded, target, lang, State.CONFIGURED, interval, timeout, training)
         raise typer.Exit(Exit.SUCCESS)
 
 
@@ -224,6 +293,56 @@ def batch_test(
         )
         run = _BatchRun(target, lang, version, bar, as_json, time.monotonic() + timeout)
         run.start(loaded, name, no_wait=no_wait, interval=interval)
+
+
+@app.command(
+    "publish",
+    epilog='Example: korebot publish support --comment "Release 42" --wait --timeout 1800',
+)
+def publish_bot(
+    bot: BotArg,
+    comment: Annotated[
+        str,
+        typer.Option(
+            help=f"The version comment (at most {publish.MAX_COMMENT} characters).",
+        ),
+    ] = DEFAULT_COMMENT,
+    no_training: Annotated[
+        bool,
+        typer.Option(
+            "--no-training",
+            help="Do not have Kore.ai train the published version (it does by default).",
+        ),
+    ] = False,
+    wait: Annotated[
+        bool,
+        typer.Option("--wait", help="Wait for the publish to end (or the --timeout)."),
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    interval: IntervalOpt = 10.0,
+    timeout: TimeoutOpt = 3600.0,
+) -> None:
+    """Publish the bot (its Admin Console app: KORE_ADMIN_CLIENT_ID and
+    KORE_ADMIN_CLIENT_SECRET, or the bot's admin_client_id and admin_client_secret_env).
+
+    One POST, never sent again: a publish already running is reported (and waited for with
+    --wait) instead; a lost answer is resolved by reading the status. Exit 0 published, 1
+    failed (naming the failed resources), 3 still running or dialogs awaiting approval
+    (without --wait a started publish is 3), 4 Kore.ai error (nothing published, or it
+    cannot be told), 2 usage or missing admin credentials.
+    """
+    try:
+        text = publish.version_comment(comment)
+    except InvalidInput as error:
+        _fail(Exit.USAGE, f"--comment: {error}")
+    with _loaded() as loaded:
+        target = _bot(loaded.registry, bot)
+        try:
+            loaded.registry.client(target, admin=True)  # AdminCredentialsMissing: say what
+        except InvalidInput as error:
+            _fail(Exit.USAGE, str(error))
+        run = _Publishing(target, as_json, timeout)
+        run.start(loaded, text, train=not no_training, wait=wait, interval=interval)
 
 
 @app.command(epilog="Example: korebot doctor")
@@ -340,11 +459,15 @@ def _closing(registry: BotRegistry) -> Iterator[None]:
         registry.close()
 
 
-def _target(registry: BotRegistry, name: str, language: str | None) -> tuple[Bot, str]:
+def _bot(registry: BotRegistry, name: str) -> Bot:
     try:
-        bot = registry.resolve(name)
+        return registry.resolve(name)
     except InvalidInput as error:
         _fail(Exit.USAGE, str(error))
+
+
+def _target(registry: BotRegistry, name: str, language: str | None) -> tuple[Bot, str]:
+    bot = _bot(registry, name)
     if language is None:
         if not bot.languages:
             _fail(Exit.USAGE, f"Give a language, e.g. `korebot status {bot.name} en`.")
@@ -352,7 +475,7 @@ def _target(registry: BotRegistry, name: str, language: str | None) -> tuple[Bot
     return bot, language
 
 
-def _ask(call: Callable[[], JobStatus]) -> JobStatus:
+def _ask(call: Callable[[], _T]) -> _T:
     try:
         return call()
     except InvalidInput as error:
@@ -631,6 +754,459 @@ class _BatchRun:
             _fail(Exit.USAGE, str(error))
         except KoreError as error:
             _fail(Exit.KORE_ERROR, str(error))
+
+
+# -- publishing ---------------------------------------------------------------------------
+
+#: Seconds korebot's clock may be ahead of Kore.ai's when it tells its own publish apart
+#: (the Slack side's korebot.slack.listeners.actions.publish.CLOCK_SKEW).
+_CLOCK_SKEW = timedelta(seconds=5)
+#: What unblocks dialogs awaiting approval (the Slack side's publish_messages.APPROVE).
+_APPROVE = (
+    "an admin approves them in the Admin Console (Bots Management > the bot > Publish "
+    "requests), or turns on Auto Approve for the bot"
+)
+
+
+class PublishVerdict(StrEnum):
+    """What a publish came to, for ``korebot publish`` and ``status --kind publish``."""
+
+    PUBLISHED = "published"
+    FAILED = "failed"
+    NEVER_PUBLISHED = "never_published"
+    RUNNING = "running"
+    AWAITING_APPROVAL = "awaiting_approval"
+    UNKNOWN = "unknown"
+
+    @property
+    def exit(self) -> Exit:
+        return _VERDICT_EXITS[self][0]
+
+    @property
+    def meaning(self) -> str:
+        return _VERDICT_EXITS[self][1]
+
+
+_VERDICT_EXITS = {
+    PublishVerdict.PUBLISHED: (Exit.SUCCESS, "the publish succeeded"),
+    PublishVerdict.FAILED: (Exit.FAILURE, "the publish failed"),
+    PublishVerdict.NEVER_PUBLISHED: (Exit.FAILURE, "the bot was never published"),
+    PublishVerdict.RUNNING: (Exit.IN_PROGRESS, "the publish is still running"),
+    PublishVerdict.AWAITING_APPROVAL: (
+        Exit.IN_PROGRESS,
+        "the publish ended, but dialogs await an admin's approval",
+    ),
+    PublishVerdict.UNKNOWN: (Exit.KORE_ERROR, "Kore.ai reported a status korebot does not know"),
+}
+
+
+def _publish_verdict(result: JobStatus) -> PublishVerdict:
+    job = result.publish
+    if result.status is Status.SUCCESS:
+        awaiting = job is not None and bool(job.awaiting)
+        return PublishVerdict.AWAITING_APPROVAL if awaiting else PublishVerdict.PUBLISHED
+    if result.status is Status.FAILURE:
+        return PublishVerdict.FAILED
+    if result.status is Status.IN_PROGRESS:
+        return PublishVerdict.RUNNING
+    if result.raw_status == publish.NEVER:
+        return PublishVerdict.NEVER_PUBLISHED
+    return PublishVerdict.UNKNOWN
+
+
+def _publish_status(name: str, as_json: bool) -> NoReturn:
+    """``korebot status BOT --kind publish``: the bot's latest publish, one call."""
+    with _registry() as registry:
+        target = _bot(registry, name)
+        result = _ask(
+            lambda: publish.as_status(
+                registry.client(target, admin=True).publish_status(target.bot_id)
+            )
+        )
+        verdict = _publish_verdict(result)
+        if as_json:
+            out.print_json(json.dumps(_publish_data(target, result, verdict)))
+        else:
+            _print_publish(target, result, verdict)
+        raise typer.Exit(verdict.exit)
+
+
+class _Publishing:
+    """``korebot publish``: the status read first (a running publish is joined, never
+    POSTed over), one POST (never sent again), then the status; every call spends the
+    bot's budget (the app's, when its database is there), as ``watch`` does."""
+
+    def __init__(self, bot: Bot, as_json: bool, timeout: float) -> None:
+        self.bot = bot
+        self.as_json = as_json
+        self.began = time.monotonic()
+        self.deadline = self.began + timeout
+        #: When korebot POSTed, less the clock skew (None: no POST, a running one joined).
+        self.posted_at: datetime | None = None
+        #: The job the status showed before the POST (its ID and time): never the POST's.
+        self.before: tuple[str | None, datetime | None] | None = None
+        self.sent: publish.Started | None = None
+        self.comment: str | None = None
+        self.train = True
+        self.answer_lost: str | None = None
+        # Text goes to stdout; with --json, stdout is the one object and the rest stderr.
+        self.info = err if as_json else out
+
+    def start(
+        self, loaded: config_module.Config, comment: str, *, train: bool, wait: bool,
+        interval: float,
+    ) -> NoReturn:  # fmt: skip
+        from korebot.wiring import command_line_gateway  # SQLAlchemy, as for `watch`
+
+        bot = self.bot
+        with command_line_gateway(loaded) as gateway:
+            try:
+                before = self._read(gateway)
+            except InvalidInput as error:
+                _fail(Exit.USAGE, str(error))
+            except KoreError as error:
+                _fail(
+                    Exit.KORE_ERROR,
+                    f"Nothing was published: korebot could not read {bot.name}'s publish "
+                    f"status first. {error}",
+                )
+            if before.status is Status.IN_PROGRESS:
+                self._say(
+                    f"A publish of {bot.label} is already running: not publishing again"
+                    + (", waiting for it instead." if wait else ".")
+                )
+                result = before
+            elif before.status is Status.UNKNOWN and before.raw_status != publish.NEVER:
+                _fail(
+                    Exit.KORE_ERROR,
+                    f"Nothing was published: Kore.ai reports {bot.name}'s latest publish as "
+                    f"{_plain(before.raw_status)!r}, a status korebot does not know (it may "
+                    f"still be running). Check with `korebot status {bot.name} --kind "
+                    "publish` and the Kore.ai builder.",
+                )
+            else:
+                if before.publish is not None and before.publish.requested_at is not None:
+                    self.before = (before.publish.job_id, before.publish.requested_at)
+                result = self._post(gateway, comment, train)
+            if wait:
+                result = self._wait(gateway, result, interval)
+        self._verdict(result, waited=wait)
+
+    # -- the one POST ---------------------------------------------------------------------
+
+    def _post(self, gateway: StatusGateway, comment: str, train: bool) -> JobStatus:
+        bot = self.bot
+        self.comment, self.train = comment, train
+        while True:
+            # Less the clock skew: Kore.ai's clock may be behind korebot's.
+            self.posted_at = datetime.now(UTC) - _CLOCK_SKEW
+            try:
+                self.sent = gateway.publish(bot, comment, train=train)
+            except BudgetExhausted as error:  # raised before anything is sent
+                if time.monotonic() + error.retry_after > self.deadline:
+                    _fail(Exit.KORE_ERROR, f"{error} Nothing was published.")
+                time.sleep(error.retry_after)
+                continue
+            except (KoreUnreachable, KoreUnavailable, UnreadableResponse) as error:
+                return self._lost(gateway, error)
+            except InvalidInput as error:
+                _fail(Exit.USAGE, f"Nothing was published: {error}")
+            except KoreError as error:  # refused: nothing published
+                _fail(Exit.KORE_ERROR, f"{bot.name} was not published: {error}")
+            break
+        self._report_sent(self.sent)
+        try:
+            now = self._read(gateway)
+        except KoreError as error:
+            self._say(f"korebot: could not read the publish's status yet: {error}", err)
+            return self._ours(None)
+        return self._ours(now)
+
+    def _lost(self, gateway: StatusGateway, error: KoreError) -> JobStatus:
+        """The POST may or may not have reached Kore.ai: never sent again; the status says."""
+        bot = self.bot
+        self.answer_lost = str(error)
+        try:
+            now = self._read(gateway)
+        except KoreError as status_error:
+            _fail(
+                Exit.KORE_ERROR,
+                f"Kore.ai did not answer the request to publish {bot.name} ({error}), and "
+                f"korebot cannot tell whether it started ({status_error}). It was not sent "
+                f"again: check with `korebot status {bot.name} --kind publish` before trying "
+                "again.",
+            )
+        if not self._is_ours(now.publish):
+            _fail(
+                Exit.KORE_ERROR,
+                f"Kore.ai did not answer the request to publish {bot.name} ({error}), and no "
+                "publish newer than it shows: it was not sent again; run the command again "
+                "if you want.",
+            )
+        self._say(
+            f"Kore.ai did not answer the request to publish {bot.label} ({error}), but a "
+            "publish newer than it shows: it started (the request was not sent again)."
+        )
+        return self._ours(now)
+
+    def _ours(self, now: JobStatus | None) -> JobStatus:
+        """The status as far as it is the POST's publish, with what the POST said of it;
+        a placeholder (running, no job yet) while Kore.ai shows an older one."""
+        job = now.publish if now is not None else None
+        if job is None or not self._is_ours(job):
+            job = publish.Publish(None, "inprogress", None, None, None, None, None, ())
+        awaiting = self.sent.awaiting if self.sent is not None else ()
+        return publish.as_status(replace(job, awaiting=awaiting, comment=self.comment))
+
+    def _is_ours(self, job: publish.Publish | None) -> bool:
+        """Whether the job is the one the POST started: not older than the POST (less the
+        clock skew), and not the one the status showed before it."""
+        if job is None or self.posted_at is None or not publish.ours(job, self.posted_at):
+            return False
+        return self.before is None or (job.job_id, job.requested_at) != self.before
+
+    def _mine(self, result: JobStatus) -> bool:
+        """Whether the status is of the publish this command follows."""
+        if self.posted_at is None:
+            return True  # joined: whatever the bot's latest publish is
+        job = result.publish  # ``_ours``: the POST's job, or a placeholder requested never
+        return job is not None and job.requested_at is not None
+
+    # -- waiting --------------------------------------------------------------------------
+
+    def _wait(self, gateway: StatusGateway, result: JobStatus, interval: float) -> JobStatus:
+        bot = self.bot
+        last = result
+        shown = ""
+        while not (self._mine(last) and last.status is not Status.IN_PROGRESS):
+            line = self._progress(last)
+            if line != shown:
+                elapsed = _elapsed(time.monotonic() - self.began)
+                err.print(f"[{elapsed}] {bot.name}: {line}", markup=False, emoji=False)
+                shown = line
+            pause = interval
+            if time.monotonic() + pause > self.deadline:
+                self._gave_up(last)
+            time.sleep(pause)
+            try:
+                now = gateway.status(
+                    bot, publish.LANGUAGE, publish.STATE, "poll", Kind.PUBLISH
+                ).status
+            except BudgetExhausted as error:
+                if time.monotonic() + error.retry_after > self.deadline:
+                    self._gave_up(last)
+                time.sleep(max(0.0, error.retry_after - interval))
+                continue
+            except InvalidInput as error:
+                _fail(Exit.USAGE, str(error))
+            except KoreError as error:
+                # As the app's watches: an odd body is a passing fault, until the timeout.
+                if not (error.transient or isinstance(error, UnreadableResponse)):
+                    _fail(Exit.KORE_ERROR, str(error))
+                err.print(f"korebot: {error} Still waiting.", markup=False, emoji=False)
+                continue
+            last = self._ours(now) if self.posted_at is not None else now
+        return last
+
+    def _progress(self, result: JobStatus) -> str:
+        job = result.publish
+        if not self._mine(result) or job is None:
+            return "waiting for Kore.ai to show the publish"
+        words = _plain(result.raw_status)
+        if job.percent is not None:
+            words += f", {job.percent} % complete"
+        return words
+
+    def _gave_up(self, last: JobStatus) -> NoReturn:
+        took = _elapsed(self.deadline - self.began)
+        seen = self._progress(last)
+        if self.as_json:
+            out.print_json(json.dumps(self._data(last, PublishVerdict.RUNNING)))
+        _fail(
+            Exit.IN_PROGRESS,
+            f"Gave up waiting after {took}; last status: {seen}. The publish goes on in "
+            f"Kore.ai: `korebot status {self.bot.name} --kind publish` tells how it ends.",
+        )
+
+    # -- the verdict ----------------------------------------------------------------------
+
+    def _verdict(self, result: JobStatus, *, waited: bool) -> NoReturn:
+        verdict = _publish_verdict(result)
+        if not self._mine(result):
+            verdict = PublishVerdict.RUNNING
+        if self.as_json:
+            out.print_json(json.dumps(self._data(result, verdict)))
+        else:
+            _print_publish(self.bot, result, verdict, known=self._mine(result))
+            if verdict is PublishVerdict.RUNNING and not waited:
+                out.print(
+                    "Not waiting (--wait waits for it): `korebot status "
+                    f"{self.bot.name} --kind publish` tells how it ends.",
+                    markup=False,
+                    emoji=False,
+                )
+        raise typer.Exit(verdict.exit)
+
+    def _data(self, result: JobStatus, verdict: PublishVerdict) -> dict[str, object]:
+        data = _publish_data(self.bot, result, verdict, known=self._mine(result))
+        sent = self.sent
+        return data | {
+            "posted": self.posted_at is not None,
+            "joined": self.posted_at is None,
+            "answer_lost": self.answer_lost,
+            "comment": self.comment,
+            "training": self.train if self.posted_at is not None else None,
+            "sent": [_resource_data(r) for r in sent.resources] if sent is not None else None,
+        }
+
+    # -- words ----------------------------------------------------------------------------
+
+    def _report_sent(self, sent: publish.Started) -> None:
+        bot = self.bot
+        training = "with training" if self.train else "without training"
+        names = ", ".join(_resource_name(r) for r in sent.resources) or "none listed"
+        self._say(
+            f"Publishing {bot.label} ({training}, comment \u201c{_plain(self.comment or '')}"
+            f"\u201d): Kore.ai took the request. Resources: {names}."
+        )
+        if sent.awaiting:
+            self._say(_awaiting_line(sent.awaiting))
+
+    def _say(self, text: str, console: Console | None = None) -> None:
+        (console or self.info).print(text, markup=False, emoji=False, overflow="ignore", crop=False)
+
+    def _read(self, gateway: StatusGateway) -> JobStatus:
+        """A fresh status of the bot's latest publish, waiting for the bot's budget
+        (within the deadline); KoreError as raised."""
+        while True:
+            try:
+                return gateway.status(
+                    self.bot, publish.LANGUAGE, publish.STATE, "poll", Kind.PUBLISH
+                ).status
+            except BudgetExhausted as error:
+                if time.monotonic() + error.retry_after > self.deadline:
+                    raise
+                time.sleep(error.retry_after)
+
+
+def _resource_name(resource: publish.Resource) -> str:
+    kind = f" ({_plain(resource.type)})" if resource.type else ""
+    return _plain(resource.name) + kind
+
+
+def _resource_data(resource: publish.Resource) -> dict[str, object]:
+    return {"name": resource.name, "type": resource.type, "status": resource.status}
+
+
+def _approvals(awaiting: tuple[publish.Approval, ...]) -> str:
+    return ", ".join(
+        _plain(a.name) + (f" ({', '.join(_plain(x) for x in a.languages)})" if a.languages else "")
+        for a in awaiting
+    )
+
+
+def _awaiting_line(awaiting: tuple[publish.Approval, ...]) -> str:
+    return f"Awaiting approval: {_approvals(awaiting)}. They are published once {_APPROVE}."
+
+
+def _publish_headline(bot: Bot, result: JobStatus, verdict: PublishVerdict) -> str:
+    job = result.publish
+    name = bot.name
+    if verdict is PublishVerdict.PUBLISHED:
+        return f"✔ {name} published"
+    if verdict is PublishVerdict.FAILED:
+        failed = ", ".join(_plain(r.name) for r in (job.failed_resources if job else ()))
+        return f"✘ Publishing {name} failed" + (f": {failed} failed" if failed else "")
+    if verdict is PublishVerdict.NEVER_PUBLISHED:
+        return f"✘ {name} has never been published"
+    if verdict is PublishVerdict.RUNNING:
+        percent = job.percent if job is not None else None
+        done = f" ({percent} % complete)" if percent is not None else ""
+        return f"… Publishing {name} is still running{done}"
+    if verdict is PublishVerdict.AWAITING_APPROVAL:
+        waiting = _approvals(job.awaiting) if job is not None else ""
+        return f"⚠ {name} published, except the dialogs awaiting approval: {waiting}"
+    return (
+        f"? Kore.ai reports the latest publish of {name} as {_plain(result.raw_status)!r}, "
+        "a status korebot does not know"
+    )
+
+
+def _print_publish(
+    bot: Bot, result: JobStatus, verdict: PublishVerdict, *, known: bool = True
+) -> None:
+    """A publish as plain lines (never wrapped or cut): the verdict, then its details."""
+    job = result.publish if known else None
+    rows = [("Bot", bot.label)]
+    if not known:
+        rows.append(("State", "started; Kore.ai does not show it yet"))
+    else:
+        rows.append(("State", _plain(result.raw_status)))
+    if job is not None:
+        if job.job_id:
+            rows.append(("Job ID", job.job_id))
+        if job.requested_at:
+            rows.append(("Requested", _when(job.requested_at)))
+        if job.created_by:
+            rows.append(("By", _plain(job.created_by)))
+        if job.percent is not None:
+            rows.append(("Complete", f"{job.percent} %"))
+        if job.modified_at and job.modified_at != job.requested_at:
+            rows.append(("Changed", _when(job.modified_at)))
+        if job.comment:
+            rows.append(("Comment", f"\u201c{_plain(job.comment)}\u201d"))
+        if job.resources:
+            rows.append(
+                (
+                    "Resources",
+                    ", ".join(
+                        f"{_plain(r.name)} " + (f"✘ {_plain(r.status or '')}" if r.failed else "✔")
+                        for r in job.resources
+                    ),
+                )
+            )
+        if job.awaiting:
+            rows.append(("Awaiting", f"{_approvals(job.awaiting)}: {_APPROVE}"))
+    out.print(_publish_headline(bot, result, verdict), markup=False, emoji=False, crop=False)
+    for label, value in rows:
+        out.print(f"{label:<12} {value}", markup=False, emoji=False, overflow="ignore", crop=False)
+    if verdict is PublishVerdict.UNKNOWN:
+        err.print(
+            f"korebot: Kore.ai reported an unknown publish status {result.raw_status!r}.",
+            markup=False,
+        )
+
+
+def _publish_data(
+    bot: Bot, result: JobStatus, verdict: PublishVerdict, *, known: bool = True
+) -> dict[str, object]:
+    job = result.publish if known else None
+    return {
+        "bot": bot.name,
+        "bot_id": bot.bot_id,
+        "kind": Kind.PUBLISH.value,
+        "state": result.raw_status if known else None,
+        "status": result.status.value,
+        "job_id": job.job_id if job else None,
+        "requested_at": _iso(job.requested_at) if job else None,
+        "requested_by": job.created_by if job else None,
+        "modified_at": _iso(job.modified_at) if job else None,
+        "percent_complete": job.percent if job else None,
+        "resources": [_resource_data(r) for r in job.resources] if job else [],
+        "failed_resources": [r.name for r in job.failed_resources] if job else [],
+        "awaiting_approval": [
+            {"name": a.name, "languages": list(a.languages)} for a in job.awaiting
+        ]
+        if job
+        else [],
+        "verdict": verdict.value,
+        "exit_code": int(verdict.exit),
+        "meaning": verdict.meaning,
+    }
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
 
 
 def _no_such_suite(bot: Bot, name: str, suites: tuple[batch.Suite, ...]) -> str:

@@ -1,5 +1,9 @@
 """The installed ``korebot`` console script, run as a pipeline would: a subprocess in a
-scratch directory (``doctor`` opens SQLite there), with the environment a test gives."""
+scratch directory (``doctor`` opens SQLite there), with the environment a test gives.
+
+The test run's PYTHONPATH is passed on when the test's environment has none, so that a
+checkout other than the installed one (a git worktree, PYTHONPATH=/path/to/it) runs its
+own code: the editable install's finder comes after PYTHONPATH."""
 
 from __future__ import annotations
 
@@ -24,6 +28,8 @@ class Korebot:
     workdir: Path
 
     def __call__(self, args: Sequence[str], env: dict[str, str]) -> Run:
+        if "PYTHONPATH" not in env and os.environ.get("PYTHONPATH"):
+            env = {**env, "PYTHONPATH": os.environ["PYTHONPATH"]}
         return subprocess.run(  # noqa: S603 (our own console script, no shell)
             [str(KOREBOT), *args],
             env=env,
