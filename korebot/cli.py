@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from enum import IntEnum, StrEnum
 from typing import TYPE_CHECKING, Annotated, NoReturn, TypeVar
 
@@ -758,15 +758,6 @@ class _BatchRun:
 
 # -- publishing ---------------------------------------------------------------------------
 
-#: Seconds korebot's clock may be ahead of Kore.ai's when it tells its own publish apart
-#: (the Slack side's korebot.slack.listeners.actions.publish.CLOCK_SKEW).
-_CLOCK_SKEW = timedelta(seconds=5)
-#: What unblocks dialogs awaiting approval (the Slack side's publish_messages.APPROVE).
-_APPROVE = (
-    "an admin approves them in the Admin Console (Bots Management > the bot > Publish "
-    "requests), or turns on Auto Approve for the bot"
-)
-
 
 class PublishVerdict(StrEnum):
     """What a publish came to, for ``korebot publish`` and ``status --kind publish``."""
@@ -899,7 +890,7 @@ class _Publishing:
         self.comment, self.train = comment, train
         while True:
             # Less the clock skew: Kore.ai's clock may be behind korebot's.
-            self.posted_at = datetime.now(UTC) - _CLOCK_SKEW
+            self.posted_at = datetime.now(UTC) - publish.CLOCK_SKEW
             try:
                 self.sent = gateway.publish(bot, comment, train=train)
             except BudgetExhausted as error:  # raised before anything is sent
@@ -1106,7 +1097,7 @@ def _approvals(awaiting: tuple[publish.Approval, ...]) -> str:
 
 
 def _awaiting_line(awaiting: tuple[publish.Approval, ...]) -> str:
-    return f"Awaiting approval: {_approvals(awaiting)}. They are published once {_APPROVE}."
+    return f"Awaiting approval: {_approvals(awaiting)}. They are published once {publish.UNBLOCK}."
 
 
 def _publish_headline(bot: Bot, result: JobStatus, verdict: PublishVerdict) -> str:
@@ -1166,7 +1157,7 @@ def _print_publish(
                 )
             )
         if job.awaiting:
-            rows.append(("Awaiting", f"{_approvals(job.awaiting)}: {_APPROVE}"))
+            rows.append(("Awaiting", f"{_approvals(job.awaiting)}: {publish.UNBLOCK}"))
     out.print(_publish_headline(bot, result, verdict), markup=False, emoji=False, crop=False)
     for label, value in rows:
         out.print(f"{label:<12} {value}", markup=False, emoji=False, overflow="ignore", crop=False)

@@ -124,6 +124,8 @@ class JobStatus:
                 "nlp_version": self.nlp_version,
                 "train_version": self.train_version,
             }
+        if self.publish is not None:
+            data["publish"] = self.publish.as_dict()
         if self.batch is not None:
             data |= {
                 "run": self.batch.as_dict(),

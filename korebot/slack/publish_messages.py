@@ -11,7 +11,7 @@ from datetime import datetime
 from slack_sdk.models.blocks import ActionsBlock, ButtonElement
 
 from korebot.kore import JobStatus, Kind, Status
-from korebot.kore.kinds.publish import NEVER, Publish
+from korebot.kore.kinds.publish import NEVER, UNBLOCK, Publish
 from korebot.registry import Bot
 from korebot.slack import messages
 from korebot.slack.messages import (
@@ -36,10 +36,6 @@ _STATES = {
     Status.IN_PROGRESS: "in progress",
     Status.UNKNOWN: "in an unknown state",
 }
-APPROVE = (
-    "an admin approves them in the Admin Console (Bots Management > the bot > Publish "
-    "requests), or turns on Auto Approve for the bot"
-)
 
 
 def state_words(result: JobStatus) -> str:
@@ -84,7 +80,7 @@ def approvals(publish: Publish) -> str:
         + (f" ({', '.join(escape(x, 10) for x in a.languages)})" if a.languages else "")
         for a in publish.awaiting
     )
-    return f":hourglass: awaiting approval: {names}; {APPROVE}."
+    return f":hourglass: awaiting approval: {names}; {UNBLOCK}."
 
 
 def headline(name: str, result: JobStatus) -> str:

@@ -13,7 +13,7 @@ not older than the POST is korebot's (``ours``).
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
@@ -33,6 +33,13 @@ admin_app = True
 #: A publish is per bot: its JobKey has no language, and is about the published version.
 LANGUAGE = ""
 STATE = State.PUBLISHED
+#: How far korebot's clock may be ahead of Kore.ai's when it tells its own publish apart.
+CLOCK_SKEW = timedelta(seconds=5)
+#: What unblocks dialogs awaiting approval.
+UNBLOCK = (
+    "an admin approves them in the Admin Console (Bots Management > the bot > Publish "
+    "requests), or turns on Auto Approve for the bot"
+)
 #: The longest version comment accepted (Kore.ai's own limit is not documented).
 MAX_COMMENT = 500
 
@@ -84,6 +91,22 @@ class Publish:
     @property
     def failed_resources(self) -> tuple[Resource, ...]:
         return tuple(resource for resource in self.resources if resource.failed)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "job_id": self.job_id,
+            "status": self.raw_status,
+            "percent": self.percent,
+            "requested_at": _iso(self.requested_at),
+            "created_by": self.created_by,
+            "resources": [
+                {"name": r.name, "type": r.type, "status": r.status} for r in self.resources
+            ],
+            "awaiting_approval": [
+                {"name": a.name, "languages": list(a.languages)} for a in self.awaiting
+            ],
+            "comment": self.comment,
+        }
 
 
 @dataclass(frozen=True)

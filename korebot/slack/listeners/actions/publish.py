@@ -6,20 +6,28 @@ the bot's one publish start: of any number of clicks, replays, publishers or pro
 one POSTs. The winner reads the status first: a publish already running is joined. The
 POST is never retried: when its answer is lost (timeout, 5xx), the status says whether a
 publish newer than the POST runs. Kore.ai's status call has no job id: the first job not
-older than korebot's POST (less ``CLOCK_SKEW``) is korebot's.
+older than korebot's POST (less ``publish.CLOCK_SKEW``) is korebot's.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
-from datetime import datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
 
 from slack_bolt import Respond
 
 from korebot.errors import DatabaseUnavailable
-from korebot.kore import JobStatus, Kind, KoreError, KoreUnavailable, KoreUnreachable, Status
+from korebot.kore import (
+    JobStatus,
+    Kind,
+    KoreError,
+    KoreUnavailable,
+    KoreUnreachable,
+    Status,
+    UnreadableResponse,
+)
 from korebot.kore.kinds import publish
 from korebot.registry import Bot
 from korebot.slack import publish_messages
@@ -34,8 +42,23 @@ from korebot.watch.types import StartRequestView, StartState, Via, WatchRequest
 
 log = logging.getLogger(__name__)
 
-#: Seconds korebot's clock may be ahead of Kore.ai's when it tells its own publish apart.
-CLOCK_SKEW = 5.0
+
+@dataclass(frozen=True)
+class _Mine:
+    """Which publish is korebot's: the first not older than its POST (``publish.ours``),
+    and never the job the status showed before the POST (``seen``), which a publish that
+    ended just before it would otherwise pass for."""
+
+    posted_at: datetime
+    seen: str | None
+
+    def of(self, status: JobStatus) -> bool:
+        job = status.publish
+        return (
+            job is not None
+            and publish.ours(job, self.posted_at)
+            and (self.seen is None or job.job_id != self.seen)
+        )
 
 
 def _clicked(body: dict[str, Any], action: dict[str, Any]) -> tuple[str, str]:
@@ -150,17 +173,26 @@ def _start(services: Services, request: StartRequestView, bot: Bot, respond: Res
         raise Refusal(
             f"Nothing was published: I could not read the status first. {error}"
         ) from None
+    if before.status is Status.UNKNOWN and before.raw_status != publish.NEVER:
+        _finish(services, request, StartState.FAILED, f"status {before.raw_status!r}", None)
+        raise Refusal(
+            f"Nothing was published: Kore.ai reports {bot.name}'s latest publish as "
+            f"{before.raw_status!r}, which may be one still running. Check with "
+            f"`/publish-status {bot.name}`."
+        )
     if before.status is Status.IN_PROGRESS:
         _watching(services, request, bot, before, Via.ASK, StartState.JOINED, "joined")
         text = f"A publish of {bot.name} was already running: I watch it here instead."
         respond(replace_original=True, **publish_messages.answer(text).kwargs())
         return
-    posted_at = services.engine.clock() - timedelta(seconds=CLOCK_SKEW)
+    posted_at = services.engine.clock() - publish.CLOCK_SKEW
+    seen = before.publish.job_id if before.publish else None
     comment = request.note or "Published from Slack"
     try:
         started = services.gateway.publish(bot, comment, train=True)
-    except (KoreUnreachable, KoreUnavailable) as error:
-        _lost(services, request, bot, respond, str(error), posted_at)
+    except (KoreUnreachable, KoreUnavailable, UnreadableResponse) as error:
+        # Its answer was lost (or unreadable): it may have started; never sent again.
+        _lost(services, request, bot, respond, str(error), _Mine(posted_at, seen))
         return
     except KoreError as error:  # refused: nothing published
         _finish(services, request, StartState.FAILED, str(error), None)
@@ -171,7 +203,7 @@ def _start(services: Services, request: StartRequestView, bot: Bot, respond: Res
         now = _status(services, bot)
     except KoreError:
         now = publish.placeholder(None)
-    job = now.publish if now.publish is not None and publish.ours(now.publish, posted_at) else None
+    job = now.publish if _Mine(posted_at, seen).of(now) else None
     ours = publish.Publish(None, "inprogress", None, None, None, None, None, ())
     status = publish.as_status(replace(job or ours, awaiting=started.awaiting, comment=comment))
     _watching(services, request, bot, status, Via.TRAIN, StartState.STARTED, "published")
@@ -205,7 +237,7 @@ def _lost(
     bot: Bot,
     respond: Respond,
     error: str,
-    posted_at: datetime,
+    mine: _Mine,
 ) -> None:
     """The POST may or may not have reached Kore.ai: never sent again; the status says."""
     log.warning("Publish POST for %s got no answer: %s", bot.name, error)
@@ -218,7 +250,7 @@ def _lost(
             f"tell whether it started ({status_error}). Check with `/publish-status "
             f"{bot.name}` before trying again."
         ) from None
-    if now.publish is not None and publish.ours(now.publish, posted_at):
+    if mine.of(now):
         said = f"{error}; then seen"
         _watching(services, request, bot, now, Via.TRAIN, StartState.UNKNOWN, said)
         text = f"Kore.ai was slow to answer, but {bot.name} is publishing: I watch it here."
@@ -270,8 +302,8 @@ def take_over(services: Services, notifier: SlackNotifier, request: StartRequest
         )
         notifier.tell_user(request.channel_id, user, publish_messages.answer(text))
         return
-    claimed = (request.claimed_at or request.created_at) - timedelta(seconds=CLOCK_SKEW)
-    if now.publish is not None and publish.ours(now.publish, claimed):
+    claimed = (request.claimed_at or request.created_at) - publish.CLOCK_SKEW
+    if _Mine(claimed, None).of(now):
         said = "interrupted; then seen"
         _watching(services, request, bot, now, Via.TRAIN, StartState.UNKNOWN, said)
         return
