@@ -440,6 +440,29 @@ def test_doctor_on_a_missing_scope_gives_the_scope_hint_not_another_host(
     assert line.endswith("(ML Finished, batch tests 0 suites works.)"), line
 
 
+def test_doctor_reads_the_latest_publish_with_the_admin_app_and_names_its_scope(
+    korebot: Korebot, fake: FakeKore
+) -> None:
+    admin = {
+        "KORE_ADMIN_CLIENT_ID": fake.admin_client_id,
+        "KORE_ADMIN_CLIENT_SECRET": fake.admin_client_secret,
+    }
+    result = korebot(["doctor"], env_for(fake, **admin))
+    assert result.returncode == 0, result.stdout
+    assert bot_line(result, BOT).endswith("batch tests 0 suites, latest publish successful")
+    assert fake.count(BOT, kind="publish-status") == 1
+    assert_clean(result)
+    assert fake.admin_client_secret not in result.stdout + result.stderr
+    # The bot's App Builder app given as the admin one: Kore.ai refuses it for its scope.
+    builder = {
+        "KORE_ADMIN_CLIENT_ID": fake.client_id,
+        "KORE_ADMIN_CLIENT_SECRET": fake.client_secret,
+    }
+    wrong = korebot(["doctor"], env_for(fake, **builder))
+    assert wrong.returncode == 1
+    assert "lacks the 'Bot Publish > Publish Status' scope" in bot_line(wrong, BOT)
+
+
 def test_doctor_says_which_scope_is_missing() -> None:
     """A JWT app granted only Train FAQ: the doctor names Train ML and Batch Tests
     Management, for each bot."""
