@@ -121,8 +121,11 @@ class StatusGateway:
         the run being followed (``KoreClient.job_status``).
         """
         key = JobKey.of(bot, language, state, kind, subject)
-        client = self.registry.client(bot, admin=kinds.spec(kind).admin_app)
-        status, age = self._shared(key, bot, purpose, lambda: client.job_status(key, last))
+        spec = kinds.spec(kind)
+        client, own = self.registry.client(bot, admin=spec.admin_app), self.registry.client(bot)
+        status, age = self._shared(
+            key, bot, purpose, lambda: client.job_status(key, last, own), cost=spec.calls(last)
+        )
         return Fetched(status, age)
 
     def start_training(self, bot: Bot, language: str, kind: Kind = Kind.FAQ) -> JobStatus:
@@ -157,7 +160,7 @@ class StatusGateway:
         return suites
 
     def _shared(
-        self, key: _Key, bot: Bot, purpose: Purpose, call: Callable[[], _T]
+        self, key: _Key, bot: Bot, purpose: Purpose, call: Callable[[], _T], *, cost: int = 1
     ) -> tuple[_T, float]:
         """``call``'s answer and its age, shared with concurrent callers of the same key and
         within the bot's budget.
@@ -165,7 +168,8 @@ class StatusGateway:
         An ask takes an answer up to ``fresh_for`` seconds old; a poll wants a new one (or
         joins one in flight). When the budget is spent, an ask gets the last known answer
         with its age, and a poll gets BudgetExhausted with the seconds to wait; so does an
-        ask when nothing is known yet.
+        ask when nothing is known yet. ``cost``: the Kore.ai calls ``call`` makes, each
+        counted on the budget.
         """
         with self._lock:
             moment = self.clock()
@@ -174,7 +178,11 @@ class StatusGateway:
                 return known
             joined = self._in_flight.get(key)
             if joined is None:
-                wait = self.budget.acquire((bot.host, bot.bot_id))
+                wait = 0.0
+                for _ in range(cost):  # stops at the first call the budget refuses
+                    wait = self.budget.acquire((bot.host, bot.bot_id))
+                    if wait > 0:
+                        break
                 if wait > 0:
                     if purpose == "ask" and known is not None:
                         return known
@@ -183,7 +191,7 @@ class StatusGateway:
                         f"try again in {math.ceil(wait)} s.",
                         retry_after=wait,
                     )
-                self.calls += 1
+                self.calls += cost
                 leading: Future[Any] = Future()
                 self._in_flight[key] = leading
         if joined is not None:

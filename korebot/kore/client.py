@@ -161,14 +161,26 @@ class KoreClient:
                 return self._call(request, spec, spec.parse, bot=bot, language=lang)
         raise AssertionError("unreachable: tenacity either returns or raises")  # pragma: no cover
 
-    def job_status(self, key: JobKey, last: JobStatus | None = None) -> JobStatus:
+    def job_status(
+        self, key: JobKey, last: JobStatus | None = None, own: KoreClient | None = None
+    ) -> JobStatus:
         """The job's status, whatever its kind: a training's status call; a batch test run's
         status while ``last`` (the previous answer) follows one, else its suite's last
-        result from the list (korebot.kore.kinds.batch)."""
+        result from the list (korebot.kore.kinds.batch); a publish's (this client being the
+        Admin Console app's), with the published trainings korebot follows after its own
+        publish read by ``own``, the bot's own app's client."""
         if key.kind.is_training:
             return self.training_status(key.bot_id, key.language, key.state, key.kind)
         if key.kind is Kind.PUBLISH:
-            return publish.as_status(publish.following(self.publish_status(key.bot_id), last))
+            job = publish.following(self.publish_status(key.bot_id), last)
+            if job.follows_trainings:  # korebot's publish: the published trainings it started
+                trainings = own or self
+
+                def read(kind: Kind, language: str) -> JobStatus:
+                    return trainings.training_status(key.bot_id, language, State.PUBLISHED, kind)
+
+                job = publish.trained(job, read)
+            return publish.as_status(job)
         request_id = batch.following(last)
         if request_id is not None:
             run = self.batch_test_status(key.bot_id, key.language, key.subject, request_id)

@@ -70,6 +70,13 @@ def details(publish: Publish | None) -> str:
         lines.append("resources: " + ", ".join(shown))
     if publish.awaiting:
         lines.append(approvals(publish))
+    if publish.trainings:
+        trained = ", ".join(
+            f"{_kind(t.kind)} {escape(t.language, 10)} "
+            + (EMOJI[t.status] if t.done else EMOJI[Status.IN_PROGRESS])
+            for t in publish.trainings
+        )
+        lines.append(f"the published version's trainings: {trained}")
     return "\n".join(lines)
 
 
@@ -83,13 +90,29 @@ def approvals(publish: Publish) -> str:
     return f":hourglass: awaiting approval: {names}; {UNBLOCK}."
 
 
-def headline(name: str, result: JobStatus) -> str:
-    """ "✅ publish of support successful", or which resources failed."""
+def headline(name: str, result: JobStatus, bot_name: str | None = None) -> str:
+    """ "✅ publish of support successful", which resources failed, or (korebot's own
+    publish, its published trainings followed) whether the bot is live."""
+    job = result.publish
+    if job is not None and job.follows_trainings and result.status.is_final:
+        who = escape(bot_name or "the bot")
+        failed = job.failed_trainings
+        if not failed:
+            return f"{EMOJI[Status.SUCCESS]} {name} successful: {who} is live"
+        names = ", ".join(f"{_kind(t.kind)} training ({escape(t.language, 10)})" for t in failed)
+        return (
+            f"{EMOJI[Status.FAILURE]} {name} successful, but the published version's "
+            f"{names} failed: {who} is not live"
+        )
     line = f"{EMOJI[result.status]} {name} {state_words(result)}"
-    failed = result.publish.failed_resources if result.publish else ()
-    if result.status is Status.FAILURE and failed:
-        line += ": " + ", ".join(escape(r.name, 60) for r in failed) + " failed"
+    failed_resources = job.failed_resources if job else ()
+    if result.status is Status.FAILURE and failed_resources:
+        line += ": " + ", ".join(escape(r.name, 60) for r in failed_resources) + " failed"
     return line
+
+
+def _kind(value: str) -> str:
+    return {"faq": "FAQ", "ml": "ML"}.get(value, escape(value, 10))
 
 
 def status(bot: Bot, result: JobStatus, user: str, age: float = 0.0) -> Message:
@@ -118,7 +141,7 @@ def watching(
 
 def final_reply(watch: WatchView, result: JobStatus, took: float | None = None) -> Message:
     mentions = " ".join(f"<@{user}>" for user in watch.askers)
-    first = headline(job(watch), result)
+    first = headline(job(watch), result, watch.bot_name)
     text = f"{mentions} {first}".strip()
     about = details(result.publish)
     if took is not None:
@@ -127,7 +150,7 @@ def final_reply(watch: WatchView, result: JobStatus, took: float | None = None) 
 
 
 def final_parent(watch: WatchView, result: JobStatus) -> Message:
-    first = headline(job(watch), result)
+    first = headline(job(watch), result, watch.bot_name)
     return Message(
         text=first,
         blocks=(section(f"*{first}*"), context_line("result in the thread")),

@@ -29,12 +29,13 @@ from korebot.testing.fake_slack import FakeSlack
 
 PUBLISH = "/publish-status"
 PUBLISHER = "U0PUBLISHER"
-BOTS = {f"p{n}": f"st-00000000-0000-4000-8000-0000000000{n:02d}" for n in range(1, 10)}
+BOTS = {f"p{n}": f"st-00000000-0000-4000-8000-0000000000{n:02d}" for n in range(1, 9)}
+LIVE = "st-00000000-0000-4000-8000-000000000099"
 
 
 @pytest.fixture(scope="module")
 def kore() -> Iterator[FakeKore]:
-    with FakeKore(bots=list(BOTS.values()), rate_limit=None) as fake:
+    with FakeKore(bots=[*BOTS.values(), LIVE], rate_limit=None) as fake:
         yield fake
 
 
@@ -42,12 +43,15 @@ def kore() -> Iterator[FakeKore]:
 def h(
     kore: FakeKore, slack: FakeSlack, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Harness]:
-    db = tmp_path_factory.mktemp("db") / "korebot.db"
+    folder = tmp_path_factory.mktemp("db")
+    # "live" has a language: korebot follows its published version's trainings.
+    (folder / "bots.toml").write_text(f'[bots.live]\nid = "{LIVE}"\nlanguages = ["en"]\n')
     env = app_env(
         kore,
         slack,
-        db,
+        folder / "korebot.db",
         KOREBOT_BOTS=",".join(f"{alias}={bot}" for alias, bot in BOTS.items()),
+        KOREBOT_CONFIG=str(folder / "bots.toml"),
         KORE_ADMIN_CLIENT_ID=kore.admin_client_id,
         KORE_ADMIN_CLIENT_SECRET=kore.admin_client_secret,
         KOREBOT_PUBLISHERS=f"{PUBLISHER},U0SECOND",
@@ -119,6 +123,24 @@ def test_publish_from_slack_posts_once_and_the_result_comes_to_the_publisher(h: 
     again = alltext(h.answer(click(h, PUBLISH_ACTION, token, channel)))
     assert "already handled" in again
     assert len(posts(h.kore, "p2")) == 1
+
+
+def test_after_publishing_the_thread_follows_the_published_trainings_to_live(
+    h: Harness,
+) -> None:
+    h.kore.on_publish(LIVE, PublishScript(languages=("en",)))
+    channel = new_channel()
+    _, token = confirm(h, "publish live", channel)
+    click(h, PUBLISH_ACTION, token, channel)
+    done = h.wait_reply(channel)
+    (reply,) = done["replies"]
+    assert (
+        reply["text"]
+        == f"<@{PUBLISHER}> :white_check_mark: publish of live successful: live is live"
+    )
+    assert "trainings: FAQ en :white_check_mark:, ML en :white_check_mark:" in alltext(reply)
+    for kind in ("faq", "ml"):  # each read until it ran and ended: in progress, then done
+        assert h.kore.count(LIVE, training=kind) >= 2
 
 
 def test_a_failed_publish_names_the_resources_that_failed(h: Harness) -> None:

@@ -118,3 +118,46 @@ def test_a_failed_publish_says_which_resources_failed_and_approvals_what_unblock
     assert "awaiting approval: mortgage (en)" in about
     assert "Auto Approve" in about
     assert "Natural Language :x: FAILED" in about
+
+
+def test_korebots_publish_is_done_once_its_published_trainings_are() -> None:
+    posted = datetime(2022, 7, 29, 8, 4, 40, tzinfo=UTC)
+    mine = _with(
+        publish.parse_publish({**LATEST, "status": "successful"}),
+        posted_at=posted,
+        languages=("en",),
+    )
+    assert publish.as_status(mine).status is Status.IN_PROGRESS  # trainings not read yet
+    assert publish.calls(publish.as_status(mine)) == 3  # the status, FAQ en, ML en
+    answers = {"faq": "in-progress", "ml": "Inprogress"}
+
+    def read(kind: Kind, language: str) -> JobStatus:
+        return JobStatus.placeholder(answers[kind.value], kind)
+
+    mine = publish.trained(mine, read)
+    assert publish.as_status(mine).status is Status.IN_PROGRESS
+    answers.update(faq="success", ml="Failed")
+    mine = publish.trained(mine, read)
+    status = publish.as_status(mine)
+    assert status.status is Status.FAILURE
+    assert publish.calls(status) == 1  # both done: only the status
+    line = publish_messages.headline("publish of support", status, "support")
+    assert line == (
+        ":x: publish of support successful, but the published version's ML training (en) "
+        "failed: support is not live"
+    )
+    # Kept across polls, found again by its POST's time before korebot knew its job ID.
+    unseen = _with(mine, job_id=None)
+    again = publish.following(
+        publish.parse_publish({**LATEST, "status": "successful"}), (publish.as_status(unseen))
+    )
+    assert again.trainings == mine.trainings
+    assert JobStatus.from_json(status.as_json(), Kind.PUBLISH) == status
+
+
+def test_a_training_never_seen_running_counts_as_done_after_two_final_answers() -> None:
+    training = publish.Published("faq", "en", "", Status.UNKNOWN)
+    once = training.seen(Status.SUCCESS, "success")
+    assert not once.done
+    assert once.seen(Status.SUCCESS, "success").done
+    assert training.seen(Status.IN_PROGRESS, "in-progress").seen(Status.SUCCESS, "success").done

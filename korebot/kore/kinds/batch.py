@@ -43,7 +43,7 @@ from urllib.parse import quote
 
 from korebot.kore import validation
 from korebot.kore.errors import InvalidInput, NotFound, UnreadableResponse
-from korebot.kore.kinds.protocol import Request
+from korebot.kore.kinds.protocol import Request, one_call
 from korebot.kore.models import (
     JobStatus,
     Kind,
@@ -758,3 +758,7 @@ def change_words(change: float | None, before: float | None) -> str:
     if abs(change) < 0.005:
         return f"same as {before:.2f}"
     return f"{'up' if change > 0 else 'down'} {abs(change):.2f} from {before:.2f}"
+
+
+#: One Kore.ai call a poll.
+calls = one_call

@@ -11,7 +11,7 @@ from typing import Any
 from urllib.parse import quote
 
 from korebot.kore.errors import UnreadableResponse
-from korebot.kore.kinds.protocol import Request
+from korebot.kore.kinds.protocol import Request, one_call
 from korebot.kore.models import (
     JobStatus,
     State,
@@ -87,3 +87,7 @@ def run_of(status: JobStatus) -> str | None:
 
 def new_run(before: str | None, now: str | None) -> bool:
     return now != before
+
+
+#: One Kore.ai call a poll.
+calls = one_call

@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import quote
 
 from korebot.kore.errors import UnreadableResponse
-from korebot.kore.kinds.protocol import Request
+from korebot.kore.kinds.protocol import Request, one_call
 from korebot.kore.models import JobStatus, Kind, State, Status, describe, optional_str
 
 label = "ML"
@@ -145,3 +145,7 @@ def new_run(before: str | None, now: str | None) -> bool:
     if old.isdigit() and new.isdigit() and int(new) != int(old):
         return int(new) > int(old)
     return is_ != was
+
+
+#: One Kore.ai call a poll.
+calls = one_call

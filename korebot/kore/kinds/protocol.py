@@ -52,6 +52,11 @@ class Spec(Protocol):
         """What identifies the run this answer is about, as the store keeps it."""
         ...
 
+    def calls(self, last: JobStatus | None) -> int:
+        """The Kore.ai calls the next poll makes, after answer ``last`` (each spends the
+        bot's budget)."""
+        ...
+
     def new_run(self, before: str | None, now: str | None) -> bool:
         """Whether a final answer of run ``now`` is another run than ``before``'s."""
         ...
@@ -67,3 +72,8 @@ class Training(Spec, Protocol):
     def parse_train(self, data: Any) -> JobStatus:
         """The answer to starting a training."""
         ...
+
+
+def one_call(last: JobStatus | None) -> int:
+    """``Spec.calls`` of a kind whose poll is one call, whatever it knew before."""
+    return 1

@@ -12,6 +12,7 @@ not older than the POST is korebot's (``ours``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -19,7 +20,16 @@ from urllib.parse import quote
 
 from korebot.kore.errors import InvalidInput, UnreadableResponse
 from korebot.kore.kinds.protocol import Request
-from korebot.kore.models import JobStatus, Kind, State, Status, describe, optional_str, parse_time
+from korebot.kore.models import (
+    TRAININGS,
+    JobStatus,
+    Kind,
+    State,
+    Status,
+    describe,
+    optional_str,
+    parse_time,
+)
 from korebot.kore.validation import shown
 
 label = "publish"
@@ -72,6 +82,39 @@ class Approval:
 
 
 @dataclass(frozen=True)
+class Published:
+    """One training of the published version, followed after korebot's publish."""
+
+    kind: str
+    language: str
+    raw_status: str
+    status: Status
+    #: Seen in progress since the publish, and final answers seen so far: a training
+    #: final before anyone saw it run is taken as done after ``SETTLE_CHECKS`` answers
+    #: (Kore.ai may not retrain what did not change, or start a moment late).
+    seen_running: bool = False
+    finals: int = 0
+
+    @property
+    def done(self) -> bool:
+        return self.status.is_final and (self.seen_running or self.finals >= SETTLE_CHECKS)
+
+    def seen(self, status: Status, raw: str) -> Published:
+        """This training after one more answer."""
+        return replace(
+            self,
+            raw_status=raw,
+            status=status,
+            seen_running=self.seen_running or status is Status.IN_PROGRESS,
+            finals=self.finals + 1 if status.is_final else self.finals,
+        )
+
+
+#: Final answers after which a published training never seen running counts as done.
+SETTLE_CHECKS = 2
+
+
+@dataclass(frozen=True)
 class Publish:
     """One answer of the status call: the bot's current or latest publish job."""
 
@@ -87,6 +130,20 @@ class Publish:
     #: dialogs awaiting approval, and the version comment.
     awaiting: tuple[Approval, ...] = ()
     comment: str | None = None
+    #: korebot's POST, less the clock skew (a job not older than it is korebot's), and the
+    #: languages whose published trainings it follows after success (empty: none).
+    posted_at: datetime | None = None
+    languages: tuple[str, ...] = ()
+    trainings: tuple[Published, ...] = ()
+
+    @property
+    def follows_trainings(self) -> bool:
+        """Published successfully by korebot, which now follows the trainings it started."""
+        return bool(self.languages) and status_of(self.raw_status) is Status.SUCCESS
+
+    @property
+    def failed_trainings(self) -> tuple[Published, ...]:
+        return tuple(t for t in self.trainings if t.done and t.status is not Status.SUCCESS)
 
     @property
     def failed_resources(self) -> tuple[Resource, ...]:
@@ -216,6 +273,19 @@ def parse_publish(data: Any) -> Publish:
     percent = data.get("percentageComplete")
     own = _object(data.get(_OWN))
     comment = optional_str(own.get("comment"))
+    languages = own.get("languages")
+    trainings = tuple(
+        Published(
+            str(item.get("kind")),
+            str(item.get("language")),
+            str(item.get("raw_status")),
+            Status(item.get("status", Status.UNKNOWN.value)),
+            item.get("seen_running") is True,
+            int(item.get("finals") or 0),
+        )
+        for item in own.get("trainings", [])
+        if isinstance(item, dict)
+    )
     awaiting = tuple(
         Approval(str(item.get("name")), tuple(str(x) for x in item.get("languages", [])))
         for item in own.get("awaiting", [])
@@ -232,16 +302,61 @@ def parse_publish(data: Any) -> Publish:
         resources=resources,
         awaiting=awaiting,
         comment=comment,
+        posted_at=parse_time(own.get("posted_at")),
+        languages=tuple(str(x) for x in languages) if isinstance(languages, list) else (),
+        trainings=trainings,
     )
 
 
 def following(publish: Publish, last: JobStatus | None) -> Publish:
-    """The status call's answer with what korebot's POST said of the same job (the dialogs
-    awaiting approval, the comment), kept from the last answer."""
+    """The status call's answer with what korebot knows of the same job from its POST and
+    earlier polls (approvals, comment, the published trainings followed), kept from the
+    last answer: the same job ID, or, before korebot saw its job, the first not older
+    than its POST."""
     before = last.publish if last is not None else None
-    if before is None or before.job_id is None or before.job_id != publish.job_id:
+    if before is None:
         return publish
-    return replace(publish, awaiting=before.awaiting, comment=before.comment)
+    same = before.job_id is not None and before.job_id == publish.job_id
+    first = (
+        before.job_id is None and before.posted_at is not None and ours(publish, before.posted_at)
+    )
+    if not (same or first):
+        return publish
+    return replace(
+        publish,
+        awaiting=before.awaiting,
+        comment=before.comment,
+        posted_at=before.posted_at,
+        languages=before.languages,
+        trainings=before.trainings,
+    )
+
+
+def trained(job: Publish, read: Callable[[Kind, str], JobStatus]) -> Publish:
+    """The job with one more answer for each published training it follows that is not
+    done yet (``read(kind, language)``: that training's status, published version)."""
+    known = {(t.kind, t.language): t for t in job.trainings}
+    followed = []
+    for language in job.languages:
+        for kind in TRAININGS:
+            training = known.get((kind.value, language)) or Published(
+                kind.value, language, "", Status.UNKNOWN
+            )
+            if not training.done:
+                answer = read(kind, language)
+                training = training.seen(answer.status, answer.raw_status)
+            followed.append(training)
+    return replace(job, trainings=tuple(followed))
+
+
+def calls(last: JobStatus | None) -> int:
+    """Kore.ai calls the next poll may make: the status, and one per published training
+    still followed (the budget is spent for each)."""
+    job = last.publish if last is not None else None
+    if job is None or not job.languages:
+        return 1
+    done = {(t.kind, t.language) for t in job.trainings if t.done}
+    return 1 + len(job.languages) * len(TRAININGS) - len(done)
 
 
 def ours(publish: Publish, posted_at: datetime) -> bool:
@@ -257,10 +372,20 @@ _OWN = "korebot"
 
 
 def as_status(publish: Publish) -> JobStatus:
+    """korebot's status of the job: a successful publish whose published trainings korebot
+    follows is in progress until they are done, then a success only if they all are."""
+    status, message = status_of(publish.raw_status), publish.raw_status
+    if publish.follows_trainings:
+        expected = len(publish.languages) * 2  # FAQ and ML, each language
+        done = [t for t in publish.trainings if t.done]
+        if len(done) < expected:
+            status, message = Status.IN_PROGRESS, "published; training the published version"
+        elif publish.failed_trainings:
+            status = Status.FAILURE
     return JobStatus(
-        status=status_of(publish.raw_status),
+        status=status,
         raw_status=publish.raw_status,
-        message=publish.raw_status,
+        message=message,
         training_id=publish.job_id,
         modified_on=publish.modified_at or publish.requested_at,
         modified_by=publish.created_by,
@@ -298,6 +423,16 @@ def as_json(status: JobStatus) -> dict[str, Any]:
         own["awaiting"] = [{"name": a.name, "languages": list(a.languages)} for a in job.awaiting]
     if job.comment:
         own["comment"] = job.comment
+    if job.posted_at:
+        own["posted_at"] = job.posted_at.isoformat()
+    if job.languages:
+        own["languages"] = list(job.languages)
+    if job.trainings:
+        own["trainings"] = [
+            {"kind": t.kind, "language": t.language, "raw_status": t.raw_status,
+             "status": t.status.value, "seen_running": t.seen_running, "finals": t.finals}
+            for t in job.trainings
+        ]  # fmt: skip
     return {**data, _OWN: own} if own else data
 
 

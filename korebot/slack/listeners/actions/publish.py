@@ -52,6 +52,14 @@ class _Mine:
     posted_at: datetime
     seen: str | None
 
+    def own(self, status: JobStatus, bot: Bot) -> JobStatus:
+        """korebot's publish as it follows it: with its POST's time and the languages of
+        the published trainings it follows after success."""
+        job = status.publish
+        if job is None:
+            return status
+        return publish.as_status(replace(job, posted_at=self.posted_at, languages=bot.languages))
+
     def of(self, status: JobStatus) -> bool:
         job = status.publish
         return (
@@ -205,8 +213,16 @@ def _start(services: Services, request: StartRequestView, bot: Bot, respond: Res
         now = publish.placeholder(None)
     job = now.publish if _Mine(posted_at, seen).of(now) else None
     ours = publish.Publish(None, "inprogress", None, None, None, None, None, ())
-    status = publish.as_status(replace(job or ours, awaiting=started.awaiting, comment=comment))
-    _watching(services, request, bot, status, Via.TRAIN, StartState.STARTED, "published")
+    mine = replace(
+        job or ours,
+        awaiting=started.awaiting,
+        comment=comment,
+        posted_at=posted_at,
+        languages=bot.languages,  # its published trainings, followed after success
+    )
+    _watching(
+        services, request, bot, publish.as_status(mine), Via.TRAIN, StartState.STARTED, "published"
+    )
     text = f"Publishing {bot.name}: the result will come in the thread of my message."
     respond(replace_original=True, **publish_messages.answer(text).kwargs())
 
@@ -252,7 +268,7 @@ def _lost(
         ) from None
     if mine.of(now):
         said = f"{error}; then seen"
-        _watching(services, request, bot, now, Via.TRAIN, StartState.UNKNOWN, said)
+        _watching(services, request, bot, mine.own(now, bot), Via.TRAIN, StartState.UNKNOWN, said)
         text = f"Kore.ai was slow to answer, but {bot.name} is publishing: I watch it here."
     else:
         _finish(services, request, StartState.UNKNOWN, f"{error}; no publish seen", None)
@@ -303,9 +319,10 @@ def take_over(services: Services, notifier: SlackNotifier, request: StartRequest
         notifier.tell_user(request.channel_id, user, publish_messages.answer(text))
         return
     claimed = (request.claimed_at or request.created_at) - publish.CLOCK_SKEW
-    if _Mine(claimed, None).of(now):
+    mine = _Mine(claimed, None)
+    if mine.of(now):
         said = "interrupted; then seen"
-        _watching(services, request, bot, now, Via.TRAIN, StartState.UNKNOWN, said)
+        _watching(services, request, bot, mine.own(now, bot), Via.TRAIN, StartState.UNKNOWN, said)
         return
     _finish(services, request, StartState.UNKNOWN, "interrupted; no publish seen", None)
     text = (
