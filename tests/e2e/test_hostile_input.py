@@ -18,7 +18,8 @@ from korebot.testing.fake_kore import FakeKore, Status
 from korebot.testing.fake_slack import FakeSlack
 
 ALLOWED_PATH = re.compile(
-    r"/api/public/bot/st-[0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12}/(?:faqs|ml)/train/status"
+    r"/api/public/bot/st-[0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12}/"
+    r"(?:(?:faqs|ml)/train/status|testsuite|publish/status)"
 )
 # The only Slack markup korebot itself writes: the asker, dates, channels, its own links.
 ALLOWED_MARKUP = re.compile(
@@ -92,7 +93,7 @@ def check_answer(h: Harness, text: str, command: str = "/faq-status") -> str:
     # No "@" in the IDs: xdist's loadgroup reads the group after the first "@" of a test's ID.
     ids=lambda text: str(text).replace("@", "(at)"),
 )
-@pytest.mark.parametrize("command", ["/faq-status", "/ml-status"])
+@pytest.mark.parametrize("command", ["/faq-status", "/ml-status", "/batch-test", "/publish-status"])
 def test_hostile_text_is_answered_safely(h: Harness, text: str, command: str) -> None:
     check_answer(h, text, command)
 
