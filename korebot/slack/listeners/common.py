@@ -21,12 +21,12 @@ from slack_sdk.errors import SlackApiError
 
 from korebot.errors import DatabaseUnavailable
 from korebot.kore import InvalidInput, Kind
-from korebot.registry import Bot
+from korebot.registry import Bot, JobKey
 from korebot.slack import messages, parsing
 from korebot.slack.kinds import command as command_of
 from korebot.slack.listeners.context import Services
 from korebot.slack.notifier import slack_error
-from korebot.watch.types import WatchView
+from korebot.watch.types import StartRequestView, WatchView
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +108,22 @@ def target(
             raise Refusal(f"Say which language: `{name} {bot.name} en`.")
         language = bot.languages[0]
     return bot, language
+
+
+def clicked(body: dict[str, Any], action: dict[str, Any]) -> tuple[str, str]:
+    """Who clicked a button, and its value (a confirmation's token)."""
+    return (body.get("user") or {}).get("id", ""), str(action.get("value") or "")
+
+
+def requested_bot(services: Services, request: StartRequestView, user: str) -> Bot:
+    """A start request's bot, with its rules checked for ``user`` now (Refusal if the
+    configuration changed what the request names)."""
+    key = request.key
+    asked = parsing.Targeted(request.bot_name, key.language, key.state)
+    bot, _ = target(services, asked, request.channel_id, user, key.kind)
+    if JobKey.of(bot, key.language, key.state, key.kind, key.subject) != key:
+        raise Refusal(f"{bot.name} is configured differently now; ask again.")
+    return bot
 
 
 def permalink(client: WebClient, watch: WatchView) -> str | None:

@@ -31,12 +31,11 @@ from korebot.kore import (
 from korebot.kore.kinds import publish
 from korebot.registry import Bot
 from korebot.slack import publish_messages
-from korebot.slack.listeners.commands.publish_status import key_of, may_publish
+from korebot.slack.listeners.commands.publish_status import may_publish
 from korebot.slack.listeners.commands.status import begin_watch
-from korebot.slack.listeners.common import Refusal, answering, target
+from korebot.slack.listeners.common import Refusal, answering, clicked, requested_bot
 from korebot.slack.listeners.context import Services
 from korebot.slack.notifier import SlackNotifier
-from korebot.slack.parsing import Targeted
 from korebot.watch.engine import STALE_AFTER
 from korebot.watch.types import StartRequestView, StartState, Via, WatchRequest
 
@@ -69,10 +68,6 @@ class _Mine:
         )
 
 
-def _clicked(body: dict[str, Any], action: dict[str, Any]) -> tuple[str, str]:
-    return (body.get("user") or {}).get("id", ""), str(action.get("value") or "")
-
-
 def _request(services: Services, user: str, token: str) -> tuple[StartRequestView, Bot]:
     """The click's request and its bot, with the publisher's rights checked again now."""
     request = services.engine.start_request(token) if token else None
@@ -80,24 +75,16 @@ def _request(services: Services, user: str, token: str) -> tuple[StartRequestVie
         raise Refusal("I don't know this confirmation; ask again with `publish BOT`.")
     if user != request.user_id:
         raise Refusal("This confirmation is someone else's; ask for your own with `publish`.")
-    bot = _bot_of(services, request, user)
+    bot = requested_bot(services, request, user)
     may_publish(services, bot, user)
     return request, bot
-
-
-def _bot_of(services: Services, request: StartRequestView, user: str) -> Bot:
-    asked = Targeted(request.bot_name, publish.LANGUAGE, publish.STATE)
-    bot, _ = target(services, asked, request.channel_id, user, Kind.PUBLISH)
-    if key_of(bot) != request.key:
-        raise Refusal(f"{bot.name} is configured differently now; ask again.")
-    return bot
 
 
 def cancel_publish(
     services: Services, body: dict[str, Any], action: dict[str, Any], respond: Respond
 ) -> None:
     with answering(respond, "the Cancel button", replace_original=False):
-        user, token = _clicked(body, action)
+        user, token = clicked(body, action)
         request, _ = _request(services, user, token)
         _, cancelled = services.engine.cancel_start_request(token)
         if cancelled:
@@ -111,7 +98,7 @@ def publish_now(
     services: Services, body: dict[str, Any], action: dict[str, Any], respond: Respond
 ) -> None:
     with answering(respond, "the Publish button", replace_original=False):
-        user, token = _clicked(body, action)
+        user, token = clicked(body, action)
         _, bot = _request(services, user, token)
         engine = services.engine
         claim = engine.claim_start(token, user)
@@ -308,7 +295,7 @@ def take_over(services: Services, notifier: SlackNotifier, request: StartRequest
     status says whether a publish newer than its claim runs; never a POST."""
     user = request.started_by or request.user_id
     try:
-        bot = _bot_of(services, request, user)
+        bot = requested_bot(services, request, user)
         now = _status(services, bot)
     except (Refusal, KoreError, DatabaseUnavailable) as error:
         _finish(services, request, StartState.UNKNOWN, f"interrupted; not checked: {error}", None)

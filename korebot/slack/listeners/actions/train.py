@@ -26,14 +26,14 @@ from slack_bolt import Respond
 
 from korebot.errors import DatabaseUnavailable
 from korebot.kore import JobStatus, Kind, KoreError, KoreUnavailable, KoreUnreachable, Status
-from korebot.registry import Bot, JobKey
-from korebot.slack import parsing, training_messages
+from korebot.registry import Bot
+from korebot.slack import training_messages
 from korebot.slack.kinds import command as command_of
 from korebot.slack.listeners.actions.publish import take_over as take_over_publish
 from korebot.slack.listeners.commands.batch_test import take_over as take_over_run
 from korebot.slack.listeners.commands.status import begin_watch
 from korebot.slack.listeners.commands.train import may_train, offer
-from korebot.slack.listeners.common import Refusal, answering, target
+from korebot.slack.listeners.common import Refusal, answering, clicked, requested_bot
 from korebot.slack.listeners.context import Services
 from korebot.slack.messages import Message
 from korebot.slack.notifier import SlackNotifier
@@ -48,10 +48,6 @@ LOST = "I stopped before Kore.ai's answer to the start was recorded."
 SWEEP_EVERY = 30.0
 
 
-def _clicked(body: dict[str, Any], action: dict[str, Any]) -> tuple[str, str]:
-    return (body.get("user") or {}).get("id", ""), str(action.get("value") or "")
-
-
 def _request(services: Services, user: str, token: str) -> tuple[StartRequestView, Bot]:
     """The click's request and its bot, with the asker's rules checked again now."""
     request = services.engine.start_request(token) if token else None
@@ -59,26 +55,16 @@ def _request(services: Services, user: str, token: str) -> tuple[StartRequestVie
         raise Refusal("I don't know this confirmation; ask again with `train BOT LANG`.")
     if user != request.user_id:
         raise Refusal("This confirmation is someone else's; ask for your own with `train`.")
-    bot = _bot_of(services, request, user)
+    bot = requested_bot(services, request, user)
     may_train(services, bot, user)
     return request, bot
-
-
-def _bot_of(services: Services, request: StartRequestView, user: str) -> Bot:
-    """The request's bot, with its rules checked for ``user`` now (Refusal if it changed)."""
-    key = request.key
-    asked = parsing.Train(request.bot_name, key.language, key.state)
-    bot, _ = target(services, asked, request.channel_id, user, key.kind)
-    if JobKey.of(bot, key.language, key.state, key.kind) != key:
-        raise Refusal(f"{bot.name} is configured differently now; ask again.")
-    return bot
 
 
 def cancel_train(
     services: Services, body: dict[str, Any], action: dict[str, Any], respond: Respond
 ) -> None:
     with answering(respond, "the Cancel button", replace_original=False):
-        user, token = _clicked(body, action)
+        user, token = clicked(body, action)
         request, _ = _request(services, user, token)
         now, cancelled = services.engine.cancel_start_request(token)
         key = request.key
@@ -93,7 +79,7 @@ def train_now(
     services: Services, body: dict[str, Any], action: dict[str, Any], respond: Respond
 ) -> None:
     with answering(respond, "the Train now button", replace_original=False):
-        user, token = _clicked(body, action)
+        user, token = clicked(body, action)
         _, bot = _request(services, user, token)
         claim = services.engine.claim_start(token, user)
         claimed = claim.request
@@ -309,7 +295,7 @@ def _take_over(services: Services, notifier: SlackNotifier, request: StartReques
         notifier.tell_user(request.channel_id, user, message)
 
     try:
-        bot = _bot_of(services, request, user)
+        bot = requested_bot(services, request, user)
     except Refusal as refusal:
         services.engine.finish_start_request(
             request.request_id, StartState.UNKNOWN, f"{LOST} Not checked: {refusal}"
