@@ -29,7 +29,7 @@ from korebot.testing.fake_slack import FakeSlack
 
 PUBLISH = "/publish-status"
 PUBLISHER = "U0PUBLISHER"
-BOTS = {f"p{n}": f"st-00000000-0000-4000-8000-0000000000{n:02d}" for n in range(1, 9)}
+BOTS = {f"p{n}": f"st-00000000-0000-4000-8000-0000000000{n:02d}" for n in range(1, 11)}
 LIVE = "st-00000000-0000-4000-8000-000000000099"
 
 
@@ -175,6 +175,38 @@ def test_a_refused_publish_says_why_and_cancel_sends_nothing(h: Harness) -> None
     _, token = confirm(h, "publish p5", channel)
     assert "cancelled" in alltext(h.answer(click(h, CANCEL_ACTION, token, channel)))
     assert len(posts(h.kore, "p5")) == 1  # the refused one only
+
+
+def test_two_publishers_confirming_at_once_make_one_post(h: Harness) -> None:
+    h.kore.on_publish(BOTS["p8"], PublishScript(running_polls=3))
+    channel = new_channel()
+    _, first = confirm(h, "publish p8", channel)
+    _, second = confirm(h, "publish p8", channel, user="U0SECOND")
+    clicks = [
+        threading.Thread(target=click, args=(h, PUBLISH_ACTION, token, channel, user))
+        for token, user in ((first, PUBLISHER), (second, "U0SECOND"))
+    ]
+    for thread in clicks:
+        thread.start()
+    for thread in clicks:
+        thread.join()
+    done = h.wait_reply(channel)
+    assert len(posts(h.kore, "p8")) == 1
+    (reply,) = done["replies"]
+    assert "publish of p8 successful" in reply["text"]
+
+
+def test_a_lost_answer_to_the_post_is_never_sent_again_and_the_status_is_told(
+    h: Harness,
+) -> None:
+    h.kore.on_publish(BOTS["p9"], PublishScript(post=Fail(503, "Service Unavailable")))
+    channel = new_channel()
+    _, token = confirm(h, "publish p9", channel)
+    said = alltext(h.answer(click(h, PUBLISH_ACTION, token, channel)))
+    assert "did not answer my request to publish p9" in said
+    assert "no publish newer than it shows" in said
+    assert len(posts(h.kore, "p9")) == 1  # never retried
+    assert h.posts(channel) == []
 
 
 def test_only_publishers_may_publish(h: Harness) -> None:

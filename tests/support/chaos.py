@@ -6,8 +6,9 @@ from their request handlers, so a kill keyed to an event happens before the fake
 before the app hears the answer ("after": the message exists, the app never learns its ts);
 ``HookedKore`` fires when a request arrives, once the fake has decided (and recorded) its
 answer but before sending it, and knows how long that answer will take (a ``Delay`` step),
-so a kill can land mid-poll; a batch test request is seen as its kind ("batch-run",
-"batch-status", "batch-suites") rather than "status".
+so a kill can land mid-poll; a batch test or publish request is seen as its kind
+("batch-run", "batch-status", "batch-suites", "publish", "publish-status") rather than
+"status".
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from korebot.testing import fake_batch, fake_slack
+from korebot.testing import fake_batch, fake_publish, fake_slack
 from korebot.testing.app_process import AppProcess
 from korebot.testing.fake_kore import FakeKore
 from korebot.testing.fake_slack import FakeSlack
@@ -156,8 +157,10 @@ class HookedKore(FakeKore):
         language = str(verdict.query.get("language", ""))
         with self._polls_lock:
             self.polls.append(Poll(language, time.monotonic(), delay))
-        batch = fake_batch.route(incoming.method, verdict.path)
-        method = "status" if batch is None else batch[0]
+        routed = fake_batch.route(incoming.method, verdict.path) or fake_publish.route(
+            incoming.method, verdict.path
+        )
+        method = "status" if routed is None else routed[0]
         self.killer.see(Seen("kore", "before", method, dict(verdict.query), delay))
         return verdict
 
