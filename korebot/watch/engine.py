@@ -8,8 +8,8 @@ their work runs (korebot.watch.held_leases). So a restart resumes everything, an
 several processes sharing PostgreSQL split the work.
 
 ``WatchEngine``'s public methods are everything the chat side and the command line may
-ask: watch, stop, subscribe, list, the status a watched training had at its last poll,
-trainings started from Slack, run history, the App Home's reads, and the durable record
+ask: watch, stop, subscribe, list, the status a watched job had at its last poll,
+jobs started from Slack (one start each), run history, the App Home's reads, and the durable record
 of slash commands (whose leases it holds and renews). Each is one store call and, where
 a person waits for it, one post; nothing outside this module touches the store or the
 leases held.
@@ -196,7 +196,7 @@ class WatchEngine:
     # Watches and subscriptions -----------------------------------------------------
 
     def watch(self, request: WatchRequest, status: JobStatus) -> Started:
-        """Watch a training for a channel, or add the asker to the channel's existing watch."""
+        """Watch a job for a channel, or add the asker to the channel's existing watch."""
         joined = self.store.watches.join_watch(request, status)
         # The asker's Home tab lists their watches (a queued refresh: it returns at once).
         self.notifier.training_changed(request.bot.name)
@@ -207,11 +207,11 @@ class WatchEngine:
     def watched_status(
         self, bot: Bot, language: str, state: State, kind: Kind = Kind.FAQ, subject: str = ""
     ) -> Fetched | None:
-        """The last poll's answer while the training runs and its next poll is on time.
+        """The last poll's answer while the job runs and its next poll is on time.
 
         A watch posts a change within one interval, so asking Kore.ai in between would
         tell nothing more and spend the bot's budget: asks ride on the polls, and many
-        channels asking about one training cost no more calls than one. A poll just due
+        channels asking about one job cost no more calls than one. A poll just due
         (waiting for the tick, or under way) still counts as on time. None otherwise.
         """
         target = self.store.targets.target_state(JobKey.of(bot, language, state, kind, subject))
@@ -293,10 +293,10 @@ class WatchEngine:
         return self.store.subscriptions.subscriptions_in(channel_id)
 
     def active_count(self) -> int:
-        """Targets being polled (one per watched or subscribed training)."""
+        """Targets being polled (one per watched or subscribed job)."""
         return self.store.targets.active_count()
 
-    # Trainings started from Slack ---------------------------------------------------
+    # Jobs started from Slack (trainings, batch test runs, publishes) ------------------
 
     def record_start_request(self, ask: StartAsk) -> StartRequestView:
         """A confirmation to show (``StartRequests.record_start_request``)."""
@@ -306,7 +306,7 @@ class WatchEngine:
         return self.store.start_requests.start_request(token)
 
     def claim_start(self, token: str, user_id: str) -> StartClaim:
-        """Claim a confirmation as its training's one start, or as a follower of the request
+        """Claim a request as its job's one start, or as a follower of the request
         holding it (``StartRequests.claim_start``): only a winner may POST."""
         return self.store.start_requests.claim_start(token, user_id)
 
@@ -345,7 +345,7 @@ class WatchEngine:
     # History and the App Home ------------------------------------------------------
 
     def runs(self, key: JobKey, limit: int = SHOWN_RUNS) -> list[RunView]:
-        """The training's last runs, newest first."""
+        """The job's last runs, newest first."""
         return self.store.runs.runs(key, limit)
 
     def home_activity(self, user_id: str, bots: list[Bot]) -> HomeActivity:

@@ -1,6 +1,6 @@
 """The values and enums the engine, its store and the chat side exchange, and the Notifier.
 
-Every state the engine names is here (how a watch started and ended, where a training
+Every state the engine names is here (how a watch started and ended, where a job
 asked for from Slack is, what a poll saw); so are the snapshots the store hands out
 (views, claims, what a poll changed) and the chat side's interface (``Notifier``). None
 of them is a database row: the rows are ``korebot.watch.store.tables``.
@@ -29,19 +29,19 @@ class Via(StrEnum):
     """How a watch started."""
 
     ASK = "ask"  # someone typed the command
-    SUBSCRIPTION = "subscription"  # a poll saw a subscribed training's run start or end
-    TRAIN = "train"  # someone started the training from Slack (its first asker)
+    SUBSCRIPTION = "subscription"  # a poll saw a subscribed job's run start or end
+    TRAIN = "train"  # someone started the job from Slack (its first asker)
 
 
 class StartState(StrEnum):
-    """Where a training requested from Slack is (``korebot_train_requests.state``)."""
+    """Where a job asked for from Slack is (``korebot_train_requests.state``)."""
 
     PENDING = "pending"  # the confirmation is shown; nothing started
     CANCELLED = "cancelled"  # Cancel was clicked
     EXPIRED = "expired"  # clicked too late
     STARTING = "starting"  # claimed by one click: its POST may be under way
     STARTED = "started"  # Kore.ai accepted the POST
-    JOINED = "joined"  # a training was already running: nothing started, its watch joined
+    JOINED = "joined"  # a run was already going: nothing started, its watch joined
     FAILED = "failed"  # Kore.ai refused the POST (or nothing was sent)
     UNKNOWN = "unknown"  # the POST's answer was lost: never sent again for this request
 
@@ -125,7 +125,7 @@ class SubscriptionView:
 
 @dataclass(frozen=True)
 class Outcome:
-    """The final word of a watch: the training's result, or why watching stopped."""
+    """The final word of a watch: the job's result, or why watching stopped."""
 
     result: JobStatus | None = None
     reason: str | None = None
@@ -319,7 +319,7 @@ class StartRequestView:
     result: str | None
     watch_id: int | None
     #: The request whose start this one joined (its claim found that one starting the
-    #: same training): this request never POSTs. None for any other.
+    #: same job): this request never POSTs. None for any other.
     follows: int | None = None
     note: str | None = None
 
@@ -330,9 +330,9 @@ class StartClaim:
 
     #: The request as it is now; None if there is no such request.
     request: StartRequestView | None
-    #: This call claimed it and holds its training's start: it may POST, once.
+    #: This call claimed it and holds its job's start: it may POST, once.
     won: bool = False
-    #: This call claimed it as a follower of this request, which held the training's start
+    #: This call claimed it as a follower of this request, which held the job's start
     #: at that moment (as it was then): it must not POST, but join what that one started.
     leader: StartRequestView | None = None
 
