@@ -1,11 +1,12 @@
 """The ``korebot`` command: FAQ and ML training status for humans and release pipelines,
-batch tests (``korebot test``: does the bot still understand people?) and publishing
-(``korebot publish``, ``korebot status BOT --kind publish``).
+batch tests (``korebot test``: does the bot still understand people?), publishing
+(``korebot publish``, ``korebot status BOT --kind publish``) and all of it in one
+(``korebot release``: train, gate, publish, live).
 
-Exit codes: 0 training succeeded (a batch test passed, the bot was published), 1 training
-failed (a batch test failed or fell below the bar, the publish failed), 2 usage or
-configuration error, 3 still in progress (or watch timed out; a publish's dialogs await
-approval), 4 Kore.ai error.
+Exit codes: 0 training succeeded (a batch test passed, the bot was published, a release is
+live), 1 training failed (a batch test failed or fell below the bar, the publish failed, a
+release step or its gate failed), 2 usage or configuration error, 3 still in progress (or
+timed out; a publish's dialogs await approval), 4 Kore.ai error.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import replace
+from contextvars import ContextVar
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import IntEnum, StrEnum
 from typing import TYPE_CHECKING, Annotated, NoReturn, TypeVar
@@ -44,6 +46,7 @@ from korebot.kore import (
 from korebot.kore.errors import BudgetExhausted
 from korebot.kore.kinds import batch, publish
 from korebot.kore.kinds.ml import part_names
+from korebot.kore.models import TRAININGS
 from korebot.registry import Bot, BotRegistry
 
 if TYPE_CHECKING:
@@ -72,8 +75,9 @@ _MARKS = {
 app = typer.Typer(
     name="korebot",
     help="Kore.ai FAQ and ML training status: check it, wait for it, start it; batch "
-    "tests (`korebot test`): does the bot still understand people?; and publishing "
-    "(`korebot publish`, `korebot status BOT --kind publish`).\n\n"
+    "tests (`korebot test`): does the bot still understand people?; publishing "
+    "(`korebot publish`, `korebot status BOT --kind publish`); and all of it in one "
+    "(`korebot release`: train, gate, publish, live).\n\n"
     "Exit codes: 0 succeeded, 1 failed, 2 usage or configuration error, "
     "3 still in progress (or timed out; a publish awaiting approval), 4 Kore.ai error.",
     no_args_is_help=True,
@@ -119,6 +123,21 @@ DEFAULT_COMMENT = "Published from the korebot CLI"
 IntervalOpt = Annotated[float, typer.Option(min=0.1, help="Seconds between status checks.")]
 TimeoutOpt = Annotated[
     float, typer.Option(min=0.1, help="Give up (exit 3) after this many seconds.")
+]
+MinF1Opt = Annotated[
+    float | None,
+    typer.Option(
+        help="Fail (exit 1) below this F1, 0 to 1. Default: the bot's min_f1 in the "
+        "TOML file, else KOREBOT_MIN_F1; unset: no bar."
+    ),
+]
+MaxDropOpt = Annotated[
+    float | None,
+    typer.Option(
+        help="Fail (exit 1) when F1 falls more than this below the previous completed "
+        "run's (same suite, language and version). Default: the bot's max_f1_drop, else "
+        "KOREBOT_MAX_F1_DROP (0.02)."
+    ),
 ]
 
 
@@ -246,21 +265,8 @@ def batch_test(
         State,
         typer.Option("--version", help="configured (the in-development version) or published."),
     ] = State.CONFIGURED,
-    min_f1: Annotated[
-        float | None,
-        typer.Option(
-            help="Fail (exit 1) below this F1, 0 to 1. Default: the bot's min_f1 in the "
-            "TOML file, else KOREBOT_MIN_F1; unset: no bar."
-        ),
-    ] = None,
-    max_drop: Annotated[
-        float | None,
-        typer.Option(
-            help="Fail (exit 1) when F1 falls more than this below the previous completed "
-            "run's (same suite, language and version). Default: the bot's max_f1_drop, else "
-            "KOREBOT_MAX_F1_DROP (0.02)."
-        ),
-    ] = None,
+    min_f1: MinF1Opt = None,
+    max_drop: MaxDropOpt = None,
     no_wait: Annotated[
         bool, typer.Option("--no-wait", help="Start the run, print its request ID, exit 3.")
     ] = False,
@@ -270,28 +276,12 @@ def batch_test(
 ) -> None:
     """Run a batch test suite and judge its F1: exit 0 if it passed, 1 if the run failed or
     fell below the bar (saying which), 3 if still running (--no-wait, --timeout)."""
-    for name, number in (("--min-f1", min_f1), ("--max-drop", max_drop)):
-        if number is not None and not (math.isfinite(number) and 0 <= number <= 1):
-            _fail(Exit.USAGE, f"{name} must be a number from 0 to 1, not {number}.")
-    try:
-        name = batch.suite_name(suite)
-        lang = validation.language(language)
-    except InvalidInput as error:
-        _fail(Exit.USAGE, str(error))
+    _check_fractions(min_f1, max_drop)
+    name, lang = _checked(lambda: (batch.suite_name(suite), validation.language(language)))
     with _loaded() as loaded:
-        target, lang = _target(loaded.registry, bot, lang)
-        if target.languages and lang not in target.languages:
-            _fail(
-                Exit.USAGE,
-                f"{target.name} has no language {lang!r} configured; its languages: "
-                f"{', '.join(target.languages)}.",
-            )
-        default = loaded.bar(target)
-        bar = batch.Bar(
-            min_f1=default.min_f1 if min_f1 is None else min_f1,
-            max_drop=default.max_drop if max_drop is None else max_drop,
-        )
-        run = _BatchRun(target, lang, version, bar, as_json, time.monotonic() + timeout)
+        target = _with_language(loaded.registry, bot, lang)
+        bar = _bar(loaded, target, min_f1, max_drop)
+        run = _BatchRun(target, lang, version, bar, as_json, timeout)
         run.start(loaded, name, no_wait=no_wait, interval=interval)
 
 
@@ -331,18 +321,68 @@ def publish_bot(
     (without --wait a started publish is 3), 4 Kore.ai error (nothing published, or it
     cannot be told), 2 usage or missing admin credentials.
     """
-    try:
-        text = publish.version_comment(comment)
-    except InvalidInput as error:
-        _fail(Exit.USAGE, f"--comment: {error}")
+    text = _version_comment(comment)
     with _loaded() as loaded:
         target = _bot(loaded.registry, bot)
-        try:
-            loaded.registry.client(target, admin=True)  # AdminCredentialsMissing: say what
-        except InvalidInput as error:
-            _fail(Exit.USAGE, str(error))
+        _admin_app(loaded.registry, target)
         run = _Publishing(target, as_json, timeout)
         run.start(loaded, text, train=not no_training, wait=wait, interval=interval)
+
+
+@app.command(
+    epilog='Example: korebot release support en --suite "smoke tests" --min-f1 0.85 --timeout 3600'
+)
+def release(
+    bot: BotArg,
+    language: Annotated[
+        str, typer.Argument(help="Language code of the trainings and the suite's run, e.g. en.")
+    ],
+    suite: Annotated[
+        str | None,
+        typer.Option(
+            help="The batch test suite that gates the publish (its run must pass the bar); "
+            "none: no quality gate.",
+            show_default=False,
+        ),
+    ] = None,
+    min_f1: MinF1Opt = None,
+    max_drop: MaxDropOpt = None,
+    comment: Annotated[
+        str | None,
+        typer.Option(
+            help="The version comment. Default: one naming the release and its scores, "
+            'e.g. "korebot release: FAQ and ML trained (en); smoke tests F1 0.91".',
+            show_default=False,
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    interval: IntervalOpt = 10.0,
+    timeout: Annotated[
+        float,
+        typer.Option(min=0.1, help="Give up (exit 3) after this many seconds, all steps in all."),
+    ] = 3600.0,
+) -> None:
+    """Release the bot's in-development version, step after step: train FAQ and ML, run
+    the --suite and judge it (the gate), publish, and follow the published version's
+    trainings until the bot is live. Each step is printed as it ends; the first that fails
+    stops the release.
+
+    Needs the bot's Admin Console app, as `korebot publish` does. Exit 0 live, 1 a step
+    or the gate failed (naming it, and what was not done), 2 usage, no Admin Console app
+    or an unknown suite (its suites are listed), 3 timed out or dialogs awaiting approval,
+    4 Kore.ai error.
+    """
+    _check_fractions(min_f1, max_drop)
+    if suite is None and (min_f1 is not None or max_drop is not None):
+        _fail(Exit.USAGE, "--min-f1 and --max-drop judge the --suite run: give --suite too.")
+    name = None if suite is None else _checked(lambda: batch.suite_name(suite))
+    lang = _checked(lambda: validation.language(language))
+    text = None if comment is None else _version_comment(comment)
+    with _loaded() as loaded:
+        target = _with_language(loaded.registry, bot, lang)
+        _admin_app(loaded.registry, target)
+        bar = _bar(loaded, target, min_f1, max_drop)
+        _Release(loaded, target, lang, bar, text, as_json, interval, timeout).run(name)
 
 
 @app.command(epilog="Example: korebot doctor")
@@ -475,6 +515,57 @@ def _target(registry: BotRegistry, name: str, language: str | None) -> tuple[Bot
     return bot, language
 
 
+def _checked(check: Callable[[], _T]) -> _T:
+    """What the check gives, or exit 2 saying why the input was rejected."""
+    try:
+        return check()
+    except InvalidInput as error:
+        _fail(Exit.USAGE, str(error))
+
+
+def _check_fractions(min_f1: float | None, max_drop: float | None) -> None:
+    for name, number in (("--min-f1", min_f1), ("--max-drop", max_drop)):
+        if number is not None and not (math.isfinite(number) and 0 <= number <= 1):
+            _fail(Exit.USAGE, f"{name} must be a number from 0 to 1, not {number}.")
+
+
+def _with_language(registry: BotRegistry, name: str, lang: str) -> Bot:
+    """The bot, if the language is one of its configured ones (or it has none listed)."""
+    target = _bot(registry, name)
+    if target.languages and lang not in target.languages:
+        _fail(
+            Exit.USAGE,
+            f"{target.name} has no language {lang!r} configured; its languages: "
+            f"{', '.join(target.languages)}.",
+        )
+    return target
+
+
+def _bar(
+    loaded: config_module.Config, bot: Bot, min_f1: float | None, max_drop: float | None
+) -> batch.Bar:
+    """The bot's bar (``Config.bar``), with --min-f1 and --max-drop over it."""
+    default = loaded.bar(bot)
+    return batch.Bar(
+        min_f1=default.min_f1 if min_f1 is None else min_f1,
+        max_drop=default.max_drop if max_drop is None else max_drop,
+    )
+
+
+def _version_comment(comment: str) -> str:
+    """--comment as publish.version_comment takes it, else exit 2 saying why."""
+    try:
+        return publish.version_comment(comment)
+    except InvalidInput as error:
+        _fail(Exit.USAGE, f"--comment: {error}")
+
+
+def _admin_app(registry: BotRegistry, bot: Bot) -> None:
+    """Exit 2 (saying what to set) unless the bot has its Admin Console app, which
+    publishing needs; nothing is sent."""
+    _checked(lambda: registry.client(bot, admin=True))  # AdminCredentialsMissing
+
+
 def _ask(call: Callable[[], _T]) -> _T:
     try:
         return call()
@@ -482,6 +573,35 @@ def _ask(call: Callable[[], _T]) -> _T:
         _fail(Exit.USAGE, str(error))
     except KoreError as error:
         _fail(Exit.KORE_ERROR, str(error))
+
+
+def _poll(call: Callable[[], _T]) -> _T | None:
+    """One status check of a wait: its answer, or None after a passing fault (said on
+    stderr; as the app's watches, an odd body passes too, until the timeout). Exit 2 for
+    rejected input, 4 for a lasting Kore.ai error; BudgetExhausted is raised."""
+    try:
+        return call()
+    except BudgetExhausted:
+        raise
+    except InvalidInput as error:
+        _fail(Exit.USAGE, str(error))
+    except KoreError as error:
+        if not (error.transient or isinstance(error, UnreadableResponse)):
+            _fail(Exit.KORE_ERROR, str(error))
+        err.print(f"korebot: {error} Still waiting.", markup=False, emoji=False)
+        return None
+
+
+def _within(deadline: float, call: Callable[[], _T]) -> _T:
+    """``call``'s answer, waiting for the bot's budget while the deadline allows (then
+    BudgetExhausted); any other KoreError as raised."""
+    while True:
+        try:
+            return call()
+        except BudgetExhausted as error:
+            if time.monotonic() + error.retry_after > deadline:
+                raise
+            time.sleep(error.retry_after)
 
 
 def _watch(
@@ -544,12 +664,20 @@ class _BatchRun:
     the bot's budget (the app's, when its database is there), as `watch` does."""
 
     def __init__(
-        self, bot: Bot, lang: str, state: State, bar: batch.Bar, as_json: bool, deadline: float
+        self,
+        bot: Bot,
+        lang: str,
+        state: State,
+        bar: batch.Bar,
+        as_json: bool,
+        timeout: float,
+        began: float | None = None,
     ) -> None:
         self.bot, self.lang, self.state, self.bar = bot, lang, state, bar
         self.as_json = as_json
-        self.deadline = deadline
-        self.began = time.monotonic()
+        #: Since when it has waited (``korebot release``: since the release began).
+        self.began = time.monotonic() if began is None else began
+        self.deadline = self.began + timeout
 
     def start(
         self, loaded: config_module.Config, name: str, *, no_wait: bool, interval: float
@@ -557,39 +685,58 @@ class _BatchRun:
         from korebot.wiring import command_line_gateway  # SQLAlchemy, as for `watch`
 
         client = loaded.registry.client(self.bot)
-        bot, lang = self.bot, self.lang
         with command_line_gateway(loaded) as gateway:
-            self._spend(gateway)
-            suites = self._kore(lambda: client.batch_test_suites(bot.bot_id, lang))
-            suite = batch.find(suites, name)
-            if suite is None:
-                _fail(Exit.USAGE, _no_such_suite(bot, name, suites))
-            previous = suite.previous(self.state, lang)
-            self._spend(gateway)
-            started = self._kore(
-                lambda: client.run_batch_test(bot.bot_id, lang, suite.name, self.state)
-            )
-            what = f"batch test {_plain(suite.name)!r} of {bot.label} ({lang}, {self.state.value})"
+            suite = self.find(gateway, client, name)
+            previous = suite.previous(self.state, self.lang)
+            request_id = self.post(gateway, client, suite)
             if no_wait:
                 if self.as_json:
-                    out.print_json(json.dumps(self._header(suite, started.request_id, None)))
+                    out.print_json(json.dumps(self._header(suite, request_id, None)))
                 else:
                     out.print(
-                        f"Started {what}: request ID {started.request_id}. Not waiting; "
+                        f"Started {self._what(suite)}: request ID {request_id}. Not waiting; "
                         "the verdict is not known yet.",
                         markup=False,
                         emoji=False,
                     )
                 raise typer.Exit(Exit.IN_PROGRESS)
-            err.print(
-                f"korebot: started {what}: request ID {started.request_id}",
-                markup=False,
-                emoji=False,
-            )
-            result = self._wait(gateway, client, suite, started.request_id, interval)
+            self.say_started(suite, request_id)
+            result = self.wait(gateway, client, suite, request_id, interval)
         self._verdict(suite, result, previous)
 
-    def _wait(
+    def find(self, gateway: StatusGateway, client: KoreClient, name: str) -> batch.Suite:
+        """The bot's suite of that name (one call), else exit 2 listing its suites."""
+        bot, lang = self.bot, self.lang
+        self._spend(gateway)
+        suites = self._kore(lambda: client.batch_test_suites(bot.bot_id, lang))
+        suite = batch.find(suites, name)
+        if suite is None:
+            _fail(Exit.USAGE, _no_such_suite(bot, name, suites))
+        return suite
+
+    def post(self, gateway: StatusGateway, client: KoreClient, suite: batch.Suite) -> str:
+        """The one run POST (never sent again); the run's request ID."""
+        bot, lang = self.bot, self.lang
+        self._spend(gateway)
+        started = self._kore(
+            lambda: client.run_batch_test(bot.bot_id, lang, suite.name, self.state)
+        )
+        return started.request_id
+
+    def say_started(self, suite: batch.Suite, request_id: str) -> None:
+        err.print(
+            f"korebot: started {self._what(suite)}: request ID {request_id}",
+            markup=False,
+            emoji=False,
+        )
+
+    def _what(self, suite: batch.Suite) -> str:
+        return (
+            f"batch test {_plain(suite.name)!r} of {self.bot.label} ({self.lang}, "
+            f"{self.state.value})"
+        )
+
+    def wait(
         self,
         gateway: StatusGateway,
         client: KoreClient,
@@ -597,6 +744,7 @@ class _BatchRun:
         request_id: str,
         interval: float,
     ) -> batch.BatchRun:
+        """Status checks every ``interval`` until the run ends (exit 3 at the deadline)."""
         bot, lang = self.bot, self.lang
         last: batch.BatchRun | None = None
         while True:
@@ -605,15 +753,10 @@ class _BatchRun:
             if wait > 0:
                 pause = max(interval, wait)
             else:
-                try:
-                    result = client.batch_test_status(bot.bot_id, lang, suite.name, request_id)
-                except InvalidInput as error:
-                    _fail(Exit.USAGE, str(error))
-                except KoreError as error:
-                    if not (error.transient or isinstance(error, UnreadableResponse)):
-                        _fail(Exit.KORE_ERROR, str(error))
-                    err.print(f"korebot: {error} Still waiting.", markup=False, emoji=False)
-                else:
+                result = _poll(
+                    lambda: client.batch_test_status(bot.bot_id, lang, suite.name, request_id)
+                )
+                if result is not None:
                     if result.status in (Status.SUCCESS, Status.FAILURE):
                         return result
                     if last is None or _progress(result) != _progress(last):
@@ -636,20 +779,9 @@ class _BatchRun:
         self, suite: batch.Suite, result: batch.BatchRun, previous: batch.PastResult | None
     ) -> NoReturn:
         judged = batch.judge(result, previous, self.bar)
-        took = result.duration
-        if took is None:
-            took = time.monotonic() - self.began
+        took = self.took(result)
         if self.as_json:
-            data = self._header(suite, result.request_id, result)
-            data |= {
-                "previous": previous.as_dict() if previous else None,
-                "f1_change": judged.change,
-                "verdict": judged.verdict.value,
-                "reasons": list(judged.reasons),
-                "warnings": list(judged.warnings),
-                "duration_seconds": round(took, 3),
-            }
-            out.print_json(json.dumps(data))
+            out.print_json(json.dumps(self.data(suite, result, previous, judged)))
         else:
             self._print(suite, result, previous, judged, took)
         code = {
@@ -660,6 +792,27 @@ class _BatchRun:
         }[judged.verdict]
         raise typer.Exit(code)
 
+    def took(self, result: batch.BatchRun) -> float:
+        """How long the run took: as Kore.ai says, else since this command began."""
+        return result.duration if result.duration is not None else time.monotonic() - self.began
+
+    def data(
+        self,
+        suite: batch.Suite,
+        result: batch.BatchRun,
+        previous: batch.PastResult | None,
+        judged: batch.Judgement,
+    ) -> dict[str, object]:
+        """The judged run as ``--json`` prints it."""
+        return self._header(suite, result.request_id, result) | {
+            "previous": previous.as_dict() if previous else None,
+            "f1_change": judged.change,
+            "verdict": judged.verdict.value,
+            "reasons": list(judged.reasons),
+            "warnings": list(judged.warnings),
+            "duration_seconds": round(self.took(result), 3),
+        }
+
     def _print(
         self,
         suite: batch.Suite,
@@ -669,9 +822,7 @@ class _BatchRun:
         took: float,
     ) -> None:
         scores, counts = result.scores, result.counts
-        f1 = "no F1 reported" if scores.f1 is None else f"F1 {scores.f1:.2f}"
-        change = batch.change_words(judged.change, previous.scores.f1 if previous else None)
-        f1_line = f"{f1}, {change}" if change else f1
+        f1_line = _f1_line(result, previous, judged)
         if judged.verdict is batch.Verdict.PASSED:
             first = f"✔ Passed: {f1_line}"
             if judged.warnings:
@@ -707,8 +858,7 @@ class _BatchRun:
                 ("Report", f"{result.report_url} (a signed link; it expires, download it soon)")
             )
         rows.append(("Request ID", result.request_id))
-        minimum = "none" if self.bar.min_f1 is None else f"F1 at least {self.bar.min_f1:.2f}"
-        rows.append(("Bar", f"{minimum}; drop at most {self.bar.max_drop:.2f}"))
+        rows.append(("Bar", _bar_words(self.bar)))
         # Plain lines: the report's link must be printed whole, never wrapped or cut.
         for label, value in rows:
             out.print(
@@ -827,10 +977,19 @@ class _Publishing:
     POSTed over), one POST (never sent again), then the status; every call spends the
     bot's budget (the app's, when its database is there), as ``watch`` does."""
 
-    def __init__(self, bot: Bot, as_json: bool, timeout: float) -> None:
+    def __init__(
+        self,
+        bot: Bot,
+        as_json: bool,
+        timeout: float,
+        *,
+        info: Console | None = None,
+        began: float | None = None,
+    ) -> None:
         self.bot = bot
         self.as_json = as_json
-        self.began = time.monotonic()
+        #: Since when it has waited (``korebot release``: since the release began).
+        self.began = time.monotonic() if began is None else began
         self.deadline = self.began + timeout
         #: When korebot POSTed, less the clock skew (None: no POST, a running one joined).
         self.posted_at: datetime | None = None
@@ -841,7 +1000,7 @@ class _Publishing:
         self.train = True
         self.answer_lost: str | None = None
         # Text goes to stdout; with --json, stdout is the one object and the rest stderr.
-        self.info = err if as_json else out
+        self.info = info or (err if as_json else out)
 
     def start(
         self, loaded: config_module.Config, comment: str, *, train: bool, wait: bool,
@@ -849,39 +1008,45 @@ class _Publishing:
     ) -> NoReturn:  # fmt: skip
         from korebot.wiring import command_line_gateway  # SQLAlchemy, as for `watch`
 
-        bot = self.bot
         with command_line_gateway(loaded) as gateway:
-            try:
-                before = self._read(gateway)
-            except InvalidInput as error:
-                _fail(Exit.USAGE, str(error))
-            except KoreError as error:
-                _fail(
-                    Exit.KORE_ERROR,
-                    f"Nothing was published: korebot could not read {bot.name}'s publish "
-                    f"status first. {error}",
-                )
-            if before.status is Status.IN_PROGRESS:
-                self._say(
-                    f"A publish of {bot.label} is already running: not publishing again"
-                    + (", waiting for it instead." if wait else ".")
-                )
-                result = before
-            elif before.status is Status.UNKNOWN and before.raw_status != publish.NEVER:
-                _fail(
-                    Exit.KORE_ERROR,
-                    f"Nothing was published: Kore.ai reports {bot.name}'s latest publish as "
-                    f"{_plain(before.raw_status)!r}, a status korebot does not know (it may "
-                    f"still be running). Check with `korebot status {bot.name} --kind "
-                    "publish` and the Kore.ai builder.",
-                )
-            else:
-                if before.publish is not None and before.publish.requested_at is not None:
-                    self.before = (before.publish.job_id, before.publish.requested_at)
-                result = self._post(gateway, comment, train)
-            if wait:
-                result = self._wait(gateway, result, interval)
+            result = self.run(gateway, comment, train=train, wait=wait, interval=interval)
         self._verdict(result, waited=wait)
+
+    def run(
+        self, gateway: StatusGateway, comment: str, *, train: bool, wait: bool, interval: float
+    ) -> JobStatus:
+        """Join a running publish, or POST one; with ``wait``, until it ends (exit 3 at the
+        deadline). The status as far as it is known to be this publish's."""
+        bot = self.bot
+        try:
+            before = self._read(gateway)
+        except InvalidInput as error:
+            _fail(Exit.USAGE, str(error))
+        except KoreError as error:
+            _fail(
+                Exit.KORE_ERROR,
+                f"Nothing was published: korebot could not read {bot.name}'s publish "
+                f"status first. {error}",
+            )
+        if before.status is Status.IN_PROGRESS:
+            self._say(
+                f"A publish of {bot.label} is already running: not publishing again"
+                + (", waiting for it instead." if wait else ".")
+            )
+            result = before
+        elif before.status is Status.UNKNOWN and before.raw_status != publish.NEVER:
+            _fail(
+                Exit.KORE_ERROR,
+                f"Nothing was published: Kore.ai reports {bot.name}'s latest publish as "
+                f"{_plain(before.raw_status)!r}, a status korebot does not know (it may "
+                f"still be running). Check with `korebot status {bot.name} --kind "
+                "publish` and the Kore.ai builder.",
+            )
+        else:
+            if before.publish is not None and before.publish.requested_at is not None:
+                self.before = (before.publish.job_id, before.publish.requested_at)
+            result = self._post(gateway, comment, train)
+        return self._wait(gateway, result, interval) if wait else result
 
     # -- the one POST ---------------------------------------------------------------------
 
@@ -980,21 +1145,13 @@ class _Publishing:
                 self._gave_up(last)
             time.sleep(pause)
             try:
-                now = gateway.status(
-                    bot, publish.LANGUAGE, publish.STATE, "poll", Kind.PUBLISH
-                ).status
+                now = _poll(lambda: self._latest(gateway))
             except BudgetExhausted as error:
                 if time.monotonic() + error.retry_after > self.deadline:
                     self._gave_up(last)
                 time.sleep(max(0.0, error.retry_after - interval))
                 continue
-            except InvalidInput as error:
-                _fail(Exit.USAGE, str(error))
-            except KoreError as error:
-                # As the app's watches: an odd body is a passing fault, until the timeout.
-                if not (error.transient or isinstance(error, UnreadableResponse)):
-                    _fail(Exit.KORE_ERROR, str(error))
-                err.print(f"korebot: {error} Still waiting.", markup=False, emoji=False)
+            if now is None:
                 continue
             last = self._ours(now) if self.posted_at is not None else now
         return last
@@ -1012,7 +1169,7 @@ class _Publishing:
         took = _elapsed(self.deadline - self.began)
         seen = self._progress(last)
         if self.as_json:
-            out.print_json(json.dumps(self._data(last, PublishVerdict.RUNNING)))
+            out.print_json(json.dumps(self.data(last, PublishVerdict.RUNNING)))
         _fail(
             Exit.IN_PROGRESS,
             f"Gave up waiting after {took}; last status: {seen}. The publish goes on in "
@@ -1026,7 +1183,7 @@ class _Publishing:
         if not self._mine(result):
             verdict = PublishVerdict.RUNNING
         if self.as_json:
-            out.print_json(json.dumps(self._data(result, verdict)))
+            out.print_json(json.dumps(self.data(result, verdict)))
         else:
             _print_publish(self.bot, result, verdict, known=self._mine(result))
             if verdict is PublishVerdict.RUNNING and not waited:
@@ -1038,7 +1195,8 @@ class _Publishing:
                 )
         raise typer.Exit(verdict.exit)
 
-    def _data(self, result: JobStatus, verdict: PublishVerdict) -> dict[str, object]:
+    def data(self, result: JobStatus, verdict: PublishVerdict) -> dict[str, object]:
+        """The publish as ``--json`` prints it."""
         data = _publish_data(self.bot, result, verdict, known=self._mine(result))
         sent = self.sent
         return data | {
@@ -1069,15 +1227,431 @@ class _Publishing:
     def _read(self, gateway: StatusGateway) -> JobStatus:
         """A fresh status of the bot's latest publish, waiting for the bot's budget
         (within the deadline); KoreError as raised."""
-        while True:
+        return _within(self.deadline, lambda: self._latest(gateway))
+
+    def _latest(self, gateway: StatusGateway) -> JobStatus:
+        """One status call: the bot's latest publish."""
+        return gateway.status(
+            self.bot, publish.LANGUAGE, publish.STATE, "poll", Kind.PUBLISH
+        ).status
+
+
+# -- releasing ---------------------------------------------------------------------------
+
+
+class ReleaseVerdict(StrEnum):
+    """What ``korebot release`` came to."""
+
+    LIVE = "live"
+    FAILED = "failed"
+    USAGE = "usage"
+    TIMED_OUT = "timed_out"
+    AWAITING_APPROVAL = "awaiting_approval"
+    KORE_ERROR = "kore_error"
+
+
+#: A stopped step's result, the release's verdict and words, by the exit code it stopped with.
+_STOPPED = {
+    Exit.FAILURE: ("failed", ReleaseVerdict.FAILED, "failed"),
+    Exit.USAGE: ("usage_error", ReleaseVerdict.USAGE, "stopped by a usage error"),
+    Exit.IN_PROGRESS: ("timed_out", ReleaseVerdict.TIMED_OUT, "timed out"),
+    Exit.KORE_ERROR: ("kore_error", ReleaseVerdict.KORE_ERROR, "stopped by a Kore.ai error"),
+}
+_STEP_MARKS = {"succeeded": "✔", "skipped": "-", "awaiting_approval": "⚠"}
+#: A training's words while korebot follows it.
+_HOW = {"started": "started", "joined": "joined: it was running", "lost": "started; answer lost"}
+
+
+@dataclass
+class _Step:
+    """One step of a release, and how it ended (``result`` "not_run" until it does)."""
+
+    name: str
+    what: str
+    #: What a release stopped at this step has not done.
+    stops: str
+    result: str = "not_run"
+    seconds: float | None = None
+    summary: str = ""
+    details: dict[str, object] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "name": self.name,
+            "what": self.what,
+            "result": self.result,
+            "seconds": None if self.seconds is None else round(self.seconds, 3),
+            "summary": self.summary,
+            "details": self.details,
+        }
+
+
+class _Release:
+    """``korebot release``: train FAQ and ML, the gate, publish, the published trainings;
+    each step reuses its command's parts (``_BatchRun``, ``_Publishing``), and every call
+    spends the bot's budget through one gateway, as ``watch`` does."""
+
+    def __init__(
+        self,
+        loaded: config_module.Config,
+        bot: Bot,
+        lang: str,
+        bar: batch.Bar,
+        comment: str | None,
+        as_json: bool,
+        interval: float,
+        timeout: float,
+    ) -> None:
+        self.loaded, self.bot, self.lang, self.bar = loaded, bot, lang, bar
+        self.comment, self.as_json = comment, as_json
+        self.interval, self.timeout = interval, timeout
+        self.began = time.monotonic()
+        self.deadline = self.began + timeout
+        # Step lines go to stdout; with --json, stdout is the one object and the rest stderr.
+        self.info = err if as_json else out
+        self.suite: batch.Suite | None = None
+        self.f1: float | None = None
+        name = bot.name
+        self.train = _Step(
+            "train", f"FAQ and ML training of {name} ({lang}, configured)", "not published"
+        )
+        self.gate = _Step("gate", "quality gate", "not published")
+        self.publish = _Step("publish", f"publish of {name}", f"{name} is not live")
+        self.live = _Step(
+            "live",
+            f"the published version's FAQ and ML trainings ({lang})",
+            f"{name} is published but not live",
+        )
+        self.steps = (self.train, self.gate, self.publish, self.live)
+
+    def run(self, suite: str | None) -> NoReturn:
+        from korebot.wiring import command_line_gateway  # SQLAlchemy, as for `watch`
+
+        client = self.loaded.registry.client(self.bot)
+        gate = self._batch_run()
+        with command_line_gateway(self.loaded) as gateway:
+            if suite is not None:  # before any step: an unknown suite sends nothing else
+                self.suite = gate.find(gateway, client, suite)
+                self.gate.what = f"batch test {_plain(self.suite.name)!r} ({self.lang}, configured)"
+            self._step(self.train, lambda: self._train(gateway))
+            self._step(self.gate, lambda: self._judge(gateway, client, gate))
+            self._step(self.publish, lambda: self._publish(gateway))
+            self._step(self.live, lambda: self._go_live(gateway))
+        took = _elapsed(time.monotonic() - self.began)
+        self._end(ReleaseVerdict.LIVE, f"{self.bot.name} is live ({self.lang}), in {took}")
+
+    def _batch_run(self) -> _BatchRun:
+        return _BatchRun(
+            self.bot, self.lang, State.CONFIGURED, self.bar, False, self.timeout, self.began
+        )
+
+    # -- the steps: each returns its line, or raises _Failed -------------------------------
+
+    def _train(self, gateway: StatusGateway) -> str:
+        """Both trainings of the configured version: both statuses read first (nothing is
+        started unless both can be), a running one joined, else one POST each; then until
+        both end (the first to fail stops it)."""
+        before = {kind: self._first(gateway, kind) for kind in TRAININGS}
+        how: dict[str, str] = {}
+        trainings: list[publish.Published] = []
+        for kind in TRAININGS:
             try:
-                return gateway.status(
-                    self.bot, publish.LANGUAGE, publish.STATE, "poll", Kind.PUBLISH
-                ).status
-            except BudgetExhausted as error:
-                if time.monotonic() + error.retry_after > self.deadline:
+                training, how[kind.value] = self._start(gateway, kind, before[kind])
+            except _Failed as stopped:
+                started = [_label(t) for t in trainings if how[t.kind] != "joined"]
+                if not started:
                     raise
-                time.sleep(error.retry_after)
+                going = f" The {' and '.join(started)} training started, and goes on in Kore.ai."
+                raise _Failed(stopped.code, stopped.message + going, stopped.headline) from None
+            trainings.append(training)
+            self.train.details = _trainings_data(tuple(trainings), how)
+        done = self._follow(gateway, self.train, State.CONFIGURED, tuple(trainings), how)
+        words = _trainings_words(done, how)
+        if failed := _failed(done):
+            raise _Failed(Exit.FAILURE, words, f"{failed} training failed")
+        return words
+
+    def _judge(self, gateway: StatusGateway, client: KoreClient, run: _BatchRun) -> str:
+        suite = self.suite
+        if suite is None:
+            self.gate.result = "skipped"
+            self.gate.details = {"reason": "no --suite: no quality gate applies"}
+            return "no quality gate applies (no --suite)"
+        previous = suite.previous(State.CONFIGURED, self.lang)
+        request_id = run.post(gateway, client, suite)
+        self.gate.details = {"suite": suite.name, "request_id": request_id}
+        run.say_started(suite, request_id)
+        result = run.wait(gateway, client, suite, request_id, self.interval)
+        judged = batch.judge(result, previous, self.bar)
+        self.gate.details = run.data(suite, result, previous, judged)
+        self.f1 = result.scores.f1
+        name = _plain(suite.name)
+        if judged.verdict is batch.Verdict.PASSED:
+            warning = f" (warning: {judged.warnings[0]})" if judged.warnings else ""
+            line = _f1_line(result, previous, judged)
+            return f"{name}: passed, {line}{warning}; bar: {_bar_words(self.bar)}"
+        reasons = "; ".join(judged.reasons)
+        code = Exit.FAILURE if judged.verdict is batch.Verdict.FAILED else Exit.KORE_ERROR
+        raise _Failed(code, f"{name}: {reasons}", f"gate failed: {reasons}")
+
+    def _publish(self, gateway: StatusGateway) -> str:
+        comment = self.comment or self._comment()
+        run = _Publishing(self.bot, False, self.timeout, info=err, began=self.began)
+        result = run.run(gateway, comment, train=True, wait=True, interval=self.interval)
+        verdict = _publish_verdict(result)
+        self.publish.details = run.data(result, verdict)
+        words = _publish_words(self.bot, result, verdict)
+        if verdict is PublishVerdict.PUBLISHED:
+            if run.posted_at is None:
+                return f"{words} (a publish already running, joined)"
+            return f"{words}, comment \u201c{_plain(comment)}\u201d"
+        if verdict is PublishVerdict.AWAITING_APPROVAL:
+            self.publish.result = "awaiting_approval"
+            self.publish.stops = f"{self.bot.name} is not live until {publish.UNBLOCK}"
+            raise _Failed(Exit.IN_PROGRESS, words, words)
+        raise _Failed(verdict.exit, words, words)
+
+    def _go_live(self, gateway: StatusGateway) -> str:
+        """The published version's FAQ and ML trainings (Kore.ai starts them when a publish
+        ends), followed until both are done (``publish.Published``)."""
+        trainings = tuple(
+            publish.Published(kind.value, self.lang, "", Status.UNKNOWN) for kind in TRAININGS
+        )
+        done = self._follow(gateway, self.live, State.PUBLISHED, trainings)
+        words = _trainings_words(done)
+        if failed := _failed(done):
+            raise _Failed(Exit.FAILURE, words, f"the published {failed} training failed")
+        return words
+
+    # -- trainings ------------------------------------------------------------------------
+
+    def _first(self, gateway: StatusGateway, kind: Kind) -> JobStatus:
+        """The configured version's training status, read before anything is started."""
+        what = self._what(kind)
+        try:
+            before = self._training(gateway, State.CONFIGURED, kind)
+        except InvalidInput as error:
+            _fail(Exit.USAGE, str(error))
+        except KoreError as error:
+            _fail(
+                Exit.KORE_ERROR,
+                f"Nothing was started: korebot could not read the {what}'s status first. {error}",
+            )
+        if before.status is Status.UNKNOWN:
+            _fail(
+                Exit.KORE_ERROR,
+                f"Nothing was started: Kore.ai reports the {what} as "
+                f"{_plain(before.raw_status)!r}, a status korebot does not know (it may be "
+                "running).",
+            )
+        return before
+
+    def _start(
+        self, gateway: StatusGateway, kind: Kind, before: JobStatus
+    ) -> tuple[publish.Published, str]:
+        """The training of the kind, followed: a running one joined, else one POST (never
+        sent again; a lost answer resolved by the status)."""
+        bot, lang, what = self.bot, self.lang, self._what(kind)
+        if before.status is Status.IN_PROGRESS:
+            self._note(f"The {what} is already running: not starting another, following it.")
+            return _followed(kind, lang, before), "joined"
+        try:
+            started = _within(self.deadline, lambda: gateway.start_training(bot, lang, kind))
+        except (KoreUnreachable, KoreUnavailable, UnreadableResponse) as error:
+            return self._lost(gateway, kind, what, error), "lost"
+        except InvalidInput as error:
+            _fail(Exit.USAGE, f"The {what} was not started: {error}")
+        except KoreError as error:  # refused (or the budget stayed spent): nothing started
+            _fail(Exit.KORE_ERROR, f"The {what} was not started: {error}")
+        # Not seen running yet: its first final status may still be the last run's.
+        training = publish.Published(kind.value, lang, started.raw_status, started.status)
+        return training, "started"
+
+    def _what(self, kind: Kind) -> str:
+        return f"{kinds.spec(kind).label} training of {self.bot.name} ({self.lang})"
+
+    def _lost(
+        self, gateway: StatusGateway, kind: Kind, what: str, error: KoreError
+    ) -> publish.Published:
+        """The POST may or may not have started it: never sent again; the status says."""
+        asked = f"Kore.ai did not answer the request to start the {what} ({error})"
+        try:
+            now = self._training(gateway, State.CONFIGURED, kind)
+        except KoreError as status_error:
+            _fail(
+                Exit.KORE_ERROR,
+                f"{asked}, and korebot cannot tell whether it started ({status_error}). It "
+                "was not sent again.",
+            )
+        if now.status is not Status.IN_PROGRESS:
+            _fail(Exit.KORE_ERROR, f"{asked}, and none runs now: it was not sent again.")
+        self._note(f"{asked}, but one runs now: following it (the request was not sent again).")
+        return _followed(kind, self.lang, now)
+
+    def _training(self, gateway: StatusGateway, state: State, kind: Kind) -> JobStatus:
+        """One status call of the kind's training (waiting for the budget); KoreError."""
+        return _within(
+            self.deadline,
+            lambda: gateway.status(self.bot, self.lang, state, "poll", kind).status,
+        )
+
+    def _follow(
+        self,
+        gateway: StatusGateway,
+        step: _Step,
+        state: State,
+        trainings: tuple[publish.Published, ...],
+        how: dict[str, str] | None = None,
+    ) -> tuple[publish.Published, ...]:
+        """Status checks every --interval until every training is done or one failed
+        (exit 3 at the deadline); the step's details say how they are."""
+        shown = ""
+        step.details = _trainings_data(trainings, how)
+        while not all(t.done for t in trainings) and not _failed(trainings):
+            if time.monotonic() + self.interval > self.deadline:
+                _fail(
+                    Exit.IN_PROGRESS,
+                    f"Gave up waiting after {_elapsed(self.timeout)}; last status: "
+                    f"{_trainings_words(trainings, how)}. The trainings go on in Kore.ai.",
+                )
+            time.sleep(self.interval)
+            trainings = tuple(t if t.done else self._check(gateway, state, t) for t in trainings)
+            step.details = _trainings_data(trainings, how)
+            line = _trainings_words(trainings)
+            if line != shown:
+                elapsed = _elapsed(time.monotonic() - self.began)
+                where = f"{self.bot.name} ({self.lang}, {state.value})"
+                err.print(f"[{elapsed}] {where}: {line}", markup=False, emoji=False)
+                shown = line
+        return trainings
+
+    def _check(
+        self, gateway: StatusGateway, state: State, training: publish.Published
+    ) -> publish.Published:
+        """The training after one more status check (unchanged after a passing fault)."""
+        kind = Kind(training.kind)
+        try:
+            now = _poll(lambda: gateway.status(self.bot, self.lang, state, "poll", kind).status)
+        except BudgetExhausted:
+            return training  # the budget is spent: asked again at the next check
+        return training if now is None else training.seen(now.status, now.raw_status)
+
+    # -- words ----------------------------------------------------------------------------
+
+    def _comment(self) -> str:
+        """The default version comment: the release and its scores."""
+        said = f"korebot release: FAQ and ML trained ({self.lang})"
+        if self.suite is None:
+            return f"{said}; no quality gate"
+        name = " ".join(_plain(self.suite.name).split())
+        score = "passed" if self.f1 is None else f"F1 {self.f1:.2f}"
+        return publish.version_comment(f"{said}; {name} {score}")
+
+    def _step(self, step: _Step, body: Callable[[], str]) -> None:
+        """Run a step and print how it ended; one that fails stops the release."""
+        began = time.monotonic()
+        held = _HELD.set(True)  # the step's errors are said here, once
+        try:
+            step.summary = _plain(body())
+        except _Failed as failed:
+            stopped: _Failed | None = failed
+        else:
+            stopped = None
+        finally:
+            _HELD.reset(held)
+        step.seconds = time.monotonic() - began
+        if stopped is None:
+            if step.result == "not_run":
+                step.result = "succeeded"
+            self._say_step(step)
+            return
+        result, verdict, words = _STOPPED[stopped.code]
+        if step.result == "not_run":
+            step.result = result
+        elif step.result == "awaiting_approval":
+            verdict = ReleaseVerdict.AWAITING_APPROVAL
+        step.summary = _plain(stopped.message)
+        self._say_step(step)
+        headline = stopped.headline or f"{step.name} {words}"
+        self._end(verdict, f"{_plain(headline)}: {step.stops}", stopped.code)
+
+    def _say_step(self, step: _Step) -> None:
+        mark = _STEP_MARKS.get(step.result, "✘")
+        took = _elapsed(step.seconds or 0.0)
+        self._say(f"{mark} {step.name:<8} {took:>6}  {step.summary}")
+
+    def _end(self, verdict: ReleaseVerdict, message: str, code: Exit = Exit.SUCCESS) -> NoReturn:
+        mark = {ReleaseVerdict.LIVE: "✔", ReleaseVerdict.AWAITING_APPROVAL: "⚠"}.get(verdict, "✘")
+        self._say(f"{mark} {message}")
+        if self.as_json:
+            data = {
+                "bot": self.bot.name,
+                "bot_id": self.bot.bot_id,
+                "language": self.lang,
+                "suite": self.suite.name if self.suite is not None else None,
+                "bar": {"min_f1": self.bar.min_f1, "max_drop": self.bar.max_drop}
+                if self.suite is not None
+                else None,
+                "verdict": verdict.value,
+                "exit_code": int(code),
+                "message": message,
+                "not_done": [
+                    s.name for s in self.steps if s.result not in ("succeeded", "skipped")
+                ],
+                "seconds": round(time.monotonic() - self.began, 3),
+                "steps": [step.as_dict() for step in self.steps],
+            }
+            out.print_json(json.dumps(data))
+        raise typer.Exit(code)
+
+    def _say(self, text: str) -> None:
+        self.info.print(text, markup=False, emoji=False, overflow="ignore", crop=False)
+
+    def _note(self, text: str) -> None:
+        """A note on the way (stderr, as progress is): the steps' lines stay on their own."""
+        err.print(f"korebot: {text}", markup=False, emoji=False, overflow="ignore", crop=False)
+
+
+def _followed(kind: Kind, lang: str, now: JobStatus) -> publish.Published:
+    """A training seen running now: done at its next final status."""
+    return publish.Published(kind.value, lang, now.raw_status, now.status, seen_running=True)
+
+
+def _label(training: publish.Published) -> str:
+    return kinds.spec(Kind(training.kind)).label
+
+
+def _failed(trainings: tuple[publish.Published, ...]) -> str:
+    """ "ML", "FAQ and ML": the trainings that ended and did not succeed ("": none)."""
+    return " and ".join(_label(t) for t in trainings if t.done and t.status is not Status.SUCCESS)
+
+
+def _trainings_words(
+    trainings: tuple[publish.Published, ...], how: dict[str, str] | None = None
+) -> str:
+    """ "FAQ success (started), ML Inprogress (joined: it was running)"."""
+    return ", ".join(
+        f"{_label(t)} {_plain(t.raw_status) or 'not known yet'}"
+        + (f" ({_HOW[how[t.kind]]})" if how and t.kind in how else "")
+        for t in trainings
+    )
+
+
+def _trainings_data(
+    trainings: tuple[publish.Published, ...], how: dict[str, str] | None = None
+) -> dict[str, object]:
+    return {
+        "trainings": [
+            {
+                "kind": t.kind,
+                "state": t.raw_status or None,
+                "status": t.status.value,
+                "done": t.done,
+                **({"how": how[t.kind]} if how and t.kind in how else {}),
+            }
+            for t in trainings
+        ]
+    }
 
 
 def _resource_name(resource: publish.Resource) -> str:
@@ -1100,25 +1674,41 @@ def _awaiting_line(awaiting: tuple[publish.Approval, ...]) -> str:
     return f"Awaiting approval: {_approvals(awaiting)}. They are published once {publish.UNBLOCK}."
 
 
+_PUBLISH_MARKS = {
+    PublishVerdict.PUBLISHED: "✔",
+    PublishVerdict.FAILED: "✘",
+    PublishVerdict.NEVER_PUBLISHED: "✘",
+    PublishVerdict.RUNNING: "…",
+    PublishVerdict.AWAITING_APPROVAL: "⚠",
+    PublishVerdict.UNKNOWN: "?",
+}
+
+
 def _publish_headline(bot: Bot, result: JobStatus, verdict: PublishVerdict) -> str:
+    return f"{_PUBLISH_MARKS[verdict]} {_publish_words(bot, result, verdict)}"
+
+
+def _publish_words(bot: Bot, result: JobStatus, verdict: PublishVerdict) -> str:
+    """What a publish came to, in a line: "support published", "Publishing support
+    failed: Natural Language failed"…"""
     job = result.publish
     name = bot.name
     if verdict is PublishVerdict.PUBLISHED:
-        return f"✔ {name} published"
+        return f"{name} published"
     if verdict is PublishVerdict.FAILED:
         failed = ", ".join(_plain(r.name) for r in (job.failed_resources if job else ()))
-        return f"✘ Publishing {name} failed" + (f": {failed} failed" if failed else "")
+        return f"Publishing {name} failed" + (f": {failed} failed" if failed else "")
     if verdict is PublishVerdict.NEVER_PUBLISHED:
-        return f"✘ {name} has never been published"
+        return f"{name} has never been published"
     if verdict is PublishVerdict.RUNNING:
         percent = job.percent if job is not None else None
         done = f" ({percent} % complete)" if percent is not None else ""
-        return f"… Publishing {name} is still running{done}"
+        return f"Publishing {name} is still running{done}"
     if verdict is PublishVerdict.AWAITING_APPROVAL:
         waiting = _approvals(job.awaiting) if job is not None else ""
-        return f"⚠ {name} published, except the dialogs awaiting approval: {waiting}"
+        return f"{name} published, except the dialogs awaiting approval: {waiting}"
     return (
-        f"? Kore.ai reports the latest publish of {name} as {_plain(result.raw_status)!r}, "
+        f"Kore.ai reports the latest publish of {name} as {_plain(result.raw_status)!r}, "
         "a status korebot does not know"
     )
 
@@ -1209,6 +1799,20 @@ def _no_such_suite(bot: Bot, name: str, suites: tuple[batch.Suite, ...]) -> str:
     return f"{said}. Its suites: {names}{more}."
 
 
+def _f1_line(
+    result: batch.BatchRun, previous: batch.PastResult | None, judged: batch.Judgement
+) -> str:
+    """ "F1 0.87, down 0.04 from 0.91" (or "no F1 reported")."""
+    f1 = "no F1 reported" if result.scores.f1 is None else f"F1 {result.scores.f1:.2f}"
+    change = batch.change_words(judged.change, previous.scores.f1 if previous else None)
+    return f"{f1}, {change}" if change else f1
+
+
+def _bar_words(bar: batch.Bar) -> str:
+    minimum = "none" if bar.min_f1 is None else f"F1 at least {bar.min_f1:.2f}"
+    return f"{minimum}; drop at most {bar.max_drop:.2f}"
+
+
 def _progress(result: batch.BatchRun) -> str:
     counts = result.counts
     words = _plain(result.raw_status)
@@ -1286,9 +1890,23 @@ def _elapsed(seconds: float) -> str:
     return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"
 
 
+class _Failed(typer.Exit):
+    """What ``_fail`` raises: the exit code, and the message said (``headline``: what
+    ``korebot release`` says of the step it ended)."""
+
+    def __init__(self, code: Exit, message: str, headline: str | None = None) -> None:
+        super().__init__(code)
+        self.code, self.message, self.headline = code, message, headline
+
+
+#: True while ``korebot release`` runs a step: it says the step's errors itself.
+_HELD: ContextVar[bool] = ContextVar("korebot_cli_held", default=False)
+
+
 def _fail(code: Exit, message: str) -> NoReturn:
-    err.print(f"korebot: {message}", markup=False)
-    raise typer.Exit(code)
+    if not _HELD.get():
+        err.print(f"korebot: {message}", markup=False)
+    raise _Failed(code, message)
 
 
 if __name__ == "__main__":

@@ -8,13 +8,12 @@ end after a poll or two, and timeouts are a fraction of a second.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from support.cli import Korebot, Run, console_script
+from support.cli import Korebot, Run, console_script, kore_env
 
 from korebot.kore import (
     NO_RETRY,
@@ -221,19 +220,9 @@ def korebot(tmp_path: Path) -> Korebot:
 
 
 def env_for(fake: FakeKore, workdir: Path, **overrides: str) -> dict[str, str]:
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "PYTHONIOENCODING": "utf-8",
-        "COLUMNS": "100",
-        "KORE_HOST": fake.url,
-        "KORE_CLIENT_ID": fake.client_id,
-        "KORE_CLIENT_SECRET": fake.client_secret,
-        "KOREBOT_BOTS": f"support={BOT}",
-        # No such database: the command counts its own calls against the same limits.
-        "DATABASE_URL": f"sqlite:///{workdir / 'none.db'}",
-    }
-    env.update(overrides)
-    return env
+    # No such database: the command counts its own calls against the same limits.
+    database = f"sqlite:///{workdir / 'none.db'}"
+    return kore_env(fake, BOT, **({"DATABASE_URL": database} | overrides))
 
 
 def assert_clean(result: Run) -> None:

@@ -6,7 +6,6 @@ spends most of its time importing), which keeps the file fast.
 from __future__ import annotations
 
 import json
-import os
 import re
 import socket
 import subprocess
@@ -16,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import typer
-from support.cli import KOREBOT, Korebot, Run, console_script
+from support.cli import KOREBOT, Korebot, Run, console_script, kore_env
 from support.slack_app import Harness, app_env, new_channel, wait_until
 
 from korebot.cli import app
@@ -50,17 +49,7 @@ def fake() -> Iterator[FakeKore]:
 
 def env_for(fake: FakeKore, **overrides: str) -> dict[str, str]:
     """A clean environment: only what the command needs, pointed at the fake."""
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "PYTHONIOENCODING": "utf-8",
-        "COLUMNS": "100",
-        "KORE_HOST": fake.url,
-        "KORE_CLIENT_ID": fake.client_id,
-        "KORE_CLIENT_SECRET": fake.client_secret,
-        "KOREBOT_BOTS": f"support={BOT}",
-    }
-    env.update(overrides)
-    return env
+    return kore_env(fake, BOT, **overrides)
 
 
 def bot_line(result: Run, bot_id: str) -> str:

@@ -10,14 +10,14 @@ one test go concurrently.
 from __future__ import annotations
 
 import json
-import os
 import re
 import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 import pytest
-from support.cli import Korebot, Run, console_script
+import support.cli
+from support.cli import Korebot, Run, console_script, kore_env
 
 from korebot.testing import fake_publish
 from korebot.testing.fake_kore import Fail, FakeKore, PublishScript
@@ -75,19 +75,7 @@ def fake() -> Iterator[FakeKore]:
 
 def env_for(fake: FakeKore, **overrides: str) -> dict[str, str]:
     """A clean environment with both apps' credentials, pointed at the fake."""
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "PYTHONIOENCODING": "utf-8",
-        "COLUMNS": "100",
-        "KORE_HOST": fake.url,
-        "KORE_CLIENT_ID": fake.client_id,
-        "KORE_CLIENT_SECRET": fake.client_secret,
-        "KORE_ADMIN_CLIENT_ID": fake.admin_client_id,
-        "KORE_ADMIN_CLIENT_SECRET": fake.admin_client_secret,
-        "KOREBOT_BOTS": f"support={BOT}",
-    }
-    env.update(overrides)
-    return env
+    return kore_env(fake, BOT, admin=True, **overrides)
 
 
 def bots(*aliases: str) -> dict[str, str]:
@@ -96,13 +84,7 @@ def bots(*aliases: str) -> dict[str, str]:
 
 
 def assert_clean(result: Run) -> None:
-    """No traceback, no secret, no terminal control codes (stdout is not a TTY)."""
-    output = result.stdout + result.stderr
-    assert "Traceback" not in output, result.stderr
-    for secret in (SECRET, ADMIN_SECRET):
-        assert secret not in output
-    assert "\x1b[" not in output
-    assert "\r" not in output
+    support.cli.assert_clean(result, SECRET, ADMIN_SECRET)
 
 
 def row(result: Run, label: str) -> str:

@@ -14,8 +14,12 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from korebot.testing.fake_kore import FakeKore
 
 KOREBOT = Path(sys.executable).parent / "korebot"
 Run = subprocess.CompletedProcess[str]
@@ -54,3 +58,31 @@ def console_script(workdir: Path) -> Korebot:
             "install the project into this interpreter's environment: pip install -e '.[test]'"
         )
     return Korebot(workdir)
+
+
+def kore_env(fake: FakeKore, bot: str, *, admin: bool = False, **overrides: str) -> dict[str, str]:
+    """A clean environment: only what a command needs, pointed at the fake Kore.ai, with
+    the bot called support; with ``admin``, the Admin Console app's credentials too."""
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "PYTHONIOENCODING": "utf-8",
+        "COLUMNS": "100",
+        "KORE_HOST": fake.url,
+        "KORE_CLIENT_ID": fake.client_id,
+        "KORE_CLIENT_SECRET": fake.client_secret,
+        "KOREBOT_BOTS": f"support={bot}",
+    }
+    if admin:
+        env["KORE_ADMIN_CLIENT_ID"] = fake.admin_client_id
+        env["KORE_ADMIN_CLIENT_SECRET"] = fake.admin_client_secret
+    return env | overrides
+
+
+def assert_clean(result: Run, *secrets: str) -> None:
+    """No traceback, none of the secrets, no terminal control codes (stdout is not a TTY)."""
+    output = result.stdout + result.stderr
+    assert "Traceback" not in output, result.stderr
+    for secret in secrets:
+        assert secret not in output
+    assert "\x1b[" not in output
+    assert "\r" not in output

@@ -83,7 +83,8 @@ class Approval:
 
 @dataclass(frozen=True)
 class Published:
-    """One training of the published version, followed after korebot's publish."""
+    """One training of the published version, followed after korebot's publish (and, in
+    ``korebot release``, of the configured version after its train POST)."""
 
     kind: str
     language: str
