@@ -1,6 +1,6 @@
 """Unit tests of korebot.doctor.hosts_to_try: which Kore.ai host the doctor suggests, and when.
 
-The doctor end to end (against the fake Kore.ai) is tested in tests/test_cli.py.
+The doctor end to end (against the fake Kore.ai) is tested in tests/e2e/test_cli.py.
 """
 
 from __future__ import annotations
