@@ -161,3 +161,16 @@ def test_a_training_never_seen_running_counts_as_done_after_two_final_answers() 
     assert not once.done
     assert once.seen(Status.SUCCESS, "success").done
     assert training.seen(Status.IN_PROGRESS, "in-progress").seen(Status.SUCCESS, "success").done
+
+
+def test_the_job_seen_before_korebots_post_is_never_taken_for_its_own() -> None:
+    posted = datetime(2022, 7, 29, 8, 4, 40, tzinfo=UTC)
+    old = publish.parse_publish(LATEST)  # requested 8 s after "posted": within any skew
+    waiting = publish.Publish(None, "inprogress", None, None, None, None, None, ())
+    mine = _with(waiting, posted_at=posted, comment="Release", replaces=old.job_id)
+    assert publish.following(old, publish.as_status(mine)).comment is None
+    new = publish.parse_publish({**LATEST, "_id": "ds-new"})
+    assert publish.following(new, publish.as_status(mine)).comment == "Release"
+    assert JobStatus.from_json(publish.as_status(mine).as_json(), Kind.PUBLISH) == (
+        publish.as_status(mine)
+    )

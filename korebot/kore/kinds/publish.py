@@ -136,6 +136,9 @@ class Publish:
     posted_at: datetime | None = None
     languages: tuple[str, ...] = ()
     trainings: tuple[Published, ...] = ()
+    #: The job the status showed before korebot's POST: never korebot's own, even if it
+    #: ended within the clock skew of the POST.
+    replaces: str | None = None
 
     @property
     def follows_trainings(self) -> bool:
@@ -306,6 +309,7 @@ def parse_publish(data: Any) -> Publish:
         posted_at=parse_time(own.get("posted_at")),
         languages=tuple(str(x) for x in languages) if isinstance(languages, list) else (),
         trainings=trainings,
+        replaces=optional_str(own.get("replaces")),
     )
 
 
@@ -313,13 +317,16 @@ def following(publish: Publish, last: JobStatus | None) -> Publish:
     """The status call's answer with what korebot knows of the same job from its POST and
     earlier polls (approvals, comment, the published trainings followed), kept from the
     last answer: the same job ID, or, before korebot saw its job, the first not older
-    than its POST."""
+    than its POST but the one seen before it."""
     before = last.publish if last is not None else None
     if before is None:
         return publish
     same = before.job_id is not None and before.job_id == publish.job_id
     first = (
-        before.job_id is None and before.posted_at is not None and ours(publish, before.posted_at)
+        before.job_id is None
+        and before.posted_at is not None
+        and ours(publish, before.posted_at)
+        and publish.job_id != before.replaces  # the job seen before the POST is not its own
     )
     if not (same or first):
         return publish
@@ -330,6 +337,7 @@ def following(publish: Publish, last: JobStatus | None) -> Publish:
         posted_at=before.posted_at,
         languages=before.languages,
         trainings=before.trainings,
+        replaces=before.replaces,
     )
 
 
@@ -428,6 +436,8 @@ def as_json(status: JobStatus) -> dict[str, Any]:
         own["posted_at"] = job.posted_at.isoformat()
     if job.languages:
         own["languages"] = list(job.languages)
+    if job.replaces:
+        own["replaces"] = job.replaces
     if job.trainings:
         own["trainings"] = [
             {"kind": t.kind, "language": t.language, "raw_status": t.raw_status,

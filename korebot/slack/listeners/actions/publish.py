@@ -206,6 +206,7 @@ def _start(services: Services, request: StartRequestView, bot: Bot, respond: Res
         comment=comment,
         posted_at=posted_at,
         languages=bot.languages,  # its published trainings, followed after success
+        replaces=seen,
     )
     _watching(
         services, request, bot, publish.as_status(mine), Via.TRAIN, StartState.STARTED, "published"
