@@ -27,7 +27,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from korebot.errors import DatabaseUnavailable
 from korebot.gateway import Fetched, StatusGateway
-from korebot.kore import JobStatus, Kind, State
+from korebot.kore import JobStatus
 from korebot.registry import Bot, JobKey
 from korebot.watch.delivery import MAX_DELIVERY_ATTEMPTS, Delivery
 from korebot.watch.held_leases import HeldLeases
@@ -204,9 +204,7 @@ class WatchEngine:
             return Started(joined.view, True)
         return Started(self.delivery.announce(joined, status), False)
 
-    def watched_status(
-        self, bot: Bot, language: str, state: State, kind: Kind = Kind.FAQ, subject: str = ""
-    ) -> Fetched | None:
+    def watched_status(self, key: JobKey) -> Fetched | None:
         """The last poll's answer while the job runs and its next poll is on time.
 
         A watch posts a change within one interval, so asking Kore.ai in between would
@@ -214,7 +212,7 @@ class WatchEngine:
         channels asking about one job cost no more calls than one. A poll just due
         (waiting for the tick, or under way) still counts as on time. None otherwise.
         """
-        target = self.store.targets.target_state(JobKey.of(bot, language, state, kind, subject))
+        target = self.store.targets.target_state(key)
         moment = self.clock()
         if (
             target is None
@@ -227,18 +225,8 @@ class WatchEngine:
             return None
         return Fetched(target.status, (moment - target.checked_at).total_seconds())
 
-    def stop(
-        self,
-        channel_id: str,
-        bot: Bot,
-        language: str,
-        state: State,
-        user_id: str,
-        kind: Kind = Kind.FAQ,
-        subject: str = "",
-    ) -> WatchView | None:
+    def stop(self, channel_id: str, key: JobKey, user_id: str) -> WatchView | None:
         """Stop the channel's watch of this job; None if there was none."""
-        key = JobKey.of(bot, language, state, kind, subject)
         watch_id = self.find_watch(key, channel_id)
         return None if watch_id is None else self.stop_by_id(watch_id, channel_id, user_id)
 
@@ -257,30 +245,11 @@ class WatchEngine:
         return self.store.watches.watches_in(channel_id)
 
     def subscribe(
-        self,
-        team_id: str,
-        channel_id: str,
-        user_id: str,
-        bot: Bot,
-        language: str,
-        state: State,
-        kind: Kind = Kind.FAQ,
-        subject: str = "",
+        self, team_id: str, channel_id: str, user_id: str, key: JobKey, bot_name: str
     ) -> tuple[SubscriptionView, Subscribed]:
-        key = JobKey.of(bot, language, state, kind, subject)
-        return self.store.subscriptions.subscribe(team_id, channel_id, user_id, key, bot.name)
+        return self.store.subscriptions.subscribe(team_id, channel_id, user_id, key, bot_name)
 
-    def unsubscribe(
-        self,
-        channel_id: str,
-        bot: Bot,
-        language: str,
-        state: State,
-        user_id: str,
-        kind: Kind = Kind.FAQ,
-        subject: str = "",
-    ) -> SubscriptionView | None:
-        key = JobKey.of(bot, language, state, kind, subject)
+    def unsubscribe(self, channel_id: str, key: JobKey, user_id: str) -> SubscriptionView | None:
         gone = self.store.subscriptions.unsubscribe(channel_id, key)
         if gone is None:
             return None

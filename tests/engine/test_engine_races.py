@@ -22,6 +22,7 @@ from support.store import open_store
 
 from korebot import config, runtime, wiring
 from korebot.kore import State
+from korebot.registry import JobKey
 from korebot.testing.fake_kore import FakeKore, Status
 from korebot.testing.fake_slack import FakeSlack
 from korebot.watch.store.tables import Asker, Subscription, Target, Watch
@@ -91,9 +92,9 @@ class Race:
         return self.engine.watch(request, status)
 
     def subscribe(self, channel: str) -> str:
-        return self.engine.subscribe("T0TEAM", channel, "U0LEAD", self.bot, "en", State.CONFIGURED)[
-            1
-        ]
+        return self.engine.subscribe(
+            "T0TEAM", channel, "U0LEAD", JobKey.of(self.bot, "en", State.CONFIGURED), self.bot.name
+        )[1]
 
     def rows(self, query: Select[Any]) -> list[tuple[Any, ...]]:
         with self.store.session() as session:

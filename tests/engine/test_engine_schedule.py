@@ -15,6 +15,7 @@ from support.engine import FIRST, Engine
 from support.slack_app import BOT, kore_polls, new_channel, wait_until
 
 from korebot.kore import State
+from korebot.registry import JobKey
 from korebot.testing.fake_kore import Delay, FakeKore, Status
 from korebot.testing.fake_slack import FakeSlack
 
@@ -43,14 +44,14 @@ def test_a_watched_training_has_a_status_until_its_next_poll(e: Engine) -> None:
     base = e.kore.count(BOT)
     e.ask(new_channel())
     e.clock.advance(20.0)  # beyond the 5 s answer cache, before the first poll
-    fetched = e.engine.watched_status(e.bot, "en", State.CONFIGURED)
+    fetched = e.engine.watched_status(JobKey.of(e.bot, "en", State.CONFIGURED))
     assert fetched is not None
     assert fetched.age == 20.0
     assert fetched.status.raw_status == "in-progress"
     assert e.kore.count(BOT) == base + 1
     # Once the poll is overdue (the budget, a crash), an ask calls Kore.ai itself.
     e.clock.advance(FIRST)
-    assert e.engine.watched_status(e.bot, "en", State.CONFIGURED) is None
+    assert e.engine.watched_status(JobKey.of(e.bot, "en", State.CONFIGURED)) is None
 
 
 def test_an_ending_reaches_every_watching_channel(e: Engine) -> None:

@@ -110,6 +110,11 @@ def _bot(services: Services, command: dict[str, Any], name: str, language: str) 
     return bot, language
 
 
+def _key(bot: Bot, language: str, asked: parsing.SuiteTargeted) -> JobKey:
+    """The suite's job key, by the name as typed."""
+    return JobKey.of(bot, language, asked.state, Kind.BATCH, asked.suite)
+
+
 def _suites(services: Services, bot: Bot, language: str) -> tuple[batch.Suite, ...]:
     try:
         return services.gateway.suites(bot, language)
@@ -148,7 +153,7 @@ def _run(
     if earlier is not None and earlier.state is not StartState.PENDING:
         _again(services, earlier, bot, respond)  # run again after a crash: claimed before
         return
-    running = engine.watched_status(bot, language, asked.state, Kind.BATCH, asked.suite)
+    running = engine.watched_status(_key(bot, language, asked))
     if running is not None:  # a run korebot follows: join it, no call to Kore.ai
         _join(services, team, channel, user, bot, language, asked, respond, client)
         return
@@ -160,7 +165,7 @@ def _run(
     claim = engine.claim_start(request.token, user)
     if claim.won and claim.request is not None:
         # A start that ended between the first look and this claim left its run known.
-        if engine.watched_status(bot, language, asked.state, Kind.BATCH, suite.name):
+        if engine.watched_status(key):
             _joined(services, claim.request, bot, respond, client, "a run was going")
             return
         _start(services, claim.request, bot, suite, respond)
@@ -233,7 +238,7 @@ def _after_leader(
     """Another ask held the run's start: join what it started, never POST."""
     key, engine = request.key, services.engine
     said = f"followed request {leader.request_id} ({leader.state.value})"
-    running = engine.watched_status(bot, key.language, key.state, Kind.BATCH, key.subject)
+    running = engine.watched_status(key)
     if running is None or running.status.status is not Status.IN_PROGRESS:
         engine.finish_start_request(request.request_id, StartState.FAILED, f"{said}; not running")
         name = messages.what(Kind.BATCH, key.subject)
@@ -281,7 +286,7 @@ def _join(
     client: WebClient,
 ) -> int:
     """Watch the running suite for the channel (or add the user to its watch there)."""
-    running = services.engine.watched_status(bot, language, asked.state, Kind.BATCH, asked.suite)
+    running = services.engine.watched_status(_key(bot, language, asked))
     if running is None:
         raise Refusal("The run ended a moment ago; see its result, or ask again.")
     request = WatchRequest(
@@ -363,9 +368,8 @@ def _subscribe(
     team, channel, user = asked_by(command)
     bot, language = _bot(services, command, asked.bot, asked.language)
     suite = _suite(services, bot, language, asked.suite)
-    sub, how = services.engine.subscribe(
-        team, channel, user, bot, language, asked.state, Kind.BATCH, suite.name
-    )
+    key = JobKey.of(bot, language, asked.state, Kind.BATCH, suite.name)
+    sub, how = services.engine.subscribe(team, channel, user, key, bot.name)
     shown = "ephemeral" if how == "already" else "in_channel"
     respond(response_type=shown, **messages.subscribed(sub, how, user).kwargs())
 
@@ -375,9 +379,7 @@ def _unsubscribe(
 ) -> None:
     _, channel, user = asked_by(command)
     bot, language = _bot(services, command, asked.bot, asked.language)
-    sub = services.engine.unsubscribe(
-        channel, bot, language, asked.state, user, Kind.BATCH, asked.suite
-    )
+    sub = services.engine.unsubscribe(channel, _key(bot, language, asked), user)
     if sub is None:
         name = messages.what(Kind.BATCH, asked.suite)
         raise Refusal(f"This channel is not subscribed to {name} of {bot.name} ({language}).")
@@ -389,7 +391,7 @@ def _stop(
 ) -> None:
     _, channel, user = asked_by(command)
     bot, language = _bot(services, command, asked.bot, asked.language)
-    view = services.engine.stop(channel, bot, language, asked.state, user, Kind.BATCH, asked.suite)
+    view = services.engine.stop(channel, _key(bot, language, asked), user)
     if view is None:
         name = messages.what(Kind.BATCH, asked.suite)
         raise Refusal(f"Nothing to stop: {name} of {bot.name} ({language}) is not watched here.")

@@ -61,24 +61,18 @@ def publish_command(
                 respond(**publish_messages.history(bot.name, runs).kwargs())
             case parsing.SubscribePublishes(name):
                 bot = _bot(services, name, channel, user)
-                sub, how = services.engine.subscribe(
-                    team, channel, user, bot, publish.LANGUAGE, publish.STATE, Kind.PUBLISH
-                )
+                sub, how = services.engine.subscribe(team, channel, user, key_of(bot), bot.name)
                 shown = "ephemeral" if how == "already" else "in_channel"
                 respond(response_type=shown, **messages.subscribed(sub, how, user).kwargs())
             case parsing.UnsubscribePublishes(name):
                 bot = _bot(services, name, channel, user)
-                gone = services.engine.unsubscribe(
-                    channel, bot, publish.LANGUAGE, publish.STATE, user, Kind.PUBLISH
-                )
+                gone = services.engine.unsubscribe(channel, key_of(bot), user)
                 if gone is None:
                     raise Refusal(f"This channel is not subscribed to {bot.name}'s publishes.")
                 respond(response_type="in_channel", **messages.unsubscribed(gone, user).kwargs())
             case parsing.StopPublishWatch(name):
                 bot = _bot(services, name, channel, user)
-                view = services.engine.stop(
-                    channel, bot, publish.LANGUAGE, publish.STATE, user, Kind.PUBLISH
-                )
+                view = services.engine.stop(channel, key_of(bot), user)
                 if view is None:
                     raise Refusal(f"Nothing to stop: no publish of {bot.name} is watched here.")
                 respond(**messages.stopped_confirmation(view).kwargs())
@@ -114,9 +108,9 @@ def _status(
 ) -> None:
     team, channel, user = asked_by(command)
     try:
-        fetched = services.engine.watched_status(
-            bot, publish.LANGUAGE, publish.STATE, Kind.PUBLISH
-        ) or services.gateway.status(bot, publish.LANGUAGE, publish.STATE, kind=Kind.PUBLISH)
+        fetched = services.engine.watched_status(key_of(bot)) or services.gateway.status(
+            bot, publish.LANGUAGE, publish.STATE, kind=Kind.PUBLISH
+        )
     except KoreError as error:
         raise Refusal(str(error)) from None
     result = fetched.status

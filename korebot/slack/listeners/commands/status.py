@@ -18,7 +18,7 @@ from slack_sdk.errors import SlackApiError
 from korebot.errors import DatabaseUnavailable
 from korebot.gateway import Fetched
 from korebot.kore import JobStatus, Kind, KoreError, State, Status
-from korebot.registry import Bot
+from korebot.registry import Bot, JobKey
 from korebot.slack import history_messages, messages, parsing
 from korebot.slack.kinds import command as command_of
 from korebot.slack.listeners.common import (
@@ -113,7 +113,7 @@ def current_status(
 ) -> Fetched:
     """The training's status: its watch's last poll while one is due soon, else the gateway's."""
     try:
-        watched = services.engine.watched_status(bot, language, state, kind)
+        watched = services.engine.watched_status(JobKey.of(bot, language, state, kind))
     except DatabaseUnavailable:
         watched = None  # Kore.ai can still be asked
     if watched is not None:

@@ -7,6 +7,7 @@ from typing import Any
 from slack_bolt import Respond
 
 from korebot.kore import Kind
+from korebot.registry import JobKey
 from korebot.slack import messages, parsing
 from korebot.slack.kinds import command as command_of
 from korebot.slack.kinds import label
@@ -24,7 +25,7 @@ def stop_watch(
     with answering(respond, f"{command_of(kind)} stop"):
         _, channel, user = asked_by(command)
         bot, language = target(services, asked, channel, user, kind)
-        view = services.engine.stop(channel, bot, language, asked.state, user, kind)
+        view = services.engine.stop(channel, JobKey.of(bot, language, asked.state, kind), user)
         if view is None:
             raise Refusal(
                 f"Nothing to stop: {label(kind)} training of {bot.name} ({language}, "

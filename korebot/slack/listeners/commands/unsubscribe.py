@@ -7,6 +7,7 @@ from typing import Any
 from slack_bolt import Respond
 
 from korebot.kore import Kind
+from korebot.registry import JobKey
 from korebot.slack import messages, parsing
 from korebot.slack.kinds import command as command_of
 from korebot.slack.kinds import label
@@ -24,7 +25,9 @@ def unsubscribe(
     with answering(respond, f"{command_of(kind)} unsubscribe"):
         _, channel, user = asked_by(command)
         bot, language = target(services, asked, channel, user, kind)
-        gone = services.engine.unsubscribe(channel, bot, language, asked.state, user, kind)
+        gone = services.engine.unsubscribe(
+            channel, JobKey.of(bot, language, asked.state, kind), user
+        )
         if gone is None:
             raise Refusal(
                 f"This channel is not subscribed to {bot.name} ({language}, "
