@@ -109,6 +109,7 @@ class Runtime:
             trainers=config.trainers,
             testers=config.testers,
             publishers=config.publishers,
+            bar_of=config.bar_of,
         )
         self.app = build_app(
             self.client, secret.get_secret_value() if secret else "", services, self.executor

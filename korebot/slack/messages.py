@@ -306,9 +306,11 @@ def watch_list(
     watches: Iterable[tuple[WatchView, str | None]],
     subscriptions: Iterable[SubscriptionView] = (),
     kind: Kind = Kind.FAQ,
+    releases: list[str] | None = None,
 ) -> Message:
-    """The channel's watches and subscriptions of every kind, each labelled with its kind;
-    ``kind`` is the command's, for the usage line when there is none."""
+    """The channel's watches and subscriptions of every kind, each labelled with its kind,
+    and its running releases (``releases``: their lines); ``kind`` is the command's, for
+    the usage line when there is none."""
     lines = []
     for watch, link in watches:
         target = target_line(watch.bot_name, watch.bot_id, watch.language, watch.state)
@@ -323,18 +325,23 @@ def watch_list(
         + (f" · :double_vertical_bar: paused: {escape(sub.paused)}" if sub.paused else "")
         for sub in subscriptions
     ]
-    if not lines and not subscribed:
+    releases = releases or []
+    if not lines and not subscribed and not releases:
         text = (
             "Nothing is watched or subscribed in this channel. "
             f"Ask with `{usage_line(command(kind))}`."
         )
         return Message(text=text, blocks=(section(text),))
     blocks: list[Block] = []
+    if releases:
+        blocks += [section(f"*Releases running ({len(releases)}):*\n" + "\n".join(releases))]
     if lines:
         blocks += [section(f"*Watched in this channel ({len(lines)}):*\n" + "\n".join(lines))]
     if subscribed:
         blocks += [section(f"*Subscriptions ({len(subscribed)}):*\n" + "\n".join(subscribed))]
     text = f"{len(lines)} watched, {len(subscribed)} subscribed in this channel."
+    if releases:
+        text = f"{len(releases)} releasing, {text}"
     return Message(text=text, blocks=tuple(blocks))
 
 

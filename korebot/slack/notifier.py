@@ -17,8 +17,23 @@ from slack_sdk.errors import SlackApiError
 
 from korebot.kore import JobStatus, Kind
 from korebot.kore.kinds.batch import Bar
-from korebot.slack import batch_messages, history_messages, messages, publish_messages
-from korebot.watch.types import Outcome, SubscriptionView, Undeliverable, WatchView
+from korebot.slack import (
+    batch_messages,
+    history_messages,
+    messages,
+    publish_messages,
+    release_messages,
+)
+from korebot.watch.types import (
+    Outcome,
+    ReleaseShown,
+    ReleaseState,
+    ReleaseStep,
+    ReleaseView,
+    SubscriptionView,
+    Undeliverable,
+    WatchView,
+)
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +57,8 @@ CANNOT_LOOK = frozenset(
 
 ANNOUNCED = "korebot_watch"
 CONCLUDED = "korebot_outcome"
+#: A release's checklist and thread lines ("checklist", a step's name, "end").
+RELEASED = "korebot_release"
 # How far back to look for a message after a crash (a watch's messages are recent).
 _LOOKBACK = 100
 
@@ -53,6 +70,22 @@ def slack_error(error: SlackApiError) -> str:
 
 def _metadata(kind: str, watch: WatchView) -> dict[str, Any]:
     return {"event_type": kind, "event_payload": {"watch_id": watch.watch_id}}
+
+
+def _release_metadata(release: ReleaseView, line: str) -> dict[str, Any]:
+    return {
+        "event_type": RELEASED,
+        "event_payload": {"release_id": release.release_id, "line": line},
+    }
+
+
+def _release_line(message: dict[str, Any], release: ReleaseView) -> str | None:
+    """Which of the release's posts the message is, if it is one."""
+    metadata = message.get("metadata") or {}
+    payload = metadata.get("event_payload") or {}
+    if metadata.get("event_type") != RELEASED or payload.get("release_id") != release.release_id:
+        return None
+    return str(payload.get("line"))
 
 
 def _tagged(message: dict[str, Any], kind: str, watch: WatchView) -> bool:
@@ -204,6 +237,86 @@ class SlackNotifier:
                 subscription.channel_id,
                 slack_error(error),
             )
+
+    # Releases --------------------------------------------------------------------
+
+    def release_changed(self, release: ReleaseView) -> ReleaseShown:
+        checklist = release_messages.checklist(release)
+        channel, ts = release.message_channel, release.message_ts
+        if channel is None or ts is None:  # never posted, or not recorded (a crash)
+            channel, ts = self._post_checklist(release, checklist)
+        else:
+            try:
+                self.client.chat_update(channel=channel, ts=ts, **checklist.kwargs())
+            except SlackApiError as error:
+                self._raise_if_dead(error)
+                log.warning(
+                    "Could not update release %d's checklist: %s",
+                    release.release_id,
+                    slack_error(error),
+                )
+        ended = [s.step.value for s in release.progress.steps if s.ended]
+        if release.state is ReleaseState.ENDED:
+            ended.append("end")
+        lines = list(release.progress.lines)
+        owed = [line for line in ended if line not in lines]
+        if owed:
+            there = self._release_lines(channel, ts, release)
+            for line in owed:
+                if line not in there:
+                    message = (
+                        release_messages.end_line(release)
+                        if line == "end"
+                        else release_messages.step_line(release, ReleaseStep(line))
+                    )
+                    meta = _release_metadata(release, line)
+                    self._post(channel, message, thread_ts=ts, metadata=meta)
+                lines.append(line)
+        return ReleaseShown((channel, ts), tuple(lines))
+
+    def _post_checklist(self, release: ReleaseView, checklist: messages.Message) -> tuple[str, str]:
+        """Post the checklist in the channel (the releaser's DM if korebot cannot post
+        there), unless a crash came between posting it and recording it."""
+        meta = _release_metadata(release, "checklist")
+        dm = self._dm_channel(release.user_id)
+        for channel in dict.fromkeys(c for c in (release.channel_id, dm) if c):
+            try:
+                response = self.client.conversations_history(
+                    channel=channel, include_all_metadata=True, limit=_LOOKBACK
+                )
+            except SlackApiError as error:
+                self._raise_if_dead(error)
+                if slack_error(error) not in CANNOT_LOOK:
+                    raise  # it may be there: do not post it blind, look again later
+                continue
+            for message in response.get("messages") or []:
+                if _release_line(message, release) == "checklist":
+                    return str(response.get("channel") or channel), str(message["ts"])
+        try:
+            return self._post(release.channel_id, checklist, metadata=meta)
+        except SlackApiError as error:
+            if slack_error(error) not in CANNOT_POST:
+                raise
+        log.warning(
+            "Cannot post release %d in its channel; its thread goes to the releaser by DM",
+            release.release_id,
+        )
+        return self._dm(release.user_id, checklist, metadata=meta)
+
+    def _release_lines(self, channel: str, ts: str, release: ReleaseView) -> set[str]:
+        """The lines already in the release's thread (a crash may have come between a
+        post and its record)."""
+        try:
+            response = self.client.conversations_replies(
+                channel=channel, ts=ts, include_all_metadata=True, limit=_LOOKBACK
+            )
+        except SlackApiError as error:
+            self._raise_if_dead(error)
+            if slack_error(error) not in CANNOT_LOOK:
+                raise
+            return set()
+        found = (_release_line(m, release) for m in response.get("messages") or [])
+        return {line for line in found if line is not None}
 
     def tell_user(self, channel: str, user: str, message: messages.Message) -> None:
         """Tell one user, without a response_url (the periodic jobs have none): only to

@@ -260,6 +260,7 @@ def _suite(parts: list[tuple[str, bool]]) -> tuple[str, str, str, State] | Inval
 
 PUBLISH_COMMAND = "/publish-status"
 PUBLISH_USAGE = f"{PUBLISH_COMMAND} BOT"
+RELEASE_USAGE = f'{PUBLISH_COMMAND} release BOT LANG ["SUITE"]'
 
 
 @dataclass(frozen=True)
@@ -297,7 +298,16 @@ class Publish:
     comment: str | None
 
 
-PublishCommand = Help | ListWatches | ListBots | BotTargeted | Publish | Invalid
+@dataclass(frozen=True)
+class Release:
+    """``release BOT LANG [SUITE]``: the suite whose run gates the publish ("": none)."""
+
+    bot: str
+    language: str
+    suite: str
+
+
+PublishCommand = Help | ListWatches | ListBots | BotTargeted | Publish | Release | Invalid
 
 _BOT_TARGETED: dict[str, type[BotTargeted]] = {
     "history": PublishHistory,
@@ -322,6 +332,8 @@ def parse_publish(text: str) -> PublishCommand:
             return Invalid(f"Say which bot: `{PUBLISH_COMMAND} publish BOT [comment]`.")
         comment = " ".join(word for word, _ in parts[2:]) or None
         return Publish(parts[1][0].lower(), comment)
+    if head == "release":
+        return _release(parts[1:])
     if head in _BOT_TARGETED:
         if len(parts) != 2:
             return Invalid(f"Expected `{PUBLISH_COMMAND} {head} BOT`.")
@@ -329,3 +341,17 @@ def parse_publish(text: str) -> PublishCommand:
     if len(parts) > 1:
         return Invalid(f"Too many words: expected `{PUBLISH_USAGE}` (a publish has no language).")
     return PublishStatus(parts[0][0].lower())
+
+
+def _release(parts: list[tuple[str, bool]]) -> Release | Invalid:
+    """BOT LANG [SUITE]: the suite is every word after the language, or one quoted part."""
+    if len(parts) < 2:
+        return Invalid(f"Say which bot and language: `{RELEASE_USAGE}`.")
+    (bot, _), (language, _), rest = parts[0], parts[1], parts[2:]
+    if len(rest) > 1 and any(quoted for _, quoted in rest):
+        return Invalid(f"Put the suite's whole name in quotes: `{RELEASE_USAGE}`.")
+    try:
+        suite = batch.suite_name(" ".join(word for word, _ in rest)) if rest else ""
+        return Release(bot.lower(), validation.language(language), suite)
+    except InvalidInput as error:
+        return Invalid(str(error))

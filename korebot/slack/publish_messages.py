@@ -13,7 +13,7 @@ from slack_sdk.models.blocks import ActionsBlock, ButtonElement
 from korebot.kore import JobStatus, Kind, Status
 from korebot.kore.kinds.publish import NEVER, UNBLOCK, Publish
 from korebot.registry import Bot
-from korebot.slack import messages
+from korebot.slack import messages, release_messages
 from korebot.slack.messages import (
     EMOJI,
     Message,
@@ -25,7 +25,7 @@ from korebot.slack.messages import (
     slack_date,
 )
 from korebot.slack.parsing import PUBLISH_COMMAND, PUBLISH_USAGE
-from korebot.watch.types import RunView, WatchView
+from korebot.watch.types import ReleaseView, RunView, WatchView
 
 #: The confirmation's buttons (korebot.slack.listeners.actions.publish).
 PUBLISH_ACTION = "publish_confirm"
@@ -165,15 +165,22 @@ def ran_between_checks(watch: WatchView, result: JobStatus) -> Message:
     )
 
 
-def history(bot_name: str, runs: Sequence[RunView]) -> Message:
-    """The last publishes korebot saw, newest first."""
+def history(
+    bot_name: str, runs: Sequence[RunView], releases: Sequence[ReleaseView] = ()
+) -> Message:
+    """The last publishes korebot saw, newest first; then the bot's releases."""
     subject = messages.what(Kind.PUBLISH) + f"es of {escape(bot_name)}"
+    released = (
+        [section(f"*Releases of {escape(bot_name)}, newest first:*\n" + "\n".join(lines))]
+        if (lines := release_messages.history_lines(releases))
+        else []
+    )
     if not runs:
         text = (
             f"No {subject} are recorded yet: I record those I see while a channel watches "
             "or is subscribed to the bot's publishes."
         )
-        return Message(text=text, blocks=(section(text),))
+        return Message(text=text, blocks=(section(text), *released))
     lines = []
     for run in runs:
         publish = run.result.publish if run.result is not None else None
@@ -193,7 +200,7 @@ def history(bot_name: str, runs: Sequence[RunView]) -> Message:
             parts.append(f"\u201c{escape(publish.comment, 100)}\u201d")
         lines.append("• " + " · ".join(parts))
     text = f"*Last {len(runs)} {subject}, newest first:*\n" + "\n".join(lines)
-    return Message(text=text, blocks=(section(text[:2900]),))
+    return Message(text=text, blocks=(section(text[:2900]), *released))
 
 
 def help_message() -> Message:
@@ -205,6 +212,8 @@ def help_message() -> Message:
         "in a thread.\n"
         f"• `{name} support` — the latest publish of support\n"
         f"• `{name} publish support [comment]` — publish it (you confirm; publishers only)\n"
+        f'• `{name} release support en "smoke tests"` — train FAQ and ML, run the suite '
+        "and judge it, publish, follow it until live (you confirm; trainers who publish)\n"
         f"• `{name} history support` — the last 10 publishes I saw\n"
         f"• `{name} subscribe support` — announce every publish of the bot here\n"
         f"• `{name} unsubscribe support` — stop announcing\n"

@@ -2,17 +2,18 @@
 
 It knows nothing of Slack: it tells a ``Notifier`` what to say. The database is the
 queue (korebot.watch.store): a periodic *tick* (APScheduler 3) leases the due targets
-and has them polled (korebot.watch.polling), and leases the watches that owe a post and
-has them posted (korebot.watch.delivery); a second job renews the leases held while
+and has them polled (korebot.watch.polling), leases the watches that owe a post and
+has them posted (korebot.watch.delivery), and leases the due releases and moves each a
+step on (korebot.watch.releasing); a second job renews the leases held while
 their work runs (korebot.watch.held_leases). So a restart resumes everything, and
 several processes sharing PostgreSQL split the work.
 
 ``WatchEngine``'s public methods are everything the chat side and the command line may
 ask: watch, stop, subscribe, list, the status a watched job had at its last poll,
-jobs started from Slack (one start each), run history, the App Home's reads, and the durable record
-of slash commands (whose leases it holds and renews). Each is one store call and, where
-a person waits for it, one post; nothing outside this module touches the store or the
-leases held.
+jobs started from Slack (one start each), releases, run history, the App Home's reads,
+and the durable record of slash commands (whose leases it holds and renews). Each is
+one store call and, where a person waits for it, one post; nothing outside this module
+touches the store or the leases held.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from korebot.watch.delivery import MAX_DELIVERY_ATTEMPTS, Delivery
 from korebot.watch.held_leases import HeldLeases
 from korebot.watch.pace import expected_end_interval
 from korebot.watch.polling import Polling
+from korebot.watch.releasing import Releasing
 from korebot.watch.store.abc import SHOWN_RUNS, Policy, Store
 from korebot.watch.types import (
     CommandClaim,
@@ -40,6 +42,9 @@ from korebot.watch.types import (
     HomeActivity,
     Lease,
     Notifier,
+    ReleaseAsk,
+    ReleaseBegun,
+    ReleaseView,
     RunView,
     StartAsk,
     StartClaim,
@@ -126,6 +131,16 @@ class WatchEngine:
             polled=self.delivery.fill,
             stopping=self._stopping,
         )
+        self.releasing = Releasing(
+            store.releases,
+            gateway,
+            notifier,
+            self.held,
+            interval=poll_interval,
+            timeout=watch_timeout,
+            clock=self.clock,
+            stopping=self._stopping,
+        )
         self.scheduler = BackgroundScheduler(
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
         )
@@ -160,21 +175,24 @@ class WatchEngine:
         if self.scheduler.running:
             self.scheduler.shutdown(wait=True)
         self.polling.shutdown()
+        self.releasing.shutdown()
         # Queued posts stay owed in the database: the next process makes them.
         self.delivery.shutdown()
 
     def drain(self) -> None:
         """Wait for the polls and posts under way (for tests: the tick does not wait for them)."""
         self.polling.drain()
+        self.releasing.drain()
         self.delivery.drain()
 
     def tick(self) -> None:
-        """Lease due polls and owed posts, and run them on the worker pools."""
+        """Lease due polls, owed posts and due releases, and run them on the worker pools."""
         if self._stopping.is_set():
             return
         try:
             self.delivery.fill()
             self.polling.tick()
+            self.releasing.tick()
         except DatabaseUnavailable as error:
             log.warning("Database unavailable, will retry: %s", error.orig)
 
@@ -310,6 +328,40 @@ class WatchEngine:
         self, request_id: int, state: StartState, result: str, watch_id: int | None = None
     ) -> bool:
         return self.store.start_requests.finish_start_request(request_id, state, result, watch_id)
+
+    # Releases: train, gate, publish, live (korebot.watch.releasing) ----------------------
+
+    def record_release(self, ask: ReleaseAsk) -> ReleaseView:
+        """A release's confirmation to show (``Releases.record_release``)."""
+        return self.store.releases.record_release(ask)
+
+    def release(self, token: str) -> ReleaseView | None:
+        return self.store.releases.release(token)
+
+    def running_release(self, bot: Bot) -> ReleaseView | None:
+        """The bot's running release, if any."""
+        return self.store.releases.running_release(bot.host, bot.bot_id)
+
+    def begin_release(self, token: str) -> ReleaseBegun:
+        """Begin the confirmed release, once, unless another of the bot runs; the next
+        tick takes its first step (``Releases.begin_release``)."""
+        return self.store.releases.begin_release(token)
+
+    def cancel_release(self, token: str) -> tuple[ReleaseView | None, bool]:
+        return self.store.releases.cancel_release(token)
+
+    def stop_release(self, release_id: int, user_id: str) -> ReleaseView | None:
+        """Stop a running release at its next look (what it started goes on at Kore.ai)."""
+        return self.store.releases.stop_release(release_id, user_id)
+
+    def running_releases(self, bots: list[Bot] | None = None) -> list[ReleaseView]:
+        """The running releases (of these bots), oldest first."""
+        pairs = None if bots is None else [(b.host, b.bot_id) for b in bots]
+        return self.store.releases.running_releases(pairs)
+
+    def releases(self, bot: Bot, limit: int = SHOWN_RUNS) -> list[ReleaseView]:
+        """The bot's releases, newest first."""
+        return self.store.releases.releases(bot.host, bot.bot_id, limit)
 
     # History and the App Home ------------------------------------------------------
 

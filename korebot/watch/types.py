@@ -193,6 +193,12 @@ class Notifier(Protocol):
         or ended): refresh what shows it (open App Home tabs). Called outside any
         transaction; must return at once (the refresh is queued, coalesced, capped)."""
 
+    def release_changed(self, release: ReleaseView) -> ReleaseShown:
+        """Show the release as it is now: post its checklist (``release.message_ts`` None:
+        after a crash, look for it first), update it in place, and post in its thread the
+        line of each ended step not in ``release.progress.lines`` (looking first for those a crash
+        may have posted), and the end's line once it ended; what is in Slack now."""
+
 
 @dataclass(frozen=True)
 class JobSnapshot:
@@ -342,10 +348,10 @@ class StartClaim:
 
 @dataclass(frozen=True)
 class Lease:
-    """Work held by one acquirer: a target's poll, a watch's posts or a slash command's work,
-    until renewed or released."""
+    """Work held by one acquirer: a target's poll, a watch's posts, a slash command's work
+    or a release's next step, until renewed or released."""
 
-    kind: Literal["poll", "delivery", "command"]
+    kind: Literal["poll", "delivery", "command", "release"]
     id: int
     owner: str
 
@@ -446,3 +452,253 @@ class TargetState:
     #: A poll holds its lease now.
     polling: bool
     failing: bool
+
+
+# Releases: a bot from edited to live, step after step (korebot.watch.releasing).
+
+
+class ReleaseState(StrEnum):
+    """Where a release is (``korebot_releases.state``)."""
+
+    PENDING = "pending"  # its confirmation is shown; nothing started
+    CANCELLED = "cancelled"  # Cancel was clicked
+    RUNNING = "running"  # Release was clicked: its steps run (it holds the bot's one release)
+    ENDED = "ended"  # it came to its outcome
+
+
+class ReleaseStep(StrEnum):
+    """A release's steps, in their order."""
+
+    TRAIN = "train"  # FAQ and ML training of the configured version, side by side
+    GATE = "gate"  # the suite's run judged against the bar (skipped without a suite)
+    PUBLISH = "publish"  # one publish, with the Admin Console app
+    LIVE = "live"  # the published version's FAQ and ML trainings
+
+
+class StepState(StrEnum):
+    """Where one step of a release is."""
+
+    WAITING = "waiting"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    SKIPPED = "skipped"  # the gate, without a suite
+    FAILED = "failed"
+    AWAITING_APPROVAL = "awaiting_approval"  # published, with dialogs an admin must approve
+    STOPPED = "stopped"  # the release was stopped or timed out while this step ran
+
+
+class ReleaseOutcome(StrEnum):
+    """What a release came to."""
+
+    LIVE = "live"
+    FAILED = "failed"  # a step failed, or the gate did
+    STOPPED = "stopped"  # someone clicked Stop release
+    AWAITING_APPROVAL = "awaiting_approval"
+    TIMED_OUT = "timed_out"
+
+
+class JobPhase(StrEnum):
+    """How far a release got with one Kore.ai job (a training, the suite's run, the publish).
+
+    ``POSTING`` is written (committed) before the POST: a holder that finds it after a
+    crash never POSTs again; it asks the status whether the job started.
+    """
+
+    POSTING = "posting"
+    STARTED = "started"  # the POST answered: korebot started it
+    JOINED = "joined"  # one was running already: followed, nothing sent
+    LOST = "lost"  # the POST's answer was lost, or its holder died: the status decides
+
+
+@dataclass(frozen=True)
+class ReleaseJob:
+    """One Kore.ai job of a release and what is known of it."""
+
+    kind: Kind
+    phase: JobPhase
+    #: The last answer about it (a run's request ID, korebot's publish: all it follows).
+    last: JobStatus | None = None
+    #: A training: seen running since the release asked, and final answers seen since
+    #: (``publish.Published``'s rule: its first final answer may still be the last run's).
+    seen_running: bool = False
+    finals: int = 0
+    #: When the POST was sent (less the clock skew: a publish not older is korebot's).
+    posted_at: datetime | None = None
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "kind": self.kind.value,
+            "phase": self.phase.value,
+            "last": self.last.as_json() if self.last is not None else None,
+            "seen_running": self.seen_running,
+            "finals": self.finals,
+            "posted_at": self.posted_at.isoformat() if self.posted_at else None,
+        }
+
+    @classmethod
+    def of(cls, data: dict[str, object]) -> ReleaseJob:
+        kind, last, posted = Kind(str(data["kind"])), data.get("last"), data.get("posted_at")
+        return cls(
+            kind,
+            JobPhase(str(data["phase"])),
+            JobStatus.from_json(last, kind) if last is not None else None,
+            bool(data.get("seen_running")),
+            int(str(data.get("finals") or 0)),
+            datetime.fromisoformat(str(posted)) if posted else None,
+        )
+
+
+@dataclass(frozen=True)
+class StepView:
+    """One step of a release: where it is, when it began and ended, its result in words."""
+
+    step: ReleaseStep
+    state: StepState = StepState.WAITING
+    began_at: datetime | None = None
+    ended_at: datetime | None = None
+    summary: str = ""
+
+    @property
+    def ended(self) -> bool:
+        return self.state not in (StepState.WAITING, StepState.RUNNING)
+
+    @property
+    def seconds(self) -> float | None:
+        if self.began_at is None or self.ended_at is None:
+            return None
+        return (self.ended_at - self.began_at).total_seconds()
+
+
+@dataclass(frozen=True)
+class ReleaseProgress:
+    """A release's steps and jobs, kept as one JSON document on its row."""
+
+    steps: tuple[StepView, ...] = tuple(StepView(step) for step in ReleaseStep)
+    jobs: tuple[ReleaseJob, ...] = ()
+    #: The thread's lines already posted: the ended steps', and "end".
+    lines: tuple[str, ...] = ()
+
+    def step(self, which: ReleaseStep) -> StepView:
+        return next(view for view in self.steps if view.step is which)
+
+    def job(self, kind: Kind) -> ReleaseJob | None:
+        return next((job for job in self.jobs if job.kind is kind), None)
+
+    def dumps(self) -> str:
+        def moment(value: datetime | None) -> str | None:
+            return value.isoformat() if value else None
+
+        return json.dumps(
+            {
+                "steps": [
+                    {
+                        "step": s.step.value,
+                        "state": s.state.value,
+                        "summary": s.summary,
+                        "began_at": moment(s.began_at),
+                        "ended_at": moment(s.ended_at),
+                    }
+                    for s in self.steps
+                ],
+                "jobs": [job.as_dict() for job in self.jobs],
+                "lines": list(self.lines),
+            }
+        )
+
+    @classmethod
+    def loads(cls, text: str) -> ReleaseProgress:
+        data = json.loads(text)
+
+        def moment(value: str | None) -> datetime | None:
+            return datetime.fromisoformat(value) if value else None
+
+        steps = tuple(
+            StepView(
+                ReleaseStep(s["step"]),
+                StepState(s["state"]),
+                moment(s["began_at"]),
+                moment(s["ended_at"]),
+                s["summary"],
+            )
+            for s in data["steps"]
+        )
+        jobs = tuple(ReleaseJob.of(job) for job in data["jobs"])
+        return cls(steps, jobs, tuple(data["lines"]))
+
+
+@dataclass(frozen=True)
+class ReleaseAsk:
+    """A release asked for from Slack, before its confirmation is shown."""
+
+    team_id: str
+    channel_id: str
+    user_id: str
+    #: The bot (its alias as typed, re-resolved on click), the language, the suite ("":
+    #: no gate) and the bar it must pass, the version comment's first words.
+    bot: Bot
+    language: str
+    suite: str
+    min_f1: float | None
+    max_drop: float | None
+    valid_for: float = 600.0
+
+
+@dataclass(frozen=True)
+class ReleaseView:
+    """A release as recorded."""
+
+    release_id: int
+    token: str
+    team_id: str
+    channel_id: str
+    user_id: str
+    host: str
+    bot_id: str
+    bot_name: str
+    language: str
+    suite: str
+    min_f1: float | None
+    max_drop: float | None
+    state: ReleaseState
+    step: ReleaseStep
+    progress: ReleaseProgress
+    created_at: datetime
+    expires_at: datetime
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    outcome: ReleaseOutcome | None = None
+    #: Who clicked Stop release (the release ends at its next step).
+    stopped_by: str | None = None
+    #: The checklist message (its thread tells the story): in the channel, or the
+    #: releaser's DM if korebot cannot post there.
+    message_channel: str | None = None
+    message_ts: str | None = None
+
+
+@dataclass(frozen=True)
+class ReleaseShown:
+    """What ``Notifier.release_changed`` left in Slack: the checklist (channel, ts) and
+    the thread's lines."""
+
+    message: tuple[str, str]
+    lines: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ReleaseClaim:
+    """A running release, leased for its next step."""
+
+    lease: Lease
+    view: ReleaseView
+
+
+@dataclass(frozen=True)
+class ReleaseBegun:
+    """What clicking Release did (``Releases.begin_release``)."""
+
+    #: The release as it is now (None: no such release).
+    release: ReleaseView | None
+    #: This click began it.
+    won: bool = False
+    #: Another release of the bot runs (this one stays pending): that one.
+    running: ReleaseView | None = None

@@ -26,7 +26,7 @@ from korebot.slack import messages, parsing
 from korebot.slack.kinds import command as command_of
 from korebot.slack.listeners.context import Services
 from korebot.slack.notifier import slack_error
-from korebot.watch.types import StartRequestView, WatchView
+from korebot.watch.types import ReleaseView, StartRequestView, WatchView
 
 log = logging.getLogger(__name__)
 
@@ -126,16 +126,19 @@ def requested_bot(services: Services, request: StartRequestView, user: str) -> B
     return bot
 
 
-def permalink(client: WebClient, watch: WatchView) -> str | None:
-    """A link to the watch's message, if it has one Slack can link to."""
-    if not (watch.thread_channel and watch.thread_ts):
+def permalink(client: WebClient, item: WatchView | ReleaseView) -> str | None:
+    """A link to a watch's message or a release's checklist, if Slack can link to it."""
+    channel, ts = (
+        (item.thread_channel, item.thread_ts)
+        if isinstance(item, WatchView)
+        else (item.message_channel, item.message_ts)
+    )
+    if not (channel and ts):
         return None
     try:
-        response = client.chat_getPermalink(
-            channel=watch.thread_channel, message_ts=watch.thread_ts
-        )
+        response = client.chat_getPermalink(channel=channel, message_ts=ts)
     except SlackApiError as error:
-        log.info("No permalink for watch %d: %s", watch.watch_id, slack_error(error))
+        log.info("No permalink for %s in %s: %s", ts, channel, slack_error(error))
         return None
     link = response.get("permalink")
     return link if isinstance(link, str) else None

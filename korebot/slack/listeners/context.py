@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from korebot.gateway import StatusGateway
+from korebot.kore.kinds.batch import Bar
 from korebot.ratelimit import KeyedWindows
 from korebot.watch.engine import WatchEngine
 
@@ -23,3 +25,5 @@ class Services:
     testers: tuple[str, ...] = ()
     #: KOREBOT_PUBLISHERS: who may publish any bot unless the bot names its own (empty: nobody).
     publishers: tuple[str, ...] = ()
+    #: A bot's batch test bar, by its name (``Config.bar_of``): a release's gate.
+    bar_of: Callable[[str], Bar] = field(default=lambda _name: Bar())

@@ -1,7 +1,7 @@
 """The watch store on SQLAlchemy: the contract (``abc``) answered one table at a time.
 
 Each port of the contract is the module of its table (``targets``, ``watches``,
-``subscriptions``, ``slash_commands``, ``start_requests``, ``runs``, ``home_tabs``,
+``subscriptions``, ``slash_commands``, ``start_requests``, ``releases``, ``runs``, ``home_tabs``,
 ``kore_calls``), so the SQL of an operation is the method of that name there; the lease
 is ``leases``, the rows ``tables``, the connection and transactions ``database``, and
 ``migrate`` brings the schema to the newest revision. ``Store`` puts them together over
@@ -18,6 +18,7 @@ from korebot.watch.store.database import Database
 from korebot.watch.store.home_tabs import HomeTabs
 from korebot.watch.store.kore_calls import KoreCalls
 from korebot.watch.store.leases import Leases
+from korebot.watch.store.releases import Releases
 from korebot.watch.store.runs import Runs
 from korebot.watch.store.slash_commands import SlashCommands
 from korebot.watch.store.start_requests import StartRequests
@@ -40,6 +41,7 @@ class Store(abc.Store):
         self.subscriptions = Subscriptions(db)
         self.slash_commands = SlashCommands(db)
         self.start_requests = StartRequests(db)
+        self.releases = Releases(db)
         self.runs = Runs(db)
         self.home_tabs = HomeTabs(db)
         self.kore_calls = KoreCalls(db)

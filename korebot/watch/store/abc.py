@@ -44,6 +44,13 @@ from korebot.watch.types import (
     Lease,
     Observed,
     PollClaim,
+    ReleaseAsk,
+    ReleaseBegun,
+    ReleaseClaim,
+    ReleaseOutcome,
+    ReleaseProgress,
+    ReleaseStep,
+    ReleaseView,
     RunView,
     StartAsk,
     StartClaim,
@@ -367,6 +374,80 @@ class StartRequests(ABC):
         start in the same UPDATE: the next request for the training may claim it."""
 
 
+class Releases(ABC):
+    """``korebot_releases``: a release's confirmation, claimed once, then its steps, worked
+    on by the holder of its lease (korebot.watch.releasing)."""
+
+    @abstractmethod
+    def record_release(self, ask: ReleaseAsk) -> ReleaseView:
+        """Record a pending release with a fresh random token, valid for ``ask.valid_for``
+        seconds; committed when it returns (before its buttons are shown)."""
+
+    @abstractmethod
+    def release(self, token: str) -> ReleaseView | None:
+        """The release with this token, as it is now."""
+
+    @abstractmethod
+    def running_release(self, host: str, bot_id: str) -> ReleaseView | None:
+        """The bot's running release, if any."""
+
+    @abstractmethod
+    def begin_release(self, token: str) -> ReleaseBegun:
+        """Begin a pending, unexpired release (pending → running, due at once), taking the
+        bot's one running release.
+
+        Single-use: of any number of callers (clicks replayed, processes), one gets
+        ``won``. While another release of the same bot runs, none does: each gets that
+        one as ``running``, and this one stays pending. Past its expiry, it stays pending.
+        """
+
+    @abstractmethod
+    def cancel_release(self, token: str) -> tuple[ReleaseView | None, bool]:
+        """Cancel a pending release; whether this call did, with the release as it is."""
+
+    @abstractmethod
+    def stop_release(self, release_id: int, user_id: str) -> ReleaseView | None:
+        """Ask a running release to stop, due at once (its holder ends it at its next
+        step); the release, or None if it was not running or already asked to stop."""
+
+    @abstractmethod
+    def acquire_releases(self, limit: int) -> list[ReleaseClaim]:
+        """Lease up to ``limit`` releases due now (``next_at`` passed, no unexpired lease):
+        running ones, and ended ones whose thread still owes a line.
+
+        The caller holds each for ``policy.poll_lease`` seconds, renewed while it works,
+        until ``save_release(…, release=True)``; a second acquirer does not see it, and a
+        dead holder's is acquired again once the lease expires. Every write of the holder
+        is checked against the lease: one that lost it writes nothing (and must not POST).
+        """
+
+    @abstractmethod
+    def save_release(
+        self,
+        lease: Lease,
+        progress: ReleaseProgress,
+        step: ReleaseStep,
+        *,
+        outcome: ReleaseOutcome | None = None,
+        message: tuple[str, str] | None = None,
+        due: datetime | None = None,
+        release: bool = False,
+    ) -> ReleaseView | None:
+        """Write the release's steps and jobs and its current step, committed when it
+        returns (so before any POST that follows), and where its checklist is
+        (``message``: channel, ts); with ``outcome``, it ends (the bot's
+        running release is let go of); with ``release``, the lease too, due again at
+        ``due`` (None: never). None, and nothing written, if the lease was lost."""
+
+    @abstractmethod
+    def running_releases(self, bots: list[tuple[str, str]] | None = None) -> list[ReleaseView]:
+        """The running releases (of these (host, bot ID) pairs), oldest first."""
+
+    @abstractmethod
+    def releases(self, host: str, bot_id: str, limit: int) -> list[ReleaseView]:
+        """The bot's releases that began, newest first."""
+
+
 class Runs(ABC):
     """``korebot_runs``: each training run korebot saw (written by the poll transactions,
     korebot.watch.store.runs), read back as history."""
@@ -413,7 +494,7 @@ class KoreCalls(ABC):
 
 
 class Leases(ABC):
-    """The lease on targets, watches and commands, renewed by its holder."""
+    """The lease on targets, watches, commands and releases, renewed by its holder."""
 
     @abstractmethod
     def renew(self, leases: Iterable[Lease]) -> set[Lease]:
@@ -431,6 +512,7 @@ class Store(ABC):
     subscriptions: Subscriptions
     slash_commands: SlashCommands
     start_requests: StartRequests
+    releases: Releases
     runs: Runs
     home_tabs: HomeTabs
     kore_calls: KoreCalls

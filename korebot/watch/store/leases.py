@@ -1,4 +1,5 @@
-"""The store's one lease, written once: on targets (polls), watches (posts) and commands.
+"""The store's one lease, written once: on targets (polls), watches (posts), commands and
+releases (their next step).
 
 A lease is two columns on the row (``tables.Leased``): an owner token, new for every
 acquisition, and an expiry. Every acquire, check, release and renewal of the store is
@@ -17,13 +18,14 @@ from sqlalchemy.orm import Session
 
 from korebot.watch.store import abc
 from korebot.watch.store.database import Database
-from korebot.watch.store.tables import Command, Leased, Target, Watch
+from korebot.watch.store.tables import Command, Leased, Release, Target, Watch
 from korebot.watch.types import Lease
 
-_LEASED: dict[str, type[Target] | type[Watch] | type[Command]] = {
+_LEASED: dict[str, type[Target] | type[Watch] | type[Command] | type[Release]] = {
     "poll": Target,
     "delivery": Watch,
     "command": Command,
+    "release": Release,
 }
 
 
@@ -34,8 +36,9 @@ def free(model: type[Leased], moment: datetime) -> Any:
 
 def duration(policy: abc.Policy, kind: str) -> timedelta:
     """How long a lease of this kind lasts unless renewed (a command's, like a post's, is
-    work a person waits to see in Slack)."""
-    return timedelta(seconds=policy.poll_lease if kind == "poll" else policy.delivery_lease)
+    work a person waits to see in Slack; a release's step, like a poll, asks Kore.ai)."""
+    short = kind in ("poll", "release")
+    return timedelta(seconds=policy.poll_lease if short else policy.delivery_lease)
 
 
 def take(

@@ -300,6 +300,51 @@ class StartRequest(Base):
     follows: Mapped[int | None] = mapped_column()
 
 
+class Release(Leased, Base):
+    """A release of a bot (korebot.watch.releasing): its confirmation, then its steps.
+
+    Written before the confirmation is shown; Release claims it once (``state``, a
+    ``ReleaseState``) and takes the bot's one release (``active_key``, unique, NULL once
+    it ended). The holder of its lease runs its next step; its steps and jobs are one JSON
+    document (``ReleaseProgress``), written before each POST and after each answer.
+    """
+
+    __tablename__ = "korebot_releases"
+    __table_args__ = (Index("ix_korebot_releases_due", "state", "next_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: Random, carried in the confirmation's buttons.
+    token: Mapped[str] = mapped_column(String(64), unique=True)
+    team_id: Mapped[str] = mapped_column(String(32))
+    channel_id: Mapped[str] = mapped_column(String(32))
+    user_id: Mapped[str] = mapped_column(String(32))
+    host: Mapped[str] = mapped_column(String(200))
+    bot_id: Mapped[str] = mapped_column(String(64), index=True)
+    bot_name: Mapped[str] = mapped_column(String(64))
+    language: Mapped[str] = mapped_column(String(16))
+    #: The suite that gates the publish ("": none) and the bar, as confirmed.
+    suite: Mapped[str] = mapped_column(String(200), default="")
+    min_f1: Mapped[float | None] = mapped_column(Float)
+    max_drop: Mapped[float | None] = mapped_column(Float)
+    state: Mapped[str] = mapped_column(String(16))
+    #: The current step (a ``ReleaseStep``), and the outcome once it ended.
+    step: Mapped[str] = mapped_column(String(16))
+    outcome: Mapped[str | None] = mapped_column(String(24))
+    progress: Mapped[str] = mapped_column(Text)
+    #: "host|bot" while running, NULL otherwise: one running release per bot.
+    active_key: Mapped[str | None] = mapped_column(String(300), unique=True)
+    #: When its next step is due (while running).
+    next_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    stopped_by: Mapped[str | None] = mapped_column(String(32))
+    #: The checklist message: (channel, ts), once posted.
+    message_channel: Mapped[str | None] = mapped_column(String(32))
+    message_ts: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    started_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
 class Run(Base):
     """One run of a target's job, as korebot saw it (korebot.watch.store.runs)."""
 

@@ -122,7 +122,7 @@ def _suites(services: Services, bot: Bot, language: str) -> tuple[batch.Suite, .
         raise Refusal(f"I could not list {bot.name}'s batch test suites: {error}") from None
 
 
-def _suite(services: Services, bot: Bot, language: str, name: str) -> batch.Suite:
+def find_suite(services: Services, bot: Bot, language: str, name: str) -> batch.Suite:
     """The bot's suite of that name (its own spelling), or a refusal naming its suites."""
     listed = _suites(services, bot, language)
     if not listed:
@@ -157,7 +157,7 @@ def _run(
     if running is not None:  # a run korebot follows: join it, no call to Kore.ai
         _join(services, team, channel, user, bot, language, asked, respond, client)
         return
-    suite = _suite(services, bot, language, asked.suite)
+    suite = find_suite(services, bot, language, asked.suite)
     key = JobKey.of(bot, language, asked.state, Kind.BATCH, suite.name)
     request = engine.record_start_request(
         StartAsk(team, channel, user, key, bot.name, VALID_FOR, token)
@@ -367,7 +367,7 @@ def _subscribe(
 ) -> None:
     team, channel, user = asked_by(command)
     bot, language = _bot(services, command, asked.bot, asked.language)
-    suite = _suite(services, bot, language, asked.suite)
+    suite = find_suite(services, bot, language, asked.suite)
     key = JobKey.of(bot, language, asked.state, Kind.BATCH, suite.name)
     sub, how = services.engine.subscribe(team, channel, user, key, bot.name)
     shown = "ephemeral" if how == "already" else "in_channel"

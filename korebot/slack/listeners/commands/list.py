@@ -1,5 +1,5 @@
-"""`/faq-status list` (or `/ml-status list`): the channel's watches and subscriptions, of
-every kind."""
+"""`/faq-status list` (or any command's `list`): the channel's running releases, watches
+and subscriptions, of every kind."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from slack_bolt import Respond
 from slack_sdk import WebClient
 
 from korebot.kore import Kind
-from korebot.slack import messages
+from korebot.slack import messages, release_messages
 from korebot.slack.kinds import command as command_of
 from korebot.slack.listeners.common import answering, asked_by, permalink
 from korebot.slack.listeners.context import Services
@@ -27,4 +27,6 @@ def list_watches(
         watches = services.engine.watches_in(channel)
         listed = [(watch, permalink(client, watch)) for watch in watches]
         subscriptions = services.engine.subscriptions_in(channel)
-        respond(**messages.watch_list(listed, subscriptions, kind).kwargs())
+        running = [r for r in services.engine.running_releases() if r.channel_id == channel]
+        releases = release_messages.running_lines(running)
+        respond(**messages.watch_list(listed, subscriptions, kind, releases).kwargs())

@@ -1,10 +1,13 @@
 """`/publish-status`: a bot's latest publish (watched while it runs), publishing it from
-Slack behind a confirmation, its history and subscriptions.
+Slack behind a confirmation, releasing it (train, gate, publish, live), its history and
+subscriptions.
 
 Publishing needs the bot's Admin Console app (``AdminCredentialsMissing`` says what to
 set); everything else about the bot keeps working without it. ``publish BOT`` only shows
 a publisher the confirmation, recorded in the database first as a start request;
-korebot.slack.listeners.actions.publish runs the click.
+korebot.slack.listeners.actions.publish runs the click. ``release BOT LANG [SUITE]`` shows
+one who may train and publish the bot the release's confirmation, recorded first as a
+release; korebot.slack.listeners.actions.release runs its buttons, and the engine its steps.
 """
 
 from __future__ import annotations
@@ -17,10 +20,12 @@ from slack_sdk import WebClient
 from korebot.kore import Kind, KoreError, Status
 from korebot.kore.kinds import publish
 from korebot.registry import Bot, JobKey
-from korebot.slack import messages, parsing, publish_messages
+from korebot.slack import messages, parsing, publish_messages, release_messages
+from korebot.slack.listeners.commands.batch_test import find_suite
 from korebot.slack.listeners.commands.bots import list_bots
 from korebot.slack.listeners.commands.list import list_watches
 from korebot.slack.listeners.commands.status import begin_watch
+from korebot.slack.listeners.commands.train import may_train
 from korebot.slack.listeners.common import (
     Refusal,
     answering,
@@ -30,7 +35,7 @@ from korebot.slack.listeners.common import (
     within_limit,
 )
 from korebot.slack.listeners.context import Services
-from korebot.watch.types import StartAsk, WatchRequest
+from korebot.watch.types import ReleaseAsk, StartAsk, WatchRequest
 
 NAME = parsing.PUBLISH_COMMAND
 #: How long a publish confirmation can be clicked.
@@ -58,7 +63,8 @@ def publish_command(
             case parsing.PublishHistory(name):
                 bot = _bot(services, name, channel, user)
                 runs = services.engine.runs(key_of(bot))
-                respond(**publish_messages.history(bot.name, runs).kwargs())
+                releases = services.engine.releases(bot)
+                respond(**publish_messages.history(bot.name, runs, releases).kwargs())
             case parsing.SubscribePublishes(name):
                 bot = _bot(services, name, channel, user)
                 sub, how = services.engine.subscribe(team, channel, user, key_of(bot), bot.name)
@@ -78,6 +84,9 @@ def publish_command(
                 respond(**messages.stopped_confirmation(view).kwargs())
             case parsing.Publish(name, comment):
                 _offer(services, _bot(services, name, channel, user), comment, command, respond)
+            case parsing.Release(name, language, suite):
+                bot = _bot(services, name, channel, user)
+                _offer_release(services, bot, language, suite, command, respond, client)
 
 
 def key_of(bot: Bot) -> JobKey:
@@ -151,3 +160,35 @@ def _offer(
         StartAsk(team, channel, user, key_of(bot), bot.name, VALID_FOR, note=text)
     )
     respond(**publish_messages.confirmation(bot, text, True, request.token).kwargs())
+
+
+def may_release(services: Services, bot: Bot, user: str) -> None:
+    """Refuse a user who may not both train and publish the bot."""
+    may_train(services, bot, user)
+    may_publish(services, bot, user)
+
+
+def _offer_release(
+    services: Services,
+    bot: Bot,
+    language: str,
+    suite: str,
+    command: dict[str, Any],
+    respond: Respond,
+    client: WebClient,
+) -> None:
+    """Show one who may train and publish the bot the release's confirmation (recorded
+    first), only to them; or point them to the bot's release already running."""
+    team, channel, user = asked_by(command)
+    may_release(services, bot, user)
+    services.gateway.registry.client(bot, admin=True)  # AdminCredentialsMissing: say so now
+    running = services.engine.running_release(bot)
+    if running is not None:
+        respond(**release_messages.already_running(running, permalink(client, running)).kwargs())
+        return
+    if suite:  # an unknown suite is refused now, with the bot's suites
+        suite = find_suite(services, bot, language, suite).name
+    bar = services.bar_of(bot.name)
+    ask = ReleaseAsk(team, channel, user, bot, language, suite, bar.min_f1, bar.max_drop, VALID_FOR)
+    release = services.engine.record_release(ask)
+    respond(**release_messages.confirmation(bot, language, suite, bar, release.token).kwargs())
