@@ -124,7 +124,9 @@ class BatchPost:
 
 @dataclass
 class LiveRun:
-    """A run started by a POST, as its status polls see it."""
+    """A run started by a POST, as its status polls see it. A run nobody asked about by
+    its request ID (its POST's answer was lost) moves on with each list of the bot's
+    suites instead, as time would move it."""
 
     request_id: str
     bot_id: str
@@ -134,6 +136,8 @@ class LiveRun:
     version: str
     polls: int = 0
     recorded: bool = field(default=False)
+    #: A status call asked about it: only those move it on.
+    followed: bool = field(default=False)
 
     def answer(self) -> dict[str, Any]:
         self.polls += 1

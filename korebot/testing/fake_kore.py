@@ -530,9 +530,13 @@ class FakeKore:
         now: float,
         post: dict[str, Any] | None,
     ) -> Answer:
-        suites = self._suites.get(target.bot_id, [])
         if target.kind == "batch-suites":
+            for live in list(self._runs.values()):  # those only a list sees move on with it
+                if live.bot_id == target.bot_id and not (live.followed or live.recorded):
+                    self._look(live)
+            suites = self._suites.get(target.bot_id, [])
             return Answer(200, json.dumps(fake_batch.page(suites, pairs)).encode())
+        suites = self._suites.get(target.bot_id, [])
         suite = next((s for s in suites if target.suite in (s.name, s.key)), None)
         if suite is None:
             raise Refused(error(404, f"Test suite not found: {target.suite!r}"))
@@ -550,11 +554,16 @@ class FakeKore:
         run = self._runs.get(target.request_id)
         if run is None or run.bot_id != target.bot_id or run.suite.name != suite.name:
             raise Refused(error(404, f"Test run not found: {target.request_id!r}"))
+        run.followed = True
+        return Answer(200, json.dumps(self._look(run)).encode())
+
+    def _look(self, run: LiveRun) -> dict[str, Any]:
+        """The run's status document after one more look; once completed, it is listed."""
         document = run.answer()
         if document["status"] == "completed" and not run.recorded:
             run.recorded = True
             self._record_result(run)
-        return Answer(200, json.dumps(document).encode())
+        return document
 
     def _record_result(self, run: LiveRun) -> None:
         """A completed run joins its suite's results in the list, newest first."""

@@ -353,10 +353,10 @@ class _Advance:
             self._run_suite()
             return
         if job.phase in (JobPhase.POSTING, JobPhase.LOST):
-            # The run's ID was in the lost answer: the suite's list shows the run once it
-            # completed (until then, or the release's timeout, this step waits).
+            # The run's ID was in the lost answer: the suite's list shows a new completed
+            # run once it ended (until then, or the release's timeout, this step waits).
             now = self._status(Kind.BATCH, State.CONFIGURED)
-            if not _ran_since(now, job.posted_at):
+            if not _new_result(job.last, now):
                 return
             job = replace(job, phase=JobPhase.STARTED, last=now)
         else:
@@ -381,18 +381,20 @@ class _Advance:
     def _run_suite(self) -> None:
         view, bot = self.view, self.bot
         try:
-            suite = batch.find(self.gateway.suites(bot, view.language), view.suite)
+            suites = self.gateway.suites(bot, view.language)
         except KoreError as error:
             if error.transient:
                 raise _Pause from None
             raise _Ended(StepState.FAILED, str(error), ReleaseOutcome.FAILED) from None
+        suite = batch.find(suites, view.suite)
         if suite is None:
             summary = f"{bot.name} has no batch test suite {view.suite!r} ({view.language})"
             raise _Ended(StepState.FAILED, summary, ReleaseOutcome.FAILED)
         previous = suite.previous(State.CONFIGURED, view.language)
         key = JobKey.of(bot, view.language, State.CONFIGURED, Kind.BATCH, view.suite)
-        placeholder = replace(batch.placeholder(None), previous=previous)
-        job = ReleaseJob(Kind.BATCH, JobPhase.POSTING, placeholder, posted_at=self.r.clock())
+        # Its last completed run before the POST: a lost answer is resolved by a newer one.
+        listed = batch.latest(suites, view.suite, State.CONFIGURED, view.language)
+        job = ReleaseJob(Kind.BATCH, JobPhase.POSTING, listed, posted_at=self.r.clock())
         self._post(job, lambda: self.gateway.run_suite(bot, key, previous))
 
     # -- publish and live ------------------------------------------------------------------
@@ -562,13 +564,11 @@ def _trainings_words(trainings: list[ReleaseJob]) -> str:
     )
 
 
-def _ran_since(listed: JobStatus, posted_at: datetime | None) -> bool:
-    """Whether the suite's last completed run (from its list) ended after the POST (less
-    Kore.ai's clock skew, as for a publish)."""
-    run = listed.batch
-    if run is None or run.ended_at is None or posted_at is None:
+def _new_result(before: JobStatus | None, now: JobStatus) -> bool:
+    """Whether the suite's list shows a completed run that it did not before the POST."""
+    if now.batch is None:
         return False
-    return run.ended_at >= posted_at - publish.CLOCK_SKEW
+    return before is None or before.batch is None or before.batch.request_id != now.batch.request_id
 
 
 def _seen(job: ReleaseJob, now: JobStatus) -> ReleaseJob:

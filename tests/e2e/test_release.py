@@ -62,8 +62,8 @@ def h(
         KOREBOT_BOTS=",".join(f"{alias}={bot}" for alias, bot in BOTS.items()),
         KORE_ADMIN_CLIENT_ID=kore.admin_client_id,
         KORE_ADMIN_CLIENT_SECRET=kore.admin_client_secret,
-        KOREBOT_TRAINERS=f"{RELEASER},U0TRAINER",
-        KOREBOT_PUBLISHERS=f"{RELEASER},U0PUBLISHER",
+        KOREBOT_TRAINERS=f"{RELEASER},U0BOTH,U0TRAINER",
+        KOREBOT_PUBLISHERS=f"{RELEASER},U0BOTH,U0PUBLISHER",
         KOREBOT_MIN_F1="0.90",
     )
     with AppProcess(env) as app:
@@ -93,7 +93,9 @@ def ended(h: Harness, channel: str, lines: int, timeout: float = 30.0) -> dict[s
 
     def done(slack: FakeSlack) -> bool:
         top = slack.messages(channel)
-        return bool(top) and len(top[0]["replies"]) >= lines and "Stop release" not in alltext(top[0])
+        return (
+            bool(top) and len(top[0]["replies"]) >= lines and "Stop release" not in alltext(top[0])
+        )
 
     h.slack.wait_for(done, timeout, f"a release ended with {lines} lines in {channel}")
     (checklist,) = h.slack.messages(channel)
@@ -135,7 +137,9 @@ def test_a_release_goes_live_one_post_each_every_step_after_the_last(h: Harness)
     for shown in ("Release r1", "Train FAQ and ML (en)", SMOKE, "F1 at least 0.90", "Publish"):
         assert shown in text
     assert posts(h.kore, "r1") == []  # nothing before the click
-    clicks = [threading.Thread(target=click, args=(h, RELEASE_ACTION, token, channel)) for _ in "ab"]
+    clicks = [
+        threading.Thread(target=click, args=(h, RELEASE_ACTION, token, channel)) for _ in "ab"
+    ]
     for thread in clicks:
         thread.start()
     for thread in clicks:
@@ -164,3 +168,130 @@ def test_a_release_goes_live_one_post_each_every_step_after_the_last(h: Harness)
     again = alltext(h.answer(click(h, RELEASE_ACTION, token, channel)))
     assert "already handled" in again
     assert posts(h.kore, "r1") == ["POST faq", "POST ml", "POST run", "POST publish"]
+
+
+def test_the_gate_stops_a_release_below_the_bar_before_publishing(h: Harness) -> None:
+    h.kore.on_batch_run(BOTS["r2"], SMOKE, BatchScript(running_polls=1, f1="0.85"))
+    channel = new_channel()
+    _, token = confirm(h, f"release r2 en {SMOKE}", channel)  # unquoted: the words after LANG
+    click(h, RELEASE_ACTION, token, channel)
+
+    checklist = ended(h, channel, lines=3)
+    assert posts(h.kore, "r2") == ["POST faq", "POST ml", "POST run"]  # no publish
+    lines = replies(checklist)
+    assert lines[1].startswith(":x: *Batch test “smoke tests”*")
+    assert "F1 0.85 is below the bar of 0.90 by 0.05" in lines[1]
+    assert lines[2] == (
+        f"<@{RELEASER}> :x: Batch test \u201csmoke tests\u201d failed: not published"
+    )
+
+
+def test_a_failed_training_runs_no_suite_and_publishes_nothing(h: Harness) -> None:
+    h.kore.on_train(BOTS["r3"], "en", MlStatus("Inprogress"), MlStatus("Failed"), kind="ml")
+    channel = new_channel()
+    _, token = confirm(h, f'release r3 en "{SMOKE}"', channel)
+    click(h, RELEASE_ACTION, token, channel)
+
+    checklist = ended(h, channel, lines=2)
+    assert posts(h.kore, "r3") == ["POST faq", "POST ml"]
+    lines = replies(checklist)
+    assert lines[0].startswith(":x: *Train FAQ and ML (en)*")
+    assert "ML training failed" in lines[0]
+    assert lines[1] == f"<@{RELEASER}> :x: ML training failed: not published"
+    assert ":white_circle: *Publish*" in alltext(checklist)  # never begun
+
+
+def test_stop_release_starts_no_further_step_and_says_what_goes_on(h: Harness) -> None:
+    bot = BOTS["r4"]
+    h.kore.on_train(bot, "en", *[Status("in-progress")] * 50, Status("success"))
+    channel = new_channel()
+    _, token = confirm(h, "release r4 en", channel)
+    assert "no quality gate will apply" in alltext(h.slack.calls_to("response_url")[-1].args)
+    click(h, RELEASE_ACTION, token, channel)
+    wait_until(lambda: posts(h.kore, "r4") == ["POST faq", "POST ml"], 10, "both trainings")
+    h.slack.wait_for(lambda s: bool(s.messages(channel)), 10, "the checklist")
+    (checklist,) = h.slack.messages(channel)
+    (stop,) = [
+        e
+        for b in checklist["blocks"]
+        if b["type"] == "actions"
+        for e in b["elements"]
+        if e["action_id"] == STOP_RELEASE_ACTION
+    ]
+    refused = alltext(h.answer(click(h, STOP_RELEASE_ACTION, stop["value"], channel, "U0TRAINER")))
+    assert "Only publishers" in refused
+    said = alltext(h.answer(click(h, STOP_RELEASE_ACTION, stop["value"], channel)))
+    assert "no further step starts" in said
+
+    checklist = ended(h, channel, lines=2)
+    lines = replies(checklist)
+    assert lines[0].startswith(":octagonal_sign: *Train FAQ and ML (en)*")
+    assert "started and going on in Kore.ai: FAQ training" in lines[0]
+    assert lines[1].startswith(
+        f"<@{RELEASER}> :octagonal_sign: Release stopped by <@{RELEASER}> at Train FAQ and ML"
+    )
+    assert posts(h.kore, "r4") == ["POST faq", "POST ml"]
+
+
+def test_two_releases_of_one_bot_at_once_make_one(h: Harness) -> None:
+    channel, other = new_channel(), new_channel()
+    _, first = confirm(h, "release r5 en", channel)
+    _, second = confirm(h, "release r5 en", other, user="U0BOTH")
+    urls: list[str] = []
+    clicks = [
+        threading.Thread(target=lambda: urls.append(click(h, RELEASE_ACTION, first, channel))),
+        threading.Thread(
+            target=lambda: urls.append(click(h, RELEASE_ACTION, second, other, "U0BOTH"))
+        ),
+    ]
+    for thread in clicks:
+        thread.start()
+    for thread in clicks:
+        thread.join()
+    answers = sorted(alltext(h.answer(url)) for url in urls)
+    assert answers[0].startswith("A release of r5 is already running")
+    assert answers[1].startswith("Releasing r5 (en)")
+    # Asked again while it runs: told at once, no confirmation.
+    again = alltext(h.answer(h.ask("release r5 en", new_channel(), user=RELEASER, command=COMMAND)))
+    assert again.startswith("A release of r5 is already running")
+    wait_until(lambda: "POST publish" in posts(h.kore, "r5"), 20, "the publish")
+    assert posts(h.kore, "r5") == ["POST faq", "POST ml", "POST publish"]
+
+
+def test_cancel_starts_nothing_and_rights_and_suites_are_checked_first(h: Harness) -> None:
+    channel = new_channel()
+    _, token = confirm(h, "release r6 en", channel)
+    cancelled = alltext(h.answer(click(h, CANCEL_RELEASE_ACTION, token, channel)))
+    assert cancelled.startswith("Release of r6 cancelled; nothing was started.")
+    again = alltext(h.answer(click(h, RELEASE_ACTION, token, channel)))
+    assert "already handled (cancelled)" in again
+    trainer = alltext(h.answer(h.ask("release r6 en", channel, user="U0TRAINER", command=COMMAND)))
+    assert "Only publishers may publish r6" in trainer
+    publisher = alltext(
+        h.answer(h.ask("release r6 en", channel, user="U0PUBLISHER", command=COMMAND))
+    )
+    assert "trainers" in publisher
+    unknown = alltext(
+        h.answer(h.ask('release r6 en "nope"', channel, user=RELEASER, command=COMMAND))
+    )
+    assert "smoke tests" in unknown  # the bot's suites, named
+    usage = alltext(h.answer(h.ask("release r6", channel, user=RELEASER, command=COMMAND)))
+    assert "Say which bot and language" in usage
+    assert posts(h.kore, "r6") == []
+
+
+def test_list_shows_a_running_release_and_history_its_outcome(h: Harness) -> None:
+    bot = BOTS["r7"]
+    h.kore.on_train(bot, "en", *[Status("in-progress")] * 20, Status("success"))
+    channel = new_channel()
+    _, token = confirm(h, "release r7 en", channel)
+    click(h, RELEASE_ACTION, token, channel)
+    wait_until(lambda: posts(h.kore, "r7") == ["POST faq", "POST ml"], 10, "both trainings")
+    listed = alltext(h.answer(h.ask("list", channel, command=COMMAND)))
+    assert "Releases running (1)" in listed
+    assert "release of r7 (en): Train FAQ and ML (en)" in listed
+
+    ended(h, channel, lines=4)
+    history = alltext(h.answer(h.ask("history r7", channel, command=COMMAND)))
+    assert "Releases of r7, newest first" in history
+    assert ":rocket: live" in history and "r7 is live (en)" in history

@@ -7,8 +7,8 @@ before the app hears the answer ("after": the message exists, the app never lear
 ``HookedKore`` fires when a request arrives, once the fake has decided (and recorded) its
 answer but before sending it, and knows how long that answer will take (a ``Delay`` step),
 so a kill can land mid-poll; a batch test or publish request is seen as its kind
-("batch-run", "batch-status", "batch-suites", "publish", "publish-status") rather than
-"status".
+("batch-run", "batch-status", "batch-suites", "publish", "publish-status"), a train POST
+as "train", and a training's status as "status".
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ class Seen:
 
     source: str  # "slack" or "kore"
     phase: str  # "before" (nothing done yet) or "after" (done, answer not sent)
-    method: str  # Web API method; Kore.ai: "status", or a batch test request's kind
+    method: str  # Web API method; Kore.ai: "status", "train", or the request's kind
     args: dict[str, Any]
     delay: float = 0.0  # Kore.ai: how long the fake will wait before answering
 
@@ -160,7 +160,10 @@ class HookedKore(FakeKore):
         routed = fake_batch.route(incoming.method, verdict.path) or fake_publish.route(
             incoming.method, verdict.path
         )
-        method = "status" if routed is None else routed[0]
+        if routed is not None:
+            method = routed[0]
+        else:  # a training's: its status, or a train POST
+            method = "train" if incoming.method == "POST" else "status"
         self.killer.see(Seen("kore", "before", method, dict(verdict.query), delay))
         return verdict
 
