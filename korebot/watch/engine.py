@@ -3,8 +3,8 @@
 It knows nothing of Slack: it tells a ``Notifier`` what to say. The database is the
 queue (korebot.watch.store): a periodic *tick* (APScheduler 3) leases the due targets
 and has them polled (korebot.watch.polling), leases the watches that owe a post and
-has them posted (korebot.watch.delivery), and leases the due releases and moves each a
-step on (korebot.watch.releasing); a second job renews the leases held while
+has them posted (korebot.watch.delivery); another job leases the due releases and moves
+each a step on (korebot.watch.releasing); a third renews the leases held while
 their work runs (korebot.watch.held_leases). So a restart resumes everything, and
 several processes sharing PostgreSQL split the work.
 
@@ -161,6 +161,13 @@ class WatchEngine:
         self.scheduler.add_job(
             self.tick, "interval", seconds=tick, id="tick", next_run_time=self.clock()
         )
+        # A release's step is due every poll interval: looked for half as often as polls,
+        # at most a second late (a click's first step waits for it).
+        looks = max(min(self.poll_interval / 2, 1.0), 0.05)
+        self.scheduler.add_job(
+            self.releasing.tick, "interval", seconds=looks, id="releases",
+            next_run_time=self.clock(),
+        )  # fmt: skip
         # Well within the shortest lease, so that a live holder never loses one.
         renew = min(POLL_LEASE, self.store.policy.delivery_lease) / 3
         self.scheduler.add_job(self.held.renew, "interval", seconds=renew, id="renew")
@@ -186,13 +193,12 @@ class WatchEngine:
         self.delivery.drain()
 
     def tick(self) -> None:
-        """Lease due polls, owed posts and due releases, and run them on the worker pools."""
+        """Lease due polls and owed posts, and run them on the worker pools."""
         if self._stopping.is_set():
             return
         try:
             self.delivery.fill()
             self.polling.tick()
-            self.releasing.tick()
         except DatabaseUnavailable as error:
             log.warning("Database unavailable, will retry: %s", error.orig)
 

@@ -98,12 +98,18 @@ class Releasing:
         self._lock = threading.Lock()
 
     def tick(self) -> None:
-        """Lease the releases due now, up to capacity, and move each on a worker."""
+        """Lease the releases due now, up to capacity, and move each on a worker (the
+        engine's scheduler job)."""
         with self._lock:
             room = self._capacity - self.held.count("release")
             if room <= 0 or self._stopping.is_set():
                 return
-            for claim in self.releases.acquire_releases(room):
+            try:
+                claims = self.releases.acquire_releases(room)
+            except DatabaseUnavailable as error:
+                log.warning("Database unavailable, will retry: %s", error.orig)
+                return
+            for claim in claims:
                 self.held.add(claim.lease)
                 self._pool.submit(self._guarded, claim)
 

@@ -808,6 +808,13 @@ def test_two_processes_starting_at_once_migrate_an_old_postgresql_database_once(
             "public.ix_korebot_home_tabs_opened_at",
             # 0009's one start per training
             "public.ix_korebot_train_requests_starting",
+            # 0012's releases
+            "public.korebot_releases",
+            "public.korebot_releases_pkey",
+            "public.korebot_releases_token_key",
+            "public.korebot_releases_active_key_key",
+            "public.ix_korebot_releases_bot_id",
+            "public.ix_korebot_releases_due",
         ]
     )
     assert differences(postgres_url) == []

@@ -103,11 +103,29 @@ def test_a_version_comment_is_checked_before_any_request() -> None:
         ("publish support", parsing.Publish("support", None)),
         ("history support", parsing.PublishHistory("support")),
         ("subscribe support", parsing.SubscribePublishes("support")),
+        ("release Support EN", parsing.Release("support", "en", "")),
+        ('release support en "Smoke tests"', parsing.Release("support", "en", "Smoke tests")),
+        ("release support en smoke  tests", parsing.Release("support", "en", "smoke tests")),
         ("", parsing.Help()),
     ],
 )
 def test_the_publish_status_grammar(text: str, expected: parsing.PublishCommand) -> None:
     assert parsing.parse_publish(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("release", "Say which bot and language"),
+        ("release support", "Say which bot and language"),
+        ('release support en "smoke" tests', "Put the suite's whole name in quotes"),
+        ("release support english", "language"),
+    ],
+)
+def test_a_release_asked_wrongly_says_how(text: str, says: str) -> None:
+    invalid = parsing.parse_publish(text)
+    assert isinstance(invalid, parsing.Invalid)
+    assert says in invalid.reason
 
 
 def test_a_failed_publish_says_which_resources_failed_and_approvals_what_unblocks_them() -> None:
