@@ -294,4 +294,5 @@ def test_list_shows_a_running_release_and_history_its_outcome(h: Harness) -> Non
     ended(h, channel, lines=4)
     history = alltext(h.answer(h.ask("history r7", channel, command=COMMAND)))
     assert "Releases of r7, newest first" in history
-    assert ":rocket: live" in history and "r7 is live (en)" in history
+    assert ":rocket: live" in history
+    assert "r7 is live (en)" in history
