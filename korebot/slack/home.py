@@ -26,9 +26,10 @@ from slack_sdk.models.views import View
 
 from korebot.kore import Kind, State, Status
 from korebot.registry import Bot
+from korebot.slack import release_messages
 from korebot.slack.kinds import command, label
 from korebot.slack.messages import context_line, duration, escape, job, md, slack_date, what
-from korebot.watch.types import JobSnapshot, SubscriptionView, WatchView
+from korebot.watch.types import JobSnapshot, ReleaseView, SubscriptionView, WatchView
 
 #: A conversations_select per training: the channel chosen gets a watch of it.
 WATCH_ACTION = "home_watch"
@@ -91,6 +92,8 @@ class HomeSnapshot:
     suites: list[JobSnapshot] = field(default_factory=list)
     #: Their latest publishes, as korebot last saw them (a bot's publishes followed once).
     publishes: list[JobSnapshot] = field(default_factory=list)
+    #: Their running releases, with their current step.
+    releases: list[ReleaseView] = field(default_factory=list)
 
 
 def _plain(text: str) -> PlainTextObject:
@@ -263,8 +266,14 @@ def home_view(snapshot: HomeSnapshot) -> View:
         head.insert(1, SectionBlock(text=md(snapshot.notice)))
     watches = [_watch_line(watch, link) for watch, link in snapshot.watches]
     subs = [_sub_line(sub) for sub in snapshot.subscriptions]
+    releases = release_messages.running_lines(snapshot.releases)
     tail: list[Block] = [
         DividerBlock(),
+        *_listed(
+            "Releases running",
+            releases,
+            "None: release a bot with `/publish-status release BOT LANG [SUITE]`.",
+        ),
         *_listed("Your watches", watches, "None: ask with `/faq-status BOT LANG` in a channel."),
         *_listed("Subscriptions", subs, "None that I can show you."),
     ]

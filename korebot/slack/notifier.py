@@ -241,6 +241,7 @@ class SlackNotifier:
     # Releases --------------------------------------------------------------------
 
     def release_changed(self, release: ReleaseView) -> ReleaseShown:
+        self.training_changed(release.bot_name)  # the Home tabs show its current step
         checklist = release_messages.checklist(release)
         channel, ts = release.message_channel, release.message_ts
         if channel is None or ts is None:  # never posted, or not recorded (a crash)

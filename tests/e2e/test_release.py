@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from support.home import wait_view
 from support.slack_app import Harness, alltext, app_env, check_clean, new_channel, wait_until
 
 from korebot.slack.release_messages import (
@@ -290,6 +291,8 @@ def test_list_shows_a_running_release_and_history_its_outcome(h: Harness) -> Non
     listed = alltext(h.answer(h.ask("list", channel, command=COMMAND)))
     assert "Releases running (1)" in listed
     assert "release of r7 (en): Train FAQ and ML (en)" in listed
+    assert h.sender.home_opened("U0HOMER").status_code == 200
+    wait_view(h, "U0HOMER", "release of r7 (en): Train FAQ and ML (en)")
 
     ended(h, channel, lines=4)
     history = alltext(h.answer(h.ask("history r7", channel, command=COMMAND)))

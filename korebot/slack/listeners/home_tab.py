@@ -82,6 +82,7 @@ def snapshot(
         notice=notice,
         bots=bots,
         suites=suites,
+        releases=services.engine.running_releases(bots),
         publishes=[known for key, known in activity.trainings.items() if key.kind is Kind.PUBLISH],
     )
 
