@@ -4,7 +4,8 @@ Nothing here stands in for the app: it is started as a child process exactly as
 ``python app.py`` starts it, pointed at a local FakeKore and FakeSlack, and sent a
 signed ``/faq-status`` command, then an ``/ml-status`` one (one training of each kind),
 then a ``/batch-test`` of a suite, then a ``/publish-status publish`` whose confirmation
-it clicks. What it then sends to Slack is printed as it arrives.
+it clicks, then a ``/publish-status release`` (train, gate, publish, live) whose
+confirmation it clicks. What it then sends to Slack is printed as it arrives.
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ from pathlib import Path
 from korebot.config import Settings
 from korebot.kore import TRAININGS, Kind
 from korebot.slack.kinds import command
+from korebot.slack.notifier import RELEASED
 from korebot.slack.publish_messages import PUBLISH_ACTION
+from korebot.slack.release_messages import RELEASE_ACTION
 from korebot.testing.app_process import AppProcess
 from korebot.testing.fake_kore import (
     BatchScript,
@@ -77,6 +80,10 @@ _EMOJI = {
     "warning": "⚠️",
     "information_source": "ℹ️",  # noqa: RUF001  (the emoji itself)
     "octagonal_sign": "🛑",
+    "rocket": "🚀",
+    "white_circle": "⚪",
+    "heavy_minus_sign": "➖",  # noqa: RUF001  (the emoji itself)
+    "hourglass": "⌛",
 }
 
 Echo = Callable[[str], None]
@@ -130,7 +137,10 @@ def run_demo(
             asks = [(command(kind), f"{ALIAS} {LANGUAGE}") for kind in TRAININGS]
             asks.append((command(Kind.BATCH), f'{ALIAS} {LANGUAGE} "{SUITE}"'))
             asks.append((command(Kind.PUBLISH), f'publish {ALIAS} "{COMMENT}"'))
-            for name, text in asks:  # one training of each kind, then a suite, in turn
+            asks.append((command(Kind.PUBLISH), f'release {ALIAS} {LANGUAGE} "{SUITE}"'))
+            for name, text in asks:  # one training of each kind, a suite, a publish, a release
+                if text.startswith("release"):  # approved by now: the release goes live
+                    kore.on_publish(DEMO_BOT_ID, PublishScript(running_polls=steps))
                 echo("")
                 deadline = 30.0 + (steps + 1) * interval
                 seen = _converse(echo, app, slack, sender, name, text, seen, deadline=deadline)
@@ -155,7 +165,8 @@ def _intro(echo: Echo, steps: int, interval: float) -> None:
         script = "already succeeded"
     echo(f'Fake Kore.ai: bot "{ALIAS}" ({DEMO_BOT_ID}), FAQ and ML training each {script},')
     echo(f'a batch test suite "{SUITE}" whose runs score F1 0.91 (0.89 the time before),')
-    echo("and publishing, where one dialog waits for an admin's approval.")
+    echo("publishing, where one dialog waits for an admin's approval the first time,")
+    echo("and a release of the bot from its trainings to live.")
     echo(f"Starting the app (it checks running trainings every {interval:g} s)…")
 
 
@@ -167,7 +178,9 @@ def _outro(echo: Echo, steps: int, interval: float) -> None:
             f"{interval:g} s, replied in the thread when the training succeeded and "
             "updated its first message; then it ran the suite once and posted its scores "
             "against the previous run in the same way; then, after your click on Publish, "
-            "it published the bot once and followed the publish to its end."
+            "it published the bot once and followed the publish to its end; then, after "
+            "your click on Release, it trained FAQ and ML, ran the suite as the gate, "
+            "published and followed the published trainings, one checklist line per step."
         )
     else:
         echo(
@@ -192,6 +205,7 @@ def _app_env(
         "KORE_ADMIN_CLIENT_ID": kore.admin_client_id,
         "KORE_ADMIN_CLIENT_SECRET": kore.admin_client_secret,
         "KOREBOT_PUBLISHERS": ASKER,
+        "KOREBOT_TRAINERS": ASKER,
         "SLACK_BOT_TOKEN": slack.token,
         "SLACK_SIGNING_SECRET": signing_secret,
         "SLACK_API_URL": slack.api_url,
@@ -259,15 +273,16 @@ def _converse(
                 continue
             text = str(call.args.get("text") or "")
             if call.method == "response_url":
-                token = _button(call, PUBLISH_ACTION)
-                if token is not None:  # the publish's confirmation: the demo's user clicks
-                    echo(f"you {SAYS} [ Publish ]")
+                button = _confirmation(call)
+                if button is not None:  # a confirmation: the demo's user clicks
+                    action, label, token = button
+                    echo(f"you {SAYS} [ {label} ]")
                     clicked = sender.action(
-                        PUBLISH_ACTION,
+                        action,
                         token,
                         user_id=ASKER,
                         channel_id=CHANNEL,
-                        response_url=slack.response_url("demo-publish-click"),
+                        response_url=slack.response_url(f"demo-{action}"),
                     )
                     if clicked.status_code != 200:
                         raise _DemoFailed(f"the app refused the click with {clicked.status_code}")
@@ -276,6 +291,10 @@ def _converse(
                 elif text.startswith(":warning:"):
                     raise _DemoFailed("the app answered with a problem instead of a status")
             elif call.method == "chat.postMessage" and call.args.get("thread_ts"):
+                line = _release_line(call)
+                if line is not None:  # a release's thread: a line per step, then its end
+                    answered = line == "end"
+                    continue
                 if ":warning:" in text:
                     raise _DemoFailed("the app stopped watching without a result")
                 replied = True
@@ -285,13 +304,26 @@ def _converse(
     return seen
 
 
-def _button(call: SlackCall, action_id: str) -> str | None:
-    """The value of the answer's button ``action_id``, if it has one."""
+#: The confirmations the demo's user clicks, by their first button.
+_CLICKS = {PUBLISH_ACTION: "Publish", RELEASE_ACTION: "Release"}
+
+
+def _confirmation(call: SlackCall) -> tuple[str, str, str] | None:
+    """The answer's button to click (action, label, value), if it is a confirmation."""
     for block in call.args.get("blocks") or []:
         for element in block.get("elements") or [] if block.get("type") == "actions" else []:
-            if element.get("action_id") == action_id:
-                return str(element.get("value"))
+            action = str(element.get("action_id"))
+            if action in _CLICKS:
+                return action, _CLICKS[action], str(element.get("value"))
     return None
+
+
+def _release_line(call: SlackCall) -> str | None:
+    """Which line of a release's thread the post is, if it is one."""
+    metadata = call.args.get("metadata") or {}
+    if metadata.get("event_type") != RELEASED:
+        return None
+    return str((metadata.get("event_payload") or {}).get("line"))
 
 
 def _calls_after(

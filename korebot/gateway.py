@@ -149,13 +149,16 @@ class StatusGateway:
         self._spend(bot, JobKey.of(bot, publish.LANGUAGE, publish.STATE, Kind.PUBLISH))
         return client.publish(bot.bot_id, comment, train=train)
 
-    def suites(self, bot: Bot, language: str) -> tuple[batch.Suite, ...]:
+    def suites(
+        self, bot: Bot, language: str, purpose: Purpose = "ask"
+    ) -> tuple[batch.Suite, ...]:
         """The bot's batch test suites with their past results, shared and reused like an
-        ask's status (many asking to run a suite at once list them once)."""
+        ask's status (many asking to run a suite at once list them once); ``"poll"``: a
+        fresh list (a release's gate compares with the newest result)."""
         client = self.registry.client(bot)
         key = _SuitesKey(bot.host, bot.bot_id, language)
         suites, _ = self._shared(
-            key, bot, "ask", lambda: client.batch_test_suites(bot.bot_id, language)
+            key, bot, purpose, lambda: client.batch_test_suites(bot.bot_id, language)
         )
         return suites
 

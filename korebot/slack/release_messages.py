@@ -171,7 +171,7 @@ def checklist(view: ReleaseView) -> Message:
     took = _took(view)
     if took:
         blocks.append(context_line(took))
-    if view.state is ReleaseState.RUNNING and view.stopped_by is None:
+    if view.state is ReleaseState.RUNNING:
         blocks.append(
             ActionsBlock(
                 elements=[
@@ -184,8 +184,6 @@ def checklist(view: ReleaseView) -> Message:
                 ]
             )
         )
-    elif view.state is ReleaseState.RUNNING:
-        blocks.append(context_line(f"Stopping at the next step (asked by <@{view.stopped_by}>)."))
     return Message(text=first, blocks=tuple(blocks))
 
 

@@ -138,6 +138,7 @@ class _Advance:
 
     def __init__(self, releasing: Releasing, claim: ReleaseClaim) -> None:
         self.r, self.lease, self.view = releasing, claim.lease, claim.view
+        self.claimed = claim.view
         self.gateway = releasing.gateway
         self.progress, self.step = claim.view.progress, claim.view.step
         self.polled: set[Kind] = set()  # asked about in this look already
@@ -186,16 +187,26 @@ class _Advance:
                 return
 
     def _show(self, view: ReleaseView) -> None:
-        """Have Slack show it, then let the lease go: due at the next look, or never once
-        it ended and every line is in the thread."""
+        """Have Slack show it if a step began or ended (or it is not all shown yet), then
+        let the lease go: due at the next look, or never once it ended and every line is
+        in the thread."""
+        before = self.claimed
+        changed = (
+            view.progress.steps != before.progress.steps
+            or view.state is not before.state
+            or view.message_ts is None
+            or _owed(view, view.progress.lines)
+        )
+        shown = None
         try:
-            shown = self.r.notifier.release_changed(view)
+            if changed:
+                shown = self.r.notifier.release_changed(view)
         except Exception:
             log.exception("Could not show release %d; tried again", view.release_id)
-            shown = None
+            changed = True  # still owed
         if shown is not None:
             self.progress = replace(self.progress, lines=shown.lines)
-        owed = shown is None or _owed(view, self.progress.lines)
+        owed = changed and (shown is None or _owed(view, self.progress.lines))
         if owed:
             due: datetime | None = self.r.clock() + timedelta(seconds=_SHOW_AGAIN)
         elif view.state is ReleaseState.RUNNING:
@@ -387,7 +398,7 @@ class _Advance:
     def _run_suite(self) -> None:
         view, bot = self.view, self.bot
         try:
-            suites = self.gateway.suites(bot, view.language)
+            suites = self.gateway.suites(bot, view.language, "poll")
         except KoreError as error:
             if error.transient:
                 raise _Pause from None

@@ -38,6 +38,13 @@ def test_demo_shows_the_whole_conversation() -> None:
             progress, f"  └ korebot (in thread) {SAYS} @you", f"{training} succeeded"
         )
         ended = line_after(reply, "korebot ✎ updated its message: ", f"{training} succeeded")
+    # It ends with a release: the click, a thread line per step, the releaser mentioned.
+    asked = line_after(ended, f"you {SAYS} ", "/publish-status release demo en")
+    clicked = line_after(asked, f"you {SAYS} ", "[ Release ]")
+    step = clicked
+    for done in ("Train FAQ and ML (en)", "Batch test", "Publish", "Published version trained"):
+        step = line_after(step, f"  └ korebot (in thread) {SAYS} ✅ *", done)
+    line_after(step, f"  └ korebot (in thread) {SAYS} @you 🚀", "demo is live (en)")
 
 
 def test_readable_resolves_slack_markup() -> None:
