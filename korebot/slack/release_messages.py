@@ -188,9 +188,9 @@ def checklist(view: ReleaseView) -> Message:
 
 
 def step_line(view: ReleaseView, step: ReleaseStep) -> Message:
-    """The thread's line of an ended step."""
+    """The thread's line of an ended step (the fallback text without the bold)."""
     text = _step_line(view.progress.step(step), view)
-    return Message(text=text, blocks=(section(text),))
+    return Message(text=text.replace("*", ""), blocks=(section(text),))
 
 
 def end_line(view: ReleaseView) -> Message:

@@ -43,7 +43,7 @@ def test_demo_shows_the_whole_conversation() -> None:
     clicked = line_after(asked, f"you {SAYS} ", "[ Release ]")
     step = clicked
     for done in ("Train FAQ and ML (en)", "Batch test", "Publish", "Published version trained"):
-        step = line_after(step, f"  └ korebot (in thread) {SAYS} ✅ *", done)
+        step = line_after(step, f"  └ korebot (in thread) {SAYS} ✅ ", done)
     line_after(step, f"  └ korebot (in thread) {SAYS} @you 🚀", "demo is live (en)")
 
 
