@@ -149,9 +149,7 @@ class StatusGateway:
         self._spend(bot, JobKey.of(bot, publish.LANGUAGE, publish.STATE, Kind.PUBLISH))
         return client.publish(bot.bot_id, comment, train=train)
 
-    def suites(
-        self, bot: Bot, language: str, purpose: Purpose = "ask"
-    ) -> tuple[batch.Suite, ...]:
+    def suites(self, bot: Bot, language: str, purpose: Purpose = "ask") -> tuple[batch.Suite, ...]:
         """The bot's batch test suites with their past results, shared and reused like an
         ask's status (many asking to run a suite at once list them once); ``"poll"``: a
         fresh list (a release's gate compares with the newest result)."""
