@@ -132,11 +132,11 @@ class SlackNotifier:
         return messages.timed_out(waited, last_status, error)
 
     def find_announcement(self, watch: WatchView) -> tuple[str, str] | None:
-        found = self._search_history(watch.channel_id, ANNOUNCED, watch)
+        found = self._search_history(watch.channel_id, lambda m: _tagged(m, ANNOUNCED, watch))
         if found is None and watch.askers:
             # It may have gone to the first asker's DM (the channel was closed to the bot).
             dm = self._dm_channel(watch.askers[0])
-            found = self._search_history(dm, ANNOUNCED, watch) if dm else None
+            found = self._search_history(dm, lambda m: _tagged(m, ANNOUNCED, watch)) if dm else None
         return found
 
     # Concluding ------------------------------------------------------------------
@@ -198,7 +198,11 @@ class SlackNotifier:
             return True
         # The result may have gone to the first asker by DM (the channel was closed to it).
         dm = self._dm_channel(watch.askers[0]) if watch.askers else None
-        return bool(dm and dm != channel and self._search_history(dm, CONCLUDED, watch))
+        return bool(
+            dm
+            and dm != channel
+            and self._search_history(dm, lambda m: _tagged(m, CONCLUDED, watch))
+        )
 
     # Updates ---------------------------------------------------------------------
 
@@ -281,18 +285,11 @@ class SlackNotifier:
         meta = _release_metadata(release, "checklist")
         dm = self._dm_channel(release.user_id)
         for channel in dict.fromkeys(c for c in (release.channel_id, dm) if c):
-            try:
-                response = self.client.conversations_history(
-                    channel=channel, include_all_metadata=True, limit=_LOOKBACK
-                )
-            except SlackApiError as error:
-                self._raise_if_dead(error)
-                if slack_error(error) not in CANNOT_LOOK:
-                    raise  # it may be there: do not post it blind, look again later
-                continue
-            for message in response.get("messages") or []:
-                if _release_line(message, release) == "checklist":
-                    return str(response.get("channel") or channel), str(message["ts"])
+            found = self._search_history(
+                channel, lambda m: _release_line(m, release) == "checklist"
+            )
+            if found is not None:
+                return found
         try:
             return self._post(release.channel_id, checklist, metadata=meta)
         except SlackApiError as error:
@@ -394,7 +391,11 @@ class SlackNotifier:
                 "Could not update the message of watch %d: %s", watch.watch_id, slack_error(error)
             )
 
-    def _search_history(self, channel: str, kind: str, watch: WatchView) -> tuple[str, str] | None:
+    def _search_history(
+        self, channel: str, wanted: Callable[[dict[str, Any]], bool]
+    ) -> tuple[str, str] | None:
+        """(channel, ts) of the channel's recent message that is the one ``wanted`` (after
+        a crash, before posting it again); None if it is not there or cannot be seen."""
         try:
             response = self.client.conversations_history(
                 channel=channel, include_all_metadata=True, limit=_LOOKBACK
@@ -405,7 +406,7 @@ class SlackNotifier:
                 raise  # the message may be there: do not post it blind, look again later
             return None
         for message in response.get("messages") or []:
-            if _tagged(message, kind, watch):
+            if wanted(message):
                 return str(response.get("channel") or channel), str(message["ts"])
         return None
 

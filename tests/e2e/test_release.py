@@ -299,3 +299,22 @@ def test_list_shows_a_running_release_and_history_its_outcome(h: Harness) -> Non
     assert "Releases of r7, newest first" in history
     assert ":rocket: live" in history
     assert "r7 is live (en)" in history
+
+
+def test_stop_release_while_the_suite_runs_publishes_nothing(h: Harness) -> None:
+    h.kore.on_batch_run(BOTS["r8"], SMOKE, BatchScript(running_polls=50, f1="0.95"))
+    channel = new_channel()
+    _, token = confirm(h, f'release r8 en "{SMOKE}"', channel)
+    click(h, RELEASE_ACTION, token, channel)
+    wait_until(lambda: "POST run" in posts(h.kore, "r8"), 10, "the suite's run")
+    said = alltext(h.answer(click(h, STOP_RELEASE_ACTION, token, channel)))
+    assert "no further step starts" in said
+
+    checklist = ended(h, channel, lines=3)
+    lines = replies(checklist)
+    assert lines[0].startswith(":white_check_mark: Train FAQ and ML (en)")
+    assert lines[1].startswith(":octagonal_sign: Batch test “smoke tests”")
+    assert "started and going on in Kore.ai: run of 'smoke tests'" in lines[1]
+    assert lines[2].startswith(f"<@{RELEASER}> :octagonal_sign: Release stopped by")
+    assert lines[2].endswith("at Batch test \u201csmoke tests\u201d: not published")
+    assert posts(h.kore, "r8") == ["POST faq", "POST ml", "POST run"]
