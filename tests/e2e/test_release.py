@@ -318,3 +318,24 @@ def test_stop_release_while_the_suite_runs_publishes_nothing(h: Harness) -> None
     assert lines[2].startswith(f"<@{RELEASER}> :octagonal_sign: Release stopped by")
     assert lines[2].endswith("at Batch test \u201csmoke tests\u201d: not published")
     assert posts(h.kore, "r8") == ["POST faq", "POST ml", "POST run"]
+
+
+def test_a_running_training_is_joined_and_approvals_are_named_at_the_end(h: Harness) -> None:
+    bot = BOTS["r9"]
+    h.kore.script(bot, "en", Status("in-progress"), Status("in-progress"), Status("success"))
+    h.kore.on_publish(bot, PublishScript(awaiting=("mortgage",), languages=("en",)))
+    channel = new_channel()
+    _, token = confirm(h, "release r9 en", channel)
+    click(h, RELEASE_ACTION, token, channel)
+
+    checklist = ended(h, channel, lines=5)
+    assert posts(h.kore, "r9") == ["POST ml", "POST publish"]  # FAQ was running: joined
+    lines = replies(checklist)
+    assert "FAQ success (joined: it was running)" in lines[0]
+    assert lines[1].startswith(":heavy_minus_sign: Quality gate")
+    assert lines[2].startswith(":warning: Publish")
+    assert "awaiting approval: mortgage" in lines[2]
+    assert lines[4].startswith(
+        f"<@{RELEASER}> :warning: r9 is published and trained, but dialogs await an admin's "
+        "approval: not live until"
+    )
