@@ -556,12 +556,17 @@ class _Pause(Exception):
     """Kore.ai failed for a moment (or the budget is spent): this look ends here."""
 
 
+def _tracked(job: ReleaseJob) -> publish.Published:
+    """A training as ``publish.Published`` follows one: its first final answer after the
+    POST may still be the last run's."""
+    last = job.last or kinds.spec(job.kind).placeholder(None)
+    return publish.Published(
+        job.kind.value, "", last.raw_status, last.status, job.seen_running, job.finals
+    )
+
+
 def _done(job: ReleaseJob) -> bool:
-    """A training is done at a final answer seen after it ran (``publish.Published``)."""
-    last = job.last
-    if last is None or not last.status.is_final or job.phase is JobPhase.POSTING:
-        return False
-    return job.seen_running or job.finals >= publish.SETTLE_CHECKS
+    return job.last is not None and job.phase is not JobPhase.POSTING and _tracked(job).done
 
 
 def _failed(trainings: list[ReleaseJob]) -> str:
@@ -589,13 +594,9 @@ def _new_result(before: JobStatus | None, now: JobStatus) -> bool:
 
 
 def _seen(job: ReleaseJob, now: JobStatus) -> ReleaseJob:
-    """A training after one more answer (``publish.Published.seen``'s rule)."""
-    return replace(
-        job,
-        last=now,
-        seen_running=job.seen_running or now.status is Status.IN_PROGRESS,
-        finals=job.finals + 1 if now.status.is_final else job.finals,
-    )
+    """A training after one more answer."""
+    seen = _tracked(job).seen(now.status, now.raw_status)
+    return replace(job, last=now, seen_running=seen.seen_running, finals=seen.finals)
 
 
 def _what(kind: Kind, view: ReleaseView) -> str:

@@ -130,4 +130,10 @@ def test_stop_release_makes_it_due_at_once_and_is_asked_once(
     assert store.releases.stop_release(release.release_id, "U0ONE") is None
     (due,) = store.releases.acquire_releases(10)
     assert due.view.stopped_by == "U0TWO"
+    # A holder that lets it go after a stop was asked (during its look) leaves it due now.
+    store.releases.save_release(
+        due.lease, ReleaseProgress(), ReleaseStep.TRAIN, due=later, release=True
+    )
+    (again,) = store.releases.acquire_releases(10)
+    assert again.view.release_id == release.release_id
     assert [r.release_id for r in store.releases.running_releases()] == [release.release_id]

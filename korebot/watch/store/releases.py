@@ -229,7 +229,9 @@ class Releases(abc.Releases):
                 row.active_key, row.ended_at = None, moment
             if release:
                 leases.clear(row)
-                row.next_at = due
+                # Stop release clicked during this look: the next one is due at once.
+                stopping = row.stopped_by is not None and row.state == ReleaseState.RUNNING.value
+                row.next_at = moment if stopping and due is not None else due
             session.flush()
             return _view(row)
 
