@@ -275,7 +275,16 @@ class SlackNotifier:
                         else release_messages.step_line(release, ReleaseStep(line))
                     )
                     meta = _release_metadata(release, line)
-                    self._post(channel, message, thread_ts=ts, metadata=meta)
+                    try:
+                        self._post(channel, message, thread_ts=ts, metadata=meta)
+                    except SlackApiError as error:
+                        if slack_error(error) not in CANNOT_POST:
+                            raise
+                        # The thread is gone for good (say, the channel was archived).
+                        log.warning(
+                            "Release %d's %s line cannot be posted: %s",
+                            release.release_id, line, slack_error(error),
+                        )  # fmt: skip
                 lines.append(line)
         return ReleaseShown((channel, ts), tuple(lines))
 

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from korebot.errors import DatabaseUnavailable
+from korebot.errors import DatabaseUnavailable, Undeliverable
 from korebot.gateway import StatusGateway
 from korebot.kore import (
     InvalidInput,
@@ -201,6 +201,9 @@ class _Advance:
         try:
             if changed:
                 shown = self.r.notifier.release_changed(view)
+        except Undeliverable as error:  # Slack will never take it: its steps go on unseen
+            log.warning("Release %d cannot be shown in Slack: %s", view.release_id, error)
+            changed = False
         except Exception:
             log.exception("Could not show release %d; tried again", view.release_id)
             changed = True  # still owed

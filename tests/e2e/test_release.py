@@ -339,3 +339,26 @@ def test_a_running_training_is_joined_and_approvals_are_named_at_the_end(h: Harn
         f"<@{RELEASER}> :warning: r9 is published and trained, but dialogs await an admin's "
         "approval: not live until"
     )
+
+
+def test_a_channel_korebot_cannot_post_in_gets_the_checklist_by_dm(h: Harness) -> None:
+    closed = new_channel()
+    h.slack.set_channel(closed, member=False)
+    _, token = confirm(h, "release r10 en", closed)
+    click(h, RELEASE_ACTION, token, closed)
+
+    def checklist_posted() -> list[str]:
+        return [
+            str(c.result["channel"])
+            for c in h.slack.calls_to("chat.postMessage")
+            if c.ok
+            and (c.args.get("metadata") or {}).get("event_payload", {}).get("line") == "checklist"
+            and "r10" in str(c.args.get("text"))
+        ]
+
+    wait_until(lambda: bool(checklist_posted()), 10, "the checklist")
+    (dm,) = checklist_posted()
+    assert dm != closed
+    checklist = ended(h, dm, lines=5)
+    assert replies(checklist)[-1].startswith(f"<@{RELEASER}> :rocket: r10 is live (en)")
+    assert h.slack.messages(closed) == []
