@@ -116,12 +116,8 @@ def _step_line(step: StepView, view: ReleaseView) -> str:
 
 
 def headline(view: ReleaseView) -> str:
-    """The release's state in one line (the checklist's first, the end's)."""
-    name = escape(view.bot_name)
-    if view.outcome is None:
-        step = view.progress.step(view.step)
-        return f"Releasing {name} ({escape(view.language, 16)}): {_name(step.step, view)}"
-    at, bot = view.step, name  # a release ends at the step it was on
+    """What an ended release came to, in one line (the checklist's first, the end's)."""
+    bot, at = escape(view.bot_name), view.step  # a release ends at the step it was on
     match view.outcome:
         case ReleaseOutcome.LIVE:
             return f"{bot} is live ({escape(view.language, 16)})"
