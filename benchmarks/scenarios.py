@@ -15,10 +15,11 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -498,6 +499,65 @@ def _delay_table(rows: Sequence[tuple[str, Sequence[_Delay]]]) -> list[str]:
 # -- W watchers over K trainings --------------------------------------------------------------
 
 
+def _first_asks_first(asks: list[Ask]) -> list[Ask]:
+    """Each target's first ask (by its text), then the others in their order."""
+    first: dict[str, Ask] = {}
+    for ask in asks:
+        first.setdefault(ask.text, ask)
+    return [*first.values(), *(ask for ask in asks if first[ask.text] is not ask)]
+
+
+def _per_group(s: Stack, group_of_channel: dict[str, int]) -> tuple[Counter[int], Counter[int]]:
+    """Watches announced and results replied so far, by the W of their channel."""
+    announced: Counter[int] = Counter()
+    replied: Counter[int] = Counter()
+    for post in s.slack.snapshot():
+        if post.method == "chat.postMessage" and post.ok and post.channel in group_of_channel:
+            (replied if post.thread_ts is not None else announced)[
+                group_of_channel[post.channel]
+            ] += 1
+    return announced, replied
+
+
+@dataclass
+class _Watched:
+    acks: list[tuple[int, float]]
+    start: float
+    asked_in: float
+    length: float
+    #: What ending each bot's job answered (its end), by bot ID.
+    ended: dict[str, Any]
+    told: bool
+    told_in: float
+
+
+def _watch_then_end(
+    s: Stack,
+    asks: Sequence[Ask],
+    watch_length: float,
+    group_of_channel: dict[str, int],
+    end: Callable[[str], Any],
+    bot_ids: Iterable[str],
+) -> _Watched:
+    """Send the asks, let the jobs run ``watch_length`` (at least 3 s past the asks), end
+    them all at one moment, then wait (bounded) until every announced watch got its result."""
+    start = time.time()
+    acks, _ = _ask_all(s, asks, timeout=120)
+    asked_in = time.time() - start
+    length = max(watch_length, time.time() - start + 3)
+    time.sleep(max(0.0, start + length - time.time()))
+    ended = {bid: end(bid) for bid in bot_ids}
+    at = time.time()
+    groups = set(group_of_channel.values())
+
+    def all_told() -> bool:
+        announced, replied = _per_group(s, group_of_channel)
+        return all(replied[w] >= announced[w] for w in groups)
+
+    told = wait(all_told, timeout=240, every=0.5)
+    return _Watched(acks, start, asked_in, length, ended, told, time.time() - at)
+
+
 def watchers(ctx: Context) -> Outcome:
     plan = ctx.plan
     k = plan.trainings
@@ -512,40 +572,20 @@ def watchers(ctx: Context) -> Outcome:
             team = next(teams)
             asks += [Ask(f"{alias} en", channel, user(), team) for alias in group]
     random.Random(4).shuffle(asks)
-    # Each training's first ask comes first, so that every training is watched for the same
-    # span whatever its W: a W=1 training first asked late would otherwise be polled less.
-    first: dict[str, Ask] = {}
-    for ask in asks:
-        first.setdefault(ask.text, ask)
-    asks = [*first.values(), *(ask for ask in asks if first[ask.text] is not ask)]
+    # Every training is watched for the same span whatever its W: a W=1 training first
+    # asked late would otherwise be polled less.
+    asks = _first_asks_first(asks)
     with stack(bots, env=plan.watch_env) as s, ctx.profile(s.pid, "watchers"):
-        start = time.time()
-        acks, _ = _ask_all(s, asks, timeout=120)
-        asked_in = time.time() - start
-        length = max(plan.watch_length, time.time() - start + 3)
-        time.sleep(max(0.0, start + length - time.time()))
-        flipped = {bid: s.kore.flip(bid, "en", "success") for bid in bots.values()}
-        ended = time.time()
-
-        def per_group(kind: str) -> Counter[int]:
-            seen: Counter[int] = Counter()
-            for post in s.slack.snapshot():
-                if post.method == "chat.postMessage" and post.ok and post.channel:
-                    is_reply = post.thread_ts is not None
-                    if (kind == "reply") == is_reply and post.channel in group_of_channel:
-                        seen[group_of_channel[post.channel]] += 1
-            return seen
-
-        def all_told() -> bool:
-            announced, replied = per_group("announcement"), per_group("reply")
-            return all(replied[w] >= announced[w] for w in groups)
-
-        told = wait(all_told, timeout=240, every=0.5)
-        told_in = time.time() - ended
+        run = _watch_then_end(
+            s, asks, plan.watch_length, group_of_channel,
+            lambda bid: s.kore.flip(bid, "en", "success"), bots.values(),
+        )  # fmt: skip
+        acks, start, asked_in, length = run.acks, run.start, run.asked_in, run.length
+        flipped, told, told_in = run.ended, run.told, run.told_in
         requests = s.kore.requests
         calls, limited = status_calls(requests, since=start - 1)
         later, _ = status_calls(requests, since=start + asked_in)
-        announced, replied = per_group("announcement"), per_group("reply")
+        announced, replied = _per_group(s, group_of_channel)
         delays, _ = end_delays(s.slack.snapshot(), requests, flipped, bots)
     outcome = Outcome()
     counts = {w: sum(calls[(bid, "en")] for bid in g.values()) for w, g in groups.items()}
@@ -640,41 +680,20 @@ def batch_watchers(ctx: Context) -> Outcome:
             text = f'{alias} en "{BATCH_SUITE}"'
             asks.append(Ask(text, channel, user(), next(teams), command="/batch-test"))
     random.Random(9).shuffle(asks)
-    # Each suite's first ask comes first, so that every run lasts the same span whatever its
-    # W (the others, sent 16 at a time, race it while its run is being started).
-    first: dict[str, Ask] = {}
-    for ask in asks:
-        first.setdefault(ask.text, ask)
-    asks = [*first.values(), *(ask for ask in asks if first[ask.text] is not ask)]
+    # Every run lasts the same span whatever its W (the others, sent 16 at a time, race it
+    # while its run is being started).
+    asks = _first_asks_first(asks)
     with stack(bots, env=plan.watch_env) as s, ctx.profile(s.pid, "batch"):
         for bid in bots.values():
             s.kore.batch_suites(bid, BatchSuite(BATCH_SUITE, results=(PastRun("0.91"),)))
             # Running until ended below, at a moment (a poll count would end sooner the
             # more often korebot polled, hiding extra polls).
             s.kore.on_batch_run(bid, BATCH_SUITE, BatchScript(running_polls=10**9))
-        start = time.time()
-        acks, _ = _ask_all(s, asks, timeout=120)
-        asked_in = time.time() - start
-        length = max(plan.watch_length, time.time() - start + 3)
-        time.sleep(max(0.0, start + length - time.time()))
-        flipped = {bid: s.kore.end_batch_runs(bid) for bid in bots.values()}
-        ended = time.time()
-
-        def per_group(kind: str) -> Counter[int]:
-            seen: Counter[int] = Counter()
-            for post in s.slack.snapshot():
-                if post.method == "chat.postMessage" and post.ok and post.channel:
-                    is_reply = post.thread_ts is not None
-                    if (kind == "reply") == is_reply and post.channel in group_of_channel:
-                        seen[group_of_channel[post.channel]] += 1
-            return seen
-
-        def all_told() -> bool:
-            announced, replied = per_group("announcement"), per_group("reply")
-            return all(replied[w] >= announced[w] for w in groups)
-
-        told = wait(all_told, timeout=240, every=0.5)
-        told_in = time.time() - ended
+        run = _watch_then_end(
+            s, asks, plan.watch_length, group_of_channel, s.kore.end_batch_runs, bots.values()
+        )
+        acks, start, asked_in, length = run.acks, run.start, run.asked_in, run.length
+        flipped, told, told_in = run.ended, run.told, run.told_in
         requests = s.kore.requests
         calls, limited = batch_calls(requests, since=start - 1)
         later, _ = batch_calls(requests, since=start + asked_in)
@@ -683,7 +702,7 @@ def batch_watchers(ctx: Context) -> Outcome:
             match = _BOT_IN_PATH.search(request.path)
             if match and request.at >= start - 1:
                 every[match.group(1)] += 1
-        announced, replied = per_group("announcement"), per_group("reply")
+        announced, replied = _per_group(s, group_of_channel)
         delays, _ = end_delays(
             s.slack.snapshot(), requests, flipped, dict(groups.values()), is_status=_batch_status
         )

@@ -212,16 +212,25 @@ def tokens(text: str) -> list[tuple[str, bool]]:
     return result
 
 
-def parse_batch(text: str) -> BatchCommand:
-    """The ``/batch-test`` command in ``text``."""
-    parts = tokens(text)
+def _general(parts: list[tuple[str, bool]]) -> Help | ListWatches | ListBots | Invalid | None:
+    """``help``, ``list`` and ``bots``, which every command with quoted parts takes alike;
+    None for anything else."""
     if not parts or (parts[0][0].lower() == "help" and not parts[0][1]):
         return Help() if len(parts) <= 1 else Invalid("`help` takes no arguments.")
     head = parts[0][0].lower() if not parts[0][1] else ""
-    if head in ("list", "bots"):
-        if len(parts) > 1:
-            return Invalid(f"`{head}` takes no arguments.")
-        return ListWatches() if head == "list" else ListBots()
+    if head not in ("list", "bots"):
+        return None
+    if len(parts) > 1:
+        return Invalid(f"`{head}` takes no arguments.")
+    return ListWatches() if head == "list" else ListBots()
+
+
+def parse_batch(text: str) -> BatchCommand:
+    """The ``/batch-test`` command in ``text``."""
+    parts = tokens(text)
+    if (general := _general(parts)) is not None:
+        return general
+    head = parts[0][0].lower() if not parts[0][1] else ""
     if head in _SUITE_TARGETED:
         rest = parts[1:]
         if len(rest) < 3:
@@ -320,13 +329,9 @@ _BOT_TARGETED: dict[str, type[BotTargeted]] = {
 def parse_publish(text: str) -> PublishCommand:
     """The ``/publish-status`` command in ``text``."""
     parts = tokens(text)
-    if not parts or (parts[0][0].lower() == "help" and not parts[0][1]):
-        return Help() if len(parts) <= 1 else Invalid("`help` takes no arguments.")
+    if (general := _general(parts)) is not None:
+        return general
     head = parts[0][0].lower() if not parts[0][1] else ""
-    if head in ("list", "bots"):
-        if len(parts) > 1:
-            return Invalid(f"`{head}` takes no arguments.")
-        return ListWatches() if head == "list" else ListBots()
     if head == "publish":
         if len(parts) < 2:
             return Invalid(f"Say which bot: `{PUBLISH_COMMAND} publish BOT [comment]`.")
