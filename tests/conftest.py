@@ -54,7 +54,6 @@ ONE_APP_MODULES = (
     "e2e/test_batch_test.py",
     "e2e/test_publish_status.py",
     "e2e/test_release.py",
-    # Not one app, but its count of the inputs tried needs every test in one process.
     "e2e/test_hostile_input.py",
 )
 

@@ -25,8 +25,7 @@ ALLOWED_PATH = re.compile(
 ALLOWED_MARKUP = re.compile(
     r"<(?:@U0[A-Z0-9]+|!date\^[^>]*|#C[0-9A-Z]+|https://fake\.slack\.test/[^>]*)>"
 )
-# Every answer is acked within a deadline (and the count of inputs tried needs the tests that
-# tried them in the same process): the module runs in the serial `timing` pass.
+# Every answer is acked within a deadline: the module runs in the `timing` pass.
 pytestmark = pytest.mark.timing
 ACK_DEADLINE = 3.0
 inputs_tried = 0
@@ -98,29 +97,32 @@ def test_hostile_text_is_answered_safely(h: Harness, text: str, command: str) ->
     check_answer(h, text, command)
 
 
-@settings(
-    max_examples=150,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
-@given(
-    text=st.one_of(
-        st.text(max_size=120),
-        st.builds(
-            lambda head, rest: f"{head} {rest}",
-            st.sampled_from(["support", "sales", "stop support", "subscribe", "list", "help"]),
-            st.text(max_size=60),
-        ),
+#: Arbitrary texts hypothesis tries in one run.
+EXAMPLES = 150
+
+
+def test_any_text_gets_a_safe_answer(h: Harness) -> None:
+    before = inputs_tried
+
+    @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(
+        text=st.one_of(
+            st.text(max_size=120),
+            st.builds(
+                lambda head, rest: f"{head} {rest}",
+                st.sampled_from(["support", "sales", "stop support", "subscribe", "list", "help"]),
+                st.text(max_size=60),
+            ),
+        )
     )
-)
-def test_any_text_gets_a_safe_answer(h: Harness, text: str) -> None:
-    check_answer(h, text)
+    def any_text(text: str) -> None:
+        check_answer(h, text)
 
-
-def test_inputs_tried_are_counted(h: Harness) -> None:
-    # Printed for the README's Reliability figures (pytest -s shows it).
+    any_text()
+    # Printed for the README's Reliability figures (pytest -s shows it): every input tried
+    # in this process so far, the hostile ones before this test included.
     print(f"hostile inputs tried: {inputs_tried}")
-    assert inputs_tried >= 150
+    assert inputs_tried - before >= EXAMPLES
 
 
 # Access control and limits (own app processes) -----------------------------------
